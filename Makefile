@@ -1,0 +1,51 @@
+# Targets a newcomer can guess. `make test` alone sets everything up on a fresh Debian machine.
+PY := .venv/bin/python
+.DEFAULT_GOAL := help
+
+.PHONY: help setup lint test test-unit test-runtime schema schema-check ct-lint up deploy down bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## Create .venv, install Python deps, helm 4 + helm 3 (sha256-checked) and the test daemons
+	@sh scripts/bootstrap.sh
+
+lint: setup ## The main job: render every chart and values profile with helm and check it
+	$(PY) -m tools.lint
+
+test: setup ## Every test (unit, lint fixtures, schema, runtime daemons; cluster tests skip without a cluster)
+	$(PY) -m tools.schema --check
+	$(PY) -m pytest -q
+
+test-unit: setup ## Only the fast tests (no daemons)
+	$(PY) -m pytest -q -m "not runtime and not cluster"
+
+test-runtime: setup ## Only the tests that start real Redis/Sentinel/etcd/Patroni/PostgreSQL
+	$(PY) -m pytest -q -m runtime
+
+schema: setup ## Regenerate values.schema.json and the README parameter tables
+	$(PY) -m tools.schema
+
+schema-check: setup ## Fail when a committed schema or README table is stale
+	$(PY) -m tools.schema --check
+
+ct-lint: setup ## What chart-testing's `ct lint` runs, with our ct.yaml, without ct
+	$(PY) -m tools.ctlint
+
+up: setup ## Create the Kind cluster (needs docker and kind)
+	$(PY) -m tools.cluster up
+
+deploy: setup ## helm upgrade --install charts/nova with values/local.yaml and wait
+	$(PY) -m tools.cluster deploy
+
+down: setup ## Delete the Kind cluster
+	$(PY) -m tools.cluster down
+
+bench: setup ## Run every benchmark in bench/ (each prints one JSON object last)
+	$(PY) bench/failover.py redis
+	$(PY) bench/failover.py postgres
+	$(PY) bench/schema.py
+	$(PY) bench/lint.py
+
+clean: ## Remove the venv and built chart dependencies
+	rm -rf .venv charts/*/charts/*.tgz

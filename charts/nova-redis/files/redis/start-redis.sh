@@ -1,0 +1,52 @@
+#!/bin/sh
+# Starts redis-server. Before serving, it asks the Sentinels who the master is (the answer with the
+# highest config epoch wins), so a restarted old master always comes back as a replica. With no
+# Sentinel state anywhere (first start) pod 0 is the master and every other pod its replica.
+LOG_NAME=start-redis
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "$0")/common.sh"
+
+mkdir -p "$NOVA_REDIS_RUN_DIR" "$NOVA_REDIS_DATA_DIR"
+umask 077
+check_password
+wait_resolvable "$MY_HOST"
+
+master=$(wait_for_sentinels all)
+if [ -n "$master" ]; then
+    log "Sentinels name $master as master"
+else
+    master=$(saved_master)
+    if [ -n "$master" ]; then
+        log "no Sentinel answered within ${DISCOVERY_TIMEOUT}s; using the master this pod's Sentinel saved: $master"
+    else
+        master=$FIRST_HOST
+        log "no Sentinel state anywhere: first start, pod 0 ($master) is the master"
+    fi
+fi
+
+conf="$NOVA_REDIS_RUN_DIR/redis.conf"
+cp "$NOVA_REDIS_CONFIG_DIR/redis.conf" "$conf"
+{
+    printf '\n# Added by start-redis.sh\n'
+    printf 'bind %s\n' "$BIND_ADDRESSES"
+    printf 'dir %s\n' "$NOVA_REDIS_DATA_DIR"
+    printf 'replica-announce-ip %s\n' "$MY_HOST"
+    printf 'replica-announce-port %s\n' "$REDIS_PORT"
+    if [ -n "${REDIS_PASSWORD:-}" ]; then
+        printf 'include %s\n' "$NOVA_REDIS_RUN_DIR/auth.conf"
+    fi
+    if [ "$master" != "$MY_HOST" ]; then
+        printf 'replicaof %s %s\n' "$master" "$REDIS_PORT"
+    fi
+} >>"$conf"
+if [ -n "${REDIS_PASSWORD:-}" ]; then
+    q=$(conf_quote "$REDIS_PASSWORD")
+    printf 'requirepass %s\nmasterauth %s\n' "$q" "$q" >"$NOVA_REDIS_RUN_DIR/auth.conf"
+fi
+
+if [ "$master" = "$MY_HOST" ]; then
+    log "starting as master"
+else
+    log "starting as replica of $master"
+fi
+exec redis-server "$conf"

@@ -1,0 +1,186 @@
+"""Benchmark: `python -m tools.schema` versus bitnami's readme-generator-for-helm on one big values file.
+
+Builds (deterministically) a chart under bench/.work/schema-chart whose values.yaml has >= 3,000 keys, each
+annotated for both tools (`## @param` / `## @extra` for readme-generator, `# --` / `# @schema` for ours),
+installs @bitnami/readme-generator-for-helm (pinned) from npm into bench/.work/npm when missing, then times
+
+    python -m tools.schema bench/.work/schema-chart         (values.schema.json + README table)
+    readme-generator --values values.yaml --schema OUT       (schema only)
+
+alternating the two, several runs each, after one warm-up run of each. The last line printed is one JSON object
+with the medians (seconds), `speedup` (readme-generator / nova) and how strict each output is.
+
+Usage: python bench/schema.py [--runs N] [--groups G]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work"
+CHART = WORK / "schema-chart"
+NPM_DIR = WORK / "npm"
+README_GENERATOR = "@bitnami/readme-generator-for-helm@2.7.2"
+LEAVES_PER_GROUP = 30
+
+
+def build_values(groups: int) -> tuple[str, int]:
+    """A values.yaml with `groups` maps of 30 documented keys each (plus nested ones); returns (text, keys)."""
+    out: list[str] = []
+    keys = 0
+
+    def key(indent: int, path: str, name: str, value: str, desc: str, schema: str = "",
+            bitnami: str = "") -> None:
+        nonlocal keys
+        pad = " " * indent
+        out.append(f"{pad}## @param {path} {bitnami}{desc}".replace("  ", " "))
+        out.append(f"{pad}# -- {desc}")
+        if schema:
+            out.append(f"{pad}# @schema {schema}")
+        out.append(f"{pad}{name}: {value}")
+        keys += 1
+
+    def parent(indent: int, path: str, name: str, desc: str) -> None:
+        nonlocal keys
+        pad = " " * indent
+        out.append(f"{pad}## @extra {path} {desc}")
+        out.append(f"{pad}# -- {desc}")
+        out.append(f"{pad}{name}:")
+        keys += 1
+
+    for g in range(groups):
+        out.append(f"## @section Component {g}")
+        gname = f"component{g}"
+        parent(0, gname, gname, f"Settings of component {g}.")
+        for j in range(LEAVES_PER_GROUP):
+            path = f"{gname}.key{j}"
+            kind = j % 10
+            if kind == 0:
+                key(2, path, f"key{j}", str(j + 1), f"Replicas of part {j}.", "{minimum: 0, maximum: 100}")
+            elif kind == 1:
+                key(2, path, f"key{j}", f"value-{j}", f"Name of part {j}.")
+            elif kind == 2:
+                key(2, path, f"key{j}", "true", f"Turn part {j} on.")
+            elif kind == 3:
+                key(2, path, f"key{j}", "info", f"Log level of part {j}.", "{enum: [debug, info, warn, error]}")
+            elif kind == 4:
+                key(2, path, f"key{j}", "[]", f"Extra arguments of part {j}.", "{items: string}",
+                    "[array] ")
+            elif kind == 5:
+                key(2, path, f"key{j}", "{}", f"Extra annotations of part {j}.", "{freeform: true}",
+                    "[object] ")
+            elif kind == 6:
+                key(2, path, f"key{j}", '""', f"Existing Secret of part {j}; empty to generate one.",
+                    "{nullable: true}", "[nullable] ")
+            elif kind == 7:
+                key(2, path, f"key{j}", "0.5", f"Ratio of part {j}.", "{minimum: 0, maximum: 1}")
+            elif kind == 8 and g % 10 == 0:
+                key(2, path, f"key{j}", "{}", f"Resources of part {j}.",
+                    "{k8s: io.k8s.api.core.v1.ResourceRequirements}", "[object] ")
+            else:
+                parent(2, path, f"key{j}", f"Port settings of part {j}.")
+                key(4, f"{path}.port", "port", str(8000 + j), f"Port of part {j}.", "{minimum: 1, maximum: 65535}")
+                key(4, f"{path}.name", "name", f"http-{j}", f"Port name of part {j}.")
+    return "\n".join(out) + "\n", keys
+
+
+def ensure_readme_generator() -> Path:
+    binary = NPM_DIR / "node_modules" / ".bin" / "readme-generator"
+    if not binary.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit("npm not found: install nodejs/npm to run this benchmark")
+        NPM_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM_DIR), README_GENERATOR],
+                       check=True, stdout=subprocess.DEVNULL)
+    return binary
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def strictness(schema: dict[str, Any]) -> dict[str, int]:
+    counts = {"closed_objects": 0, "enums": 0, "bounds": 0, "descriptions": 0}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is False:
+                counts["closed_objects"] += 1
+            counts["enums"] += "enum" in node
+            counts["bounds"] += any(k in node for k in ("minimum", "maximum"))
+            counts["descriptions"] += isinstance(node.get("description"), str)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema.get("properties", {}))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each tool (default 7)")
+    parser.add_argument("--groups", type=int, default=100, help="top-level maps of ~31 keys (default 100)")
+    args = parser.parse_args(argv)
+
+    text, keys = build_values(args.groups)
+    CHART.mkdir(parents=True, exist_ok=True)
+    (CHART / "Chart.yaml").write_text("apiVersion: v2\nname: schema-bench\nversion: 0.1.0\n"
+                                      "description: Generated by bench/schema.py.\n")
+    (CHART / "values.yaml").write_text(text)
+    for stale in ("README.md", "values.schema.json"):
+        (CHART / stale).unlink(missing_ok=True)
+    readme_out = WORK / "readme-generator.schema.json"
+    generator = ensure_readme_generator()
+
+    nova_cmd = [sys.executable, "-m", "tools.schema", str(CHART)]
+    readme_cmd = [str(generator), "--values", str(CHART / "values.yaml"), "--schema", str(readme_out)]
+    timed(nova_cmd, ROOT), timed(readme_cmd, ROOT)  # warm-up: page cache, pyc files
+    nova_runs: list[float] = []
+    readme_runs: list[float] = []
+    for i in range(args.runs):
+        pair = [(nova_cmd, nova_runs), (readme_cmd, readme_runs)]
+        for cmd, runs in (pair if i % 2 == 0 else pair[::-1]):
+            runs.append(timed(cmd, ROOT))
+    nova_s = statistics.median(nova_runs)
+    readme_s = statistics.median(readme_runs)
+    nova_schema = json.loads((CHART / "values.schema.json").read_text())
+    readme_schema = json.loads(readme_out.read_text())
+    print(f"values file: {CHART / 'values.yaml'} ({keys} keys, {len(text.splitlines())} lines)")
+    print(f"nova runs (s):             {' '.join(f'{t:.3f}' for t in nova_runs)}")
+    print(f"readme-generator runs (s): {' '.join(f'{t:.3f}' for t in readme_runs)}")
+    result = {
+        "keys": keys,
+        "runs": args.runs,
+        "nova_s": round(nova_s, 4),
+        "readme_generator_s": round(readme_s, 4),
+        "speedup": round(readme_s / nova_s, 2),
+        "nova_outputs": ["values.schema.json", "README.md"],
+        "readme_generator_outputs": ["schema"],
+        "nova_strictness": strictness(nova_schema),
+        "readme_generator_strictness": strictness(readme_schema),
+        "readme_generator": README_GENERATOR,
+    }
+    print(json.dumps(result, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Output formats. Each formatter takes findings (and run facts) and knows nothing about rules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from itertools import groupby
+
+from tools.lint.finding import Finding, Severity
+
+TOOL_NAME = "nova-lint"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+_GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+
+
+def _where(f: Finding) -> str:
+    return f.template or f.input or "<input>"
+
+
+def _summary(findings: Sequence[Finding], fail_on: Severity) -> str:
+    if not findings:
+        return "no findings"
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
+    parts = [f"{n} {s}" for s, n in sorted(counts.items(), reverse=True) if n]
+    failing = sum(1 for f in findings if f.severity >= fail_on)
+    return f"{len(findings)} findings ({', '.join(parts)}); {failing} at or above {fail_on}"
+
+
+def format_text(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
+    """Grouped by input and template, then object; one finding per line plus its fix."""
+    lines: list[str] = []
+    ordered = sorted(findings, key=Finding.sort_key)
+    for (input_name, template), group in groupby(ordered, key=lambda f: (f.input, f.template)):
+        head = template or "(no template)"
+        lines.append(f"{head}" + (f"  [{input_name}]" if input_name else ""))
+        for ref, items in groupby(group, key=lambda f: f.object_ref):
+            lines.append(f"  {ref}")
+            for f in items:
+                where = f" [{f.container}]" if f.container else ""
+                lines.append(f"    {str(f.severity):<7} {f.rule}{where}: {f.message}")
+                lines.append(f"            at {f.path}" + (f" (line {f.line})" if f.line else ""))
+                lines.append(f"            fix: {f.remediation}")
+    lines.append(_summary(findings, fail_on))
+    return "\n".join(lines) + "\n"
+
+
+def format_json(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
+    data = {
+        "tool": TOOL_NAME,
+        "failOn": str(fail_on),
+        "findings": [f.to_dict() for f in sorted(findings, key=Finding.sort_key)],
+        "summary": {str(s): sum(1 for f in findings if f.severity == s) for s in Severity},
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def parse_json(text: str) -> list[Finding]:
+    """The findings of :func:`format_json` output."""
+    return [Finding.from_dict(d) for d in json.loads(text)["findings"]]
+
+
+def _fingerprint(f: Finding) -> str:
+    key = "\0".join([f.rule, f.kind, f.namespace or "", f.name, f.container or "", f.path, f.input])
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def format_sarif(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
+    """SARIF 2.1.0 for GitHub code scanning: the rules array is built from the findings themselves."""
+    ordered = sorted(findings, key=Finding.sort_key)
+    rule_ids = sorted({f.rule for f in ordered})
+    first = {rid: next(f for f in ordered if f.rule == rid) for rid in rule_ids}
+    rules = [{
+        "id": rid,
+        "name": "".join(p.capitalize() for p in rid.split("-")),
+        "shortDescription": {"text": rid},
+        "help": {"text": first[rid].remediation},
+        "defaultConfiguration": {"level": _SARIF_LEVEL[first[rid].severity]},
+    } for rid in rule_ids]
+    results = []
+    for f in ordered:
+        message = f"{f.object_ref}" + (f" container {f.container}" if f.container else "") + f": {f.message}"
+        physical: dict[str, object] = {"artifactLocation": {"uri": _where(f)}}
+        physical["region"] = {"startLine": f.line or 1}
+        results.append({
+            "ruleId": f.rule,
+            "ruleIndex": rule_ids.index(f.rule),
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f"{message}. Fix: {f.remediation}"},
+            "locations": [{
+                "physicalLocation": physical,
+                "logicalLocations": [{"fullyQualifiedName": f"{f.object_ref}:{f.path}", "kind": "object"}],
+            }],
+            "partialFingerprints": {"novaLintFinding/v1": _fingerprint(f)},
+            "properties": {"input": f.input, "path": f.path, "container": f.container},
+        })
+    sarif = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": TOOL_NAME, "rules": rules}},
+            "results": results,
+        }],
+    }
+    return json.dumps(sarif, indent=2) + "\n"
+
+
+def format_junit(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
+    """One testcase per (object, rule) that failed, plus one passing case when there is nothing to report."""
+    ordered = sorted(findings, key=Finding.sort_key)
+    failing = [f for f in ordered if f.severity >= fail_on]
+    suites = ET.Element("testsuites", name=TOOL_NAME, tests=str(max(len(ordered), 1)), failures=str(len(failing)))
+    suite = ET.SubElement(suites, "testsuite", name=TOOL_NAME, tests=str(max(len(ordered), 1)),
+                          failures=str(len(failing)), errors="0", skipped=str(len(ordered) - len(failing)))
+    if not ordered:
+        ET.SubElement(suite, "testcase", classname=TOOL_NAME, name="all rules")
+    for f in ordered:
+        name = f"{f.object_ref}" + (f" [{f.container}]" if f.container else "") + f" {f.path}"
+        case = ET.SubElement(suite, "testcase", classname=f.rule, name=name, file=_where(f))
+        body = f"{f.message}\nfix: {f.remediation}\ntemplate: {_where(f)}" + (f"\ninput: {f.input}" if f.input else "")
+        if f.severity >= fail_on:
+            failure = ET.SubElement(case, "failure", message=f.message, type=str(f.severity))
+            failure.text = body
+        else:
+            skipped = ET.SubElement(case, "skipped", message=f"{f.severity}: {f.message}")
+            skipped.text = body
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
+    """GitHub Actions workflow commands: ``::error file=...,title=...::message``."""
+    lines = []
+    for f in sorted(findings, key=Finding.sort_key):
+        props = [f"file={_escape_property(_where(f))}"]
+        if f.line:
+            props.append(f"line={f.line}")
+        props.append(f"title={_escape_property(f'{TOOL_NAME} {f.rule}')}")
+        where = f" [{f.container}]" if f.container else ""
+        text = f"{f.object_ref}{where} {f.path}: {f.message}\nfix: {f.remediation}"
+        lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(text)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+FORMATTERS: dict[str, Callable[[Sequence[Finding], Severity], str]] = {
+    "text": format_text,
+    "json": format_json,
+    "sarif": format_sarif,
+    "junit": format_junit,
+    "github": format_github,
+}

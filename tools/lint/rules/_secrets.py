@@ -1,0 +1,62 @@
+"""What looks like a secret: key names, well-known token shapes, credentials in URLs and config lines."""
+
+from __future__ import annotations
+
+import re
+
+SECRET_NAME = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|"
+                         r"auth[-_]?key|access[-_]?key|requirepass|masterauth)")
+# Names that talk about a secret without holding one.
+NOT_SECRET_NAME = re.compile(r"(?i)(_file|_path|_dir|_name|_ref|_key_id|_user(name)?|_length|_ttl|_expir\w*|"
+                             r"_enabled|_header|_secret_name|_max_age)$")
+VALUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:(?![$%{<*])[^/\s@$]+@")),
+]
+CONFIG_LINE = re.compile(
+    r"(?im)^\s*(?:export\s+)?([\w.-]*(?:pass(?:word|wd)?|secret|token|requirepass|masterauth|auth-pass)[\w.-]*)"
+    r"(?:\s+[\w.-]+)?\s*(?:[:=]|\s)\s*(\S.*?)\s*$"
+)
+_PLACEHOLDER = re.compile(r"^(|null|none|nil|true|false|~|-+|\*+|x+|<.*>|\$.*|%.*|\{\{.*|/.*|\(.*|env:.*|file:.*)$",
+                          re.IGNORECASE)
+
+
+def is_placeholder(value: str) -> bool:
+    """Empty values, booleans, paths, and variable references (``$VAR``, ``${VAR}``, ``%s``, ``{{ }}``)."""
+    return bool(_PLACEHOLDER.match(value.strip().strip("'\"").strip()))
+
+
+def secret_in_value(value: str) -> str | None:
+    """Why ``value`` looks like it holds a secret, or None."""
+    for what, pattern in VALUE_PATTERNS:
+        if pattern.search(value):
+            return f"contains {what}"
+    return None
+
+
+def secret_for_name(name: str, value: str) -> str | None:
+    """Why a ``name: value`` pair (env var, ConfigMap key) looks like a literal secret, or None."""
+    found = secret_in_value(value)
+    if found:
+        return found
+    if "\n" not in value and SECRET_NAME.search(name) and not NOT_SECRET_NAME.search(name) \
+            and not is_placeholder(value):
+        return f"{name!r} is named like a secret and holds a literal value"
+    return None
+
+
+def secret_in_file(text: str) -> str | None:
+    """Why the content of a config file looks like it holds a literal secret, or None."""
+    found = secret_in_value(text)
+    if found:
+        return found
+    for match in CONFIG_LINE.finditer(text):
+        key, value = match.group(1), match.group(2)
+        if value.startswith("#") or NOT_SECRET_NAME.search(key) or is_placeholder(value):
+            continue
+        return f"sets {key!r} to a literal value"
+    return None

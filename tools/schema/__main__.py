@@ -71,11 +71,13 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     session = generate.Session(kube_version=args.kube_version)
     status = EXIT_OK
+    printed: set[str] = set()  # a dependency's problems are reported once, even when its parent is named too
     for path in paths:
         try:
             outputs = session.outputs(path)
         except ChartError as exc:
-            _report(exc.problems)
+            _report([p for p in exc.problems if str(p) not in printed])
+            printed.update(map(str, exc.problems))
             status = EXIT_ERROR
             continue
         for file, new in outputs:

@@ -47,9 +47,9 @@ class Session:
                 continue
             try:
                 subcharts[dep.key] = self.built(dep.path)
-            except ChartError:
-                raise ChartError([Problem(path / "Chart.yaml", None, f"dependency {dep.name} ({dep.path.name}) "
-                                                                     "has errors, reported above")]) from None
+            except ChartError as exc:
+                raise ChartError([*exc.problems, Problem(path / "Chart.yaml", None, f"dependency {dep.name} "
+                                 f"({dep.path.name}) has errors, reported above")]) from None
         return build_mod.build(chart, subcharts, self.kube_version)
 
     def outputs(self, path: Path) -> list[tuple[Path, str]]:

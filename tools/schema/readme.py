@@ -127,7 +127,7 @@ def render(built: Built, current: str | None) -> str:
         sep = "" if current.endswith("\n\n") else ("\n" if current.endswith("\n") else "\n\n")
         return f"{current}{sep}## Parameters\n\n{block}\n"
     if start == -1 or end == -1 or end < start or current.count(START) > 1 or current.count(END) > 1:
-        line = current[: max(start, end, 0)].count("\n") + 1
+        line = current[: min(p for p in (start, end) if p >= 0)].count("\n") + 1
         raise ChartError([Problem(chart.readme_file, line, f"README markers are broken: it needs exactly one "
                                                            f"{START} followed by one {END}")])
     return current[:start] + block + current[end + len(END):]

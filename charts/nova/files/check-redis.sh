@@ -1,0 +1,70 @@
+#!/bin/sh
+# helm test: this service's Redis credentials work.
+#   - the write-safe endpoint REDIS_HOST:REDIS_PORT accepts AUTH with REDIS_PASSWORD and answers PING;
+#   - every Sentinel in REDIS_SENTINEL_ADDRS knows the master set REDIS_SENTINEL_MASTER.
+# Speaks RESP through nc (netcat-openbsd), so no redis-cli is needed. Retries CHECK_ATTEMPTS times.
+set -eu
+
+attempts="${CHECK_ATTEMPTS:-5}"
+
+# resp_command ARG... : one command as a RESP array (binary-safe for any password).
+resp_command() {
+    printf '*%d\r\n' "$#"
+    for arg in "$@"; do
+        printf '$%d\r\n%s\r\n' "${#arg}" "$arg"
+    done
+}
+
+# ask HOST PORT COMMAND...: AUTH (when a password is set), COMMAND, QUIT; prints the replies.
+ask() {
+    host="$1"
+    port="$2"
+    shift 2
+    {
+        if [ -n "${REDIS_PASSWORD:-}" ]; then
+            resp_command AUTH "$REDIS_PASSWORD"
+        fi
+        resp_command "$@"
+        resp_command QUIT
+    } | nc -w 5 "$host" "$port" | tr -d '\r'
+}
+
+check_master() {
+    out=$(ask "$REDIS_HOST" "$REDIS_PORT" PING) || return 1
+    case "$out" in
+        *-WRONGPASS*|*-NOAUTH*|*-ERR*) echo "redis $REDIS_HOST:$REDIS_PORT refused: $out" >&2; return 1 ;;
+        *+PONG*) echo "redis $REDIS_HOST:$REDIS_PORT: AUTH and PING ok"; return 0 ;;
+        *) echo "redis $REDIS_HOST:$REDIS_PORT: unexpected reply: $out" >&2; return 1 ;;
+    esac
+}
+
+check_sentinels() {
+    old_ifs="$IFS"
+    IFS=','
+    set -f
+    # shellcheck disable=SC2086 # split the comma list on purpose (globbing is off)
+    set -- ${REDIS_SENTINEL_ADDRS:-}
+    set +f
+    IFS="$old_ifs"
+    for addr in "$@"; do
+        out=$(ask "${addr%:*}" "${addr##*:}" SENTINEL get-master-addr-by-name "$REDIS_SENTINEL_MASTER") || return 1
+        case "$out" in
+            *-WRONGPASS*|*-NOAUTH*) echo "sentinel $addr refused the password: $out" >&2; return 1 ;;
+            *'*2'*) echo "sentinel $addr knows master set $REDIS_SENTINEL_MASTER" ;;
+            *) echo "sentinel $addr: no master for $REDIS_SENTINEL_MASTER: $out" >&2; return 1 ;;
+        esac
+    done
+}
+
+i=1
+while :; do
+    if check_master && check_sentinels; then
+        exit 0
+    fi
+    if [ "$i" -ge "$attempts" ]; then
+        echo "redis check failed after $attempts attempts" >&2
+        exit 1
+    fi
+    i=$((i + 1))
+    sleep 3
+done

@@ -53,7 +53,7 @@ CASES = {
         [":2: hotStandby: Helm reads the plain scalar `on` as a boolean (YAML 1.1)"]),
     "default_outside_its_own_enum": (
         "# -- Level.\n# @schema {enum: [debug, info]}\nlevel: verbose\n",
-        [":3: the default of level does not match its own schema: 'verbose' is not one of ['debug', 'info']"]),
+        [":3: the default of level does not match its schema: 'verbose' is not one of ['debug', 'info']"]),
     "bad_type_name": (
         "# -- Count.\n# @schema {type: int}\ncount: 1\n",
         [":2: count: `type: int` is not a JSON type"]),
@@ -118,7 +118,7 @@ def test_a_parent_value_unknown_to_the_subchart_is_an_error_with_its_line(tmp_pa
                                        "  - name: sub\n    version: 0.1.0\n    repository: file://../sub\n")
     result = run(parent)
     assert result.code == 2
-    assert "parent/values.yaml:2: the default of sub does not match its own schema: Additional properties are " \
+    assert "parent/values.yaml:4: the default of sub.typo does not match its schema: Additional properties are " \
            "not allowed ('typo' was unexpected)" in result.err
 
 

@@ -89,6 +89,9 @@ def build(chart: Chart, subcharts: dict[str, Built], k8s_version: str | None = N
     for key in values.keys:
         if key.name in deps:
             properties[key.name] = _dependency(ctx, key, deps[key.name], subcharts.get(key.name))
+            if key.hints:
+                ctx.problem(key.hint_line, f"{key.dotted}: @schema on a dependency's key is not used (the "
+                                           f"{deps[key.name].name} chart's own schema applies): remove it")
             if key.description is None:
                 ctx.problem(key.line, f"{key.dotted} has no description: add a `# --` comment line above it")
         else:
@@ -373,6 +376,11 @@ def _self_check(ctx: _Context, schema: dict[str, Any]) -> None:
     validator = jsonschema.Draft7Validator(schema)
     for error in sorted(validator.iter_errors(ctx.values.data), key=lambda e: list(map(str, e.absolute_path))):
         path = tuple(str(p) for p in error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {})
+            extra = sorted(k for k in error.instance if k not in known)
+            if extra and ctx.values.find((*path, extra[0])) is not None:
+                path = (*path, extra[0])
         line = None
         for n in range(len(path), 0, -1):
             found = ctx.values.find(path[:n])
@@ -380,7 +388,7 @@ def _self_check(ctx: _Context, schema: dict[str, Any]) -> None:
                 line = found.line
                 break
         where = ".".join(path) or "(top level)"
-        ctx.problem(line, f"the default of {where} does not match its own schema: {_short(error)}")
+        ctx.problem(line, f"the default of {where} does not match its schema: {_short(error)}")
 
 
 def _short(error: Any) -> str:

@@ -42,15 +42,22 @@ class Session:
     def _build(self, path: Path) -> build_mod.Built:
         chart = chart_mod.read(path)
         subcharts: dict[str, build_mod.Built] = {}
+        failed: list[Problem] = []
         for dep in chart.dependencies:
             if dep.path is None:
                 continue
             try:
                 subcharts[dep.key] = self.built(dep.path)
             except ChartError as exc:
-                raise ChartError([*exc.problems, Problem(path / "Chart.yaml", None, f"dependency {dep.name} "
-                                 f"({dep.path.name}) has errors, reported above")]) from None
-        return build_mod.build(chart, subcharts, self.kube_version)
+                failed += [*exc.problems, Problem(path / "Chart.yaml", None, f"dependency {dep.name} "
+                                                  f"({dep.path.name}) has errors, reported above")]
+        if not failed:
+            return build_mod.build(chart, subcharts, self.kube_version)
+        try:  # still report the parent's own problems, with the failed dependencies taken as any object
+            build_mod.build(chart, subcharts, self.kube_version)
+        except ChartError as exc:
+            failed += exc.problems
+        raise ChartError(failed)
 
     def outputs(self, path: Path) -> list[tuple[Path, str]]:
         """(file, expected content) for the chart's schema and README."""

@@ -112,7 +112,11 @@ def _default(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    # outside `code` spans, < and > are text (`<login>-password` is not an HTML tag)
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts).replace("|", "\\|").replace("\n", "<br>")
 
 
 def render(built: Built, current: str | None) -> str:

@@ -85,6 +85,8 @@ def load(file: Path) -> Values:
 
     try:
         text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:  # a chart may have no values.yaml: no values, nothing to document
+        text = ""
     except (OSError, UnicodeDecodeError) as exc:
         return Values(file, {}, [], [Problem(file, None, f"cannot read: {exc}")])
     yaml = YAML(typ="rt")

@@ -98,7 +98,7 @@ def test_helm_refuses_unknown_keys_at_several_depths_naming_the_path(generated, 
     schema = json.loads((chart / "values.schema.json").read_text())
     objects = _objects(schema)
     picked: list[tuple[str, ...]] = []
-    for depth in range(0, 4):  # the top level, then one closed object at each of depths 1..3
+    for depth in range(4):  # the top level, then one closed object at each of depths 1..3
         at_depth = [p for p in objects if len(p) == depth and "global" not in p[:1]]
         if at_depth:
             picked.append(at_depth[0])

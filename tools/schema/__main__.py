@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"tools.schema: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - never a traceback for the user; NOVA_DEBUG=1 shows it
+    except Exception as exc:
         if os.environ.get("NOVA_DEBUG"):
             raise
         print(f"tools.schema: internal error: {type(exc).__name__}: {exc} (NOVA_DEBUG=1 shows the traceback)",

@@ -20,16 +20,16 @@ from typing import Any
 from tools.schema.build import Built
 from tools.schema.values import Key
 
-ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.S)
-COMMENT = re.compile(r"^\s*/\*.*\*/\s*$", re.S)
-TEMPLATE_COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.S)
+ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
+COMMENT = re.compile(r"^\s*/\*.*\*/\s*$", re.DOTALL)
+TEMPLATE_COMMENT = re.compile(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", re.DOTALL)
 ABSOLUTE = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)*)")
 INDEX = re.compile(r"\(?\s*index\s+(\$?[A-Za-z0-9_.]*)((?:\s+\"[^\"]*\")+)")
 RELATIVE = re.compile(r"(?<![\w)\]$.])\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
 BARE_DOT = re.compile(r"(?<![\w)\]$.])\.(?![\w.])")
 VARIABLE = re.compile(r"\$([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*)*)")
-ASSIGN = re.compile(r"^\s*\$([A-Za-z_]\w*)\s*:?=\s*(.+)$", re.S)
-RANGE_VARS = re.compile(r"^\s*range\s+(?:\$([A-Za-z_]\w*)\s*,\s*)?\$([A-Za-z_]\w*)\s*:?=\s*(.+)$", re.S)
+ASSIGN = re.compile(r"^\s*\$([A-Za-z_]\w*)\s*:?=\s*(.+)$", re.DOTALL)
+RANGE_VARS = re.compile(r"^\s*range\s+(?:\$([A-Za-z_]\w*)\s*,\s*)?\$([A-Za-z_]\w*)\s*:?=\s*(.+)$", re.DOTALL)
 BUILTINS = frozenset({"Values", "Release", "Chart", "Files", "Capabilities", "Template", "Subcharts"})
 WILDCARD = "*"
 STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|`[^`]*`")
@@ -60,9 +60,9 @@ def report(built: Built) -> Report:
         _unused(key, schema["properties"].get(key.name, {}), reads, rep, built.values.file)
     seen: set[tuple[str, str, int]] = set()
     for r in reads:
-        if r.path and r.path[0] == "global" and not _declared(schema, r.path):
-            if schema["properties"]["global"].get("additionalProperties", True) is not False:
-                continue
+        if r.path[:1] == ("global",) and not _declared(schema, r.path) and \
+                schema["properties"]["global"].get("additionalProperties", True) is not False:
+            continue
         if not _defined(schema, r.path):
             item = (".".join(r.path), str(r.file), r.line)
             if item not in seen:
@@ -157,13 +157,9 @@ def _reads_in_text(text: str, file: Path, first_line: int) -> list[Read]:
         dot, _ = stack[-1]
         variables = {k: v for _, scope in stack for k, v in scope.items()}
 
-        def add(path: tuple[str, ...] | None, deep: bool) -> None:
-            if path is not None:
-                reads.append(Read(path, file, line, deep))
-
-        head = word in ("if", "with", "range") or stripped.startswith("else if") or stripped.startswith("else with")
+        head = word in ("if", "with", "range") or stripped.startswith(("else if", "else with"))
         for path in _paths(stripped, dot, variables):
-            add(path, not head)
+            reads.append(Read(path, file, line, not head))
         if word == "end":
             if len(stack) > 1:
                 stack.pop()

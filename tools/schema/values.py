@@ -24,7 +24,7 @@ DESCRIPTION = re.compile(r"^#\s?--(?:\s|$)")
 SCHEMA = re.compile(r"^#\s?@schema(?:\s|$)")
 # YAML 1.1 (what Helm reads values with) turns these plain scalars into booleans; ruamel (YAML 1.2) does not.
 YAML11_BOOLS = frozenset(
-    "y Y yes Yes YES n N no No NO on On ON off Off OFF".split()
+    ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"]
 )
 
 

@@ -100,8 +100,10 @@ def _k8s_doc(name: str) -> str:
     parts = name.split(".")
     kind, version = parts[-1], parts[-2]
     group = parts[-3] if len(parts) > 3 else "core"
-    return ("https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.33/"
-            f"#{kind.lower()}-{version}-{group}")
+    from tools.schema.k8s import K8S_VERSION  # a constant; the definitions themselves load lazily
+
+    minor = ".".join(K8S_VERSION.split(".")[:2])
+    return f"https://kubernetes.io/docs/reference/generated/kubernetes-api/v{minor}/#{kind.lower()}-{version}-{group}"
 
 
 def _default(value: Any) -> str:

@@ -147,3 +147,22 @@ def test_the_command_line_never_prints_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "values.yaml:2: a: `k8s` takes a Kubernetes definition name" in proc.stderr
+
+
+def test_a_schema_hint_under_a_dependency_key_is_an_error(tmp_path, run):
+    make_chart(tmp_path, "sub", "# -- A.\na: 1\n")
+    parent = make_chart(tmp_path, "parent", "# -- The subchart.\n# @schema {additionalProperties: true}\nsub:\n"
+                                            "  # @schema {minimum: 0}\n  a: 2\n")
+    (parent / "Chart.yaml").write_text("apiVersion: v2\nname: parent\nversion: 0.1.0\ndependencies:\n"
+                                       "  - name: sub\n    version: 0.1.0\n    repository: file://../sub\n")
+    result = run(parent)
+    assert result.code == 2
+    assert "values.yaml:2: sub: @schema under a dependency's key is not used" in result.err
+    assert "values.yaml:4: sub.a: @schema under a dependency's key is not used" in result.err
+
+
+def test_kube_version_selects_the_bundled_definitions_and_an_unknown_one_is_an_error(charts, run):
+    assert run(charts / "basic", "--kube-version", "1.29.0").code == 0
+    result = run(charts / "basic", "--kube-version", "9.99.0")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "resources: kubernetes-validate has no schemas for Kubernetes 9.99.0" in result.err

@@ -89,9 +89,10 @@ def build(chart: Chart, subcharts: dict[str, Built], k8s_version: str | None = N
     for key in values.keys:
         if key.name in deps:
             properties[key.name] = _dependency(ctx, key, deps[key.name], subcharts.get(key.name))
-            if key.hints:
-                ctx.problem(key.hint_line, f"{key.dotted}: @schema on a dependency's key is not used (the "
-                                           f"{deps[key.name].name} chart's own schema applies): remove it")
+            for k in key.walk():
+                if k.hints:
+                    ctx.problem(k.hint_line, f"{k.dotted}: @schema under a dependency's key is not used (the "
+                                             f"{deps[key.name].name} chart's own schema applies): remove it")
             if key.description is None:
                 ctx.problem(key.line, f"{key.dotted} has no description: add a `# --` comment line above it")
         else:

@@ -96,7 +96,11 @@ def _rel(path: Path) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " | ".join(line.strip() for line in str(text).splitlines() if line.strip())
+    out = ""
+    for line in (ln.strip() for ln in str(text).splitlines()):
+        if line:
+            out += (" " if not out or out.endswith(":") else " | ") + line if out else line
+    return out
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -127,7 +131,7 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
     errors: list[str] = []
     if args.manifests:
         objects = read_manifests(args.manifests, stdin.read() if args.manifests == "-" else None)
-        name = "<stdin>" if args.manifests == "-" else args.manifests
+        name = "stdin" if args.manifests == "-" else args.manifests
         findings = lint(objects, config, versions, name)
         if args.manifests != "-":
             findings = [f if f.template else _with_template(f, name) for f in findings]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from itertools import groupby
@@ -26,7 +27,8 @@ def _summary(findings: Sequence[Finding], fail_on: Severity) -> str:
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     parts = [f"{n} {s}" for s, n in sorted(counts.items(), reverse=True) if n]
     failing = sum(1 for f in findings if f.severity >= fail_on)
-    return f"{len(findings)} findings ({', '.join(parts)}); {failing} at or above {fail_on}"
+    noun = "finding" if len(findings) == 1 else "findings"
+    return f"{len(findings)} {noun} ({', '.join(parts)}); {failing} at or above {fail_on}"
 
 
 def format_text(findings: Sequence[Finding], fail_on: Severity = Severity.WARNING) -> str:
@@ -82,7 +84,8 @@ def format_sarif(findings: Sequence[Finding], fail_on: Severity = Severity.WARNI
     results = []
     for f in ordered:
         message = f"{f.object_ref}" + (f" container {f.container}" if f.container else "") + f": {f.message}"
-        physical: dict[str, object] = {"artifactLocation": {"uri": _where(f)}}
+        uri = urllib.parse.quote(_where(f), safe="/._-~")
+        physical: dict[str, object] = {"artifactLocation": {"uri": uri}}
         physical["region"] = {"startLine": f.line or 1}
         results.append({
             "ruleId": f.rule,

@@ -68,7 +68,7 @@ def parse_manifests(text: str, name: str, namespace: str = "default") -> list[Ob
 def read_manifests(path: str, stdin_text: str | None = None) -> list[Obj]:
     """Objects of a manifest file, or of stdin when ``path`` is ``-``."""
     if path == "-":
-        return parse_manifests(stdin_text or "", "<stdin>")
+        return parse_manifests(stdin_text or "", "stdin")
     try:
         text = Path(path).read_text()
     except OSError as exc:

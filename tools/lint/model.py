@@ -28,41 +28,27 @@ REPLICATED_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationContr
 RUN_TO_COMPLETION = {"Job", "CronJob"}
 
 
-@dataclass(eq=False, slots=True)
 class Obj:
     """One Kubernetes object with where it came from (template, line in the input, render input)."""
 
-    obj: dict[str, Any]
-    source: str | None = None
-    line: int | None = None
-    default_namespace: str = "default"
+    __slots__ = ("obj", "source", "line", "default_namespace", "kind", "api_version", "metadata", "name",
+                 "namespace", "effective_namespace")
 
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind") or "")
-
-    @property
-    def api_version(self) -> str:
-        return str(self.obj.get("apiVersion") or "")
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        meta = self.obj.get("metadata")
-        return meta if isinstance(meta, dict) else {}
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name") or "")
-
-    @property
-    def namespace(self) -> str | None:
+    def __init__(self, obj: dict[str, Any], source: str | None = None, line: int | None = None,
+                 default_namespace: str = "default") -> None:
+        self.obj = obj
+        self.source = source
+        self.line = line
+        self.default_namespace = default_namespace
+        self.kind = str(obj.get("kind") or "")
+        self.api_version = str(obj.get("apiVersion") or "")
+        meta = obj.get("metadata")
+        self.metadata: dict[str, Any] = meta if isinstance(meta, dict) else {}
+        self.name = str(self.metadata.get("name") or "")
         ns = self.metadata.get("namespace")
-        return str(ns) if ns else None
-
-    @property
-    def effective_namespace(self) -> str:
-        """The namespace the object lands in (the render namespace when metadata has none)."""
-        return self.namespace or self.default_namespace
+        self.namespace: str | None = str(ns) if ns else None
+        # The namespace the object lands in (the render namespace when metadata has none).
+        self.effective_namespace: str = self.namespace or default_namespace
 
     @property
     def annotations(self) -> dict[str, Any]:
@@ -223,10 +209,12 @@ class Index:
         self.objects = objects
         self.kube_versions = kube_versions
         self.by_kind: dict[str, list[Obj]] = defaultdict(list)
+        self._by_kind_ns: dict[tuple[str, str], list[Obj]] = defaultdict(list)
         self._named: dict[tuple[str, str, str], Obj] = {}
         self.workloads: list[Workload] = []
         for o in objects:
             self.by_kind[o.kind].append(o)
+            self._by_kind_ns[(o.kind, o.effective_namespace)].append(o)
             self._named[(o.kind, o.effective_namespace, o.name)] = o
             w = workload_of(o)
             if w is not None:
@@ -238,6 +226,10 @@ class Index:
 
     def kind(self, kind: str) -> list[Obj]:
         return self.by_kind.get(kind, [])
+
+    def kind_in(self, kind: str, namespace: str) -> list[Obj]:
+        """Objects of ``kind`` in ``namespace``."""
+        return self._by_kind_ns.get((kind, namespace), [])
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self._named.get((kind, namespace, name))

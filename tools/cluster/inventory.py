@@ -42,6 +42,9 @@ class Workload:
     def selector_arg(self) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(self.selector.items()))
 
+    def container_env_names(self, container: str) -> set[str]:
+        return {e.get("name", "") for c, e in self.env() if c == container}
+
     def container_with_port(self, port_name: str, port: int) -> str | None:
         for c in self.spec.get("template", {}).get("spec", {}).get("containers", []):
             for p in c.get("ports") or []:
@@ -183,6 +186,10 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
                 if m and _phase(o) == "redis":
                     master_set = m.group(1)
     for w in workloads:
+        if w.phase == "redis":
+            for _, e in w.env():
+                if e.get("name") == "SENTINEL_MASTER_SET" and e.get("value"):
+                    master_set = str(e["value"])
         if w.phase == "postgresql":
             for _, e in w.env():
                 if e.get("name") == "NOVA_ROLE_LABEL" and e.get("value"):

@@ -110,33 +110,44 @@ def wait_step(s: Settings, w: Workload, phase_title: str) -> Step:
     )
 
 
+def _redis_cli(s: Settings, inv: Inventory, w: Workload, container: str, command: str, title: str) -> list[Step]:
+    """redis-cli in a container: with the container's own REDISCLI_AUTH when it has one, else the password
+    read from the Secret and passed on stdin (never on a command line)."""
+    pod = f"{w.name}-0"
+    if "REDISCLI_AUTH" in w.container_env_names(container):
+        return [Step(title, s.kubectl_argv("exec", "-n", w.namespace, pod, "-c", container, "--",
+                                           "sh", "-c", f"redis-cli --no-auth-warning {command}"), optional=True)]
+    secret = inv.redis_password_secret()
+    if not secret:
+        return [Step(title, s.kubectl_argv("exec", "-n", w.namespace, pod, "-c", container, "--",
+                                           "sh", "-c", f"redis-cli {command}"), optional=True)]
+    name, key = secret
+    return [
+        Step(f"read the Redis password from Secret {w.namespace}/{name}",
+             s.kubectl_argv("get", "secret", name, "-n", w.namespace, "-o",
+                            f'go-template={{{{index .data "{key}" | base64decode}}}}'),
+             capture="redis_password", optional=True),
+        Step(title, s.kubectl_argv("exec", "-i", "-n", w.namespace, pod, "-c", container, "--",
+                                   "sh", "-c", f'REDISCLI_AUTH="$(cat)" redis-cli --no-auth-warning {command}'),
+             stdin_from="redis_password", optional=True),
+    ]
+
+
 def redis_master_steps(s: Settings, inv: Inventory) -> list[Step]:
-    """Ask Sentinel for the current master; the password goes on stdin, never on a command line."""
+    """Ask Sentinel for the current master, then ask the write-safe endpoint which role it reaches."""
     w = inv.redis
     if w is None:
         return []
     sentinel = w.container_with_port("sentinel", 26379) or w.containers[0]
-    pod = f"{w.name}-0"
-    query = f"redis-cli -p 26379 SENTINEL get-master-addr-by-name {shlex.quote(inv.master_set)}"
-    steps: list[Step] = []
-    secret = inv.redis_password_secret()
-    if secret:
-        name, key = secret
-        steps.append(Step(f"read the Redis password from Secret {w.namespace}/{name}",
-                          s.kubectl_argv("get", "secret", name, "-n", w.namespace, "-o",
-                                         f'go-template={{{{index .data "{key}" | base64decode}}}}'),
-                          capture="redis_password", optional=True))
-        steps.append(Step(f"Redis master according to Sentinel ({pod}, master set '{inv.master_set}')",
-                          s.kubectl_argv("exec", "-i", "-n", w.namespace, pod, "-c", sentinel, "--",
-                                         "sh", "-c", f'REDISCLI_AUTH="$(cat)" {query}'),
-                          stdin_from="redis_password", optional=True))
-    else:
-        steps.append(Step(f"Redis master according to Sentinel ({pod}, master set '{inv.master_set}')",
-                          s.kubectl_argv("exec", "-n", w.namespace, pod, "-c", sentinel, "--", "sh", "-c", query),
-                          optional=True))
+    redis = w.container_with_port("redis", 6379) or w.containers[0]
+    steps = _redis_cli(s, inv, w, sentinel,
+                       f"-p 26379 SENTINEL get-master-addr-by-name {shlex.quote(inv.master_set)}",
+                       f"Redis master according to Sentinel ({w.name}-0, master set '{inv.master_set}')")
     master = inv.service("-master", "redis")
     if master:
-        steps.append(_endpoint_pods(s, master.namespace, master.name, "write-safe endpoint"))
+        more = _redis_cli(s, inv, w, redis, f"-h {master.name}.{master.namespace}.svc -p {master.port} ROLE",
+                          f"role behind the write-safe endpoint {master.namespace}/{master.name} (expect master)")
+        steps += [st for st in more if st.capture is None or st.capture not in {x.capture for x in steps}]
     return steps
 
 

@@ -195,3 +195,14 @@ def test_default_is_every_chart_under_charts(monkeypatch, charts, run, tmp_path:
     result = run()
     assert result.code == 0
     assert sorted(p.parent.name for p in charts.glob("*/values.schema.json")) == ["basic", "cache", "umbrella"]
+
+
+def test_keys_merged_from_an_anchor_keep_the_description_of_their_source(tmp_path, run):
+    from tests.schema.conftest import make_chart
+
+    chart = make_chart(tmp_path, "anchors", "# -- Defaults.\ndefaults: &d\n  # -- Port.\n  port: 1\n"
+                                            "# -- Service.\nsvc:\n  <<: *d\n  # -- Name.\n  name: x\n")
+    assert run(chart).code == 0
+    svc = load_schema(chart)["properties"]["svc"]
+    assert svc["properties"]["port"] == {"type": "integer", "default": 1, "description": "Port."}
+    assert svc["additionalProperties"] is False

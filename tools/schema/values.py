@@ -124,10 +124,7 @@ class _Reader:
     def mapping(self, node: Any, plain: dict[str, Any], path: tuple[str, ...]) -> list[Key]:
         keys: list[Key] = []
         for name in node:
-            try:
-                line0 = node.lc.key(name)[0]
-            except (AttributeError, KeyError, TypeError):  # merged (<<) keys have no position of their own
-                line0 = None
+            line0 = _key_line0(node, name)
             line = line0 + 1 if line0 is not None else None
             if not isinstance(name, str):
                 self.problem(line, f"key {name!r} under {'.'.join(path) or 'the top level'} is not a string: "
@@ -271,3 +268,16 @@ def _pos(node: Any, what: str, key: Any) -> int | None:
         return int(getattr(node.lc, what)(key)[0]) + 1
     except (AttributeError, KeyError, TypeError, IndexError):
         return None
+
+
+def _key_line0(node: Any, name: Any) -> int | None:
+    """0-based line of a key; a key merged in with `<<: *anchor` has the line (and comments) of its source."""
+    try:
+        return int(node.lc.key(name)[0])
+    except (AttributeError, KeyError, TypeError, IndexError):
+        pass
+    for source in getattr(node, "merge", None) or []:
+        source = source[1] if isinstance(source, tuple) else source
+        if isinstance(source, dict) and name in source:
+            return _key_line0(source, name)
+    return None

@@ -122,14 +122,14 @@ def test_deploy_installs_then_waits_for_redis_then_postgres_then_services(inv: i
     cmds = commands(steps)
     assert cmds[0] == ("kubectl", "apply", "-f", "-")
     assert cmds[1] == ("helm", "upgrade", "--install", "nova", "charts/nova", "--namespace", "nova",
-                       "--create-namespace", "-f", "values/production.yaml", "--timeout", "600s")
+                       "--create-namespace", "-f", "values/production.yaml", "--timeout", "900s")
     waits = [c for c in cmds if c[1:3] == ("rollout", "status")]
     assert waits == [
-        ("kubectl", "rollout", "status", "statefulset/nova-redis", "-n", "nova-redis", "--timeout=600s"),
-        ("kubectl", "rollout", "status", "statefulset/nova-postgres-etcd", "-n", "nova-database", "--timeout=600s"),
-        ("kubectl", "rollout", "status", "statefulset/nova-postgres", "-n", "nova-database", "--timeout=600s"),
-        ("kubectl", "rollout", "status", "deployment/nova-auth-service", "-n", "nova-services", "--timeout=600s"),
-        ("kubectl", "rollout", "status", "deployment/nova-user-service", "-n", "nova-services", "--timeout=600s"),
+        ("kubectl", "rollout", "status", "statefulset/nova-redis", "-n", "nova-redis", "--timeout=900s"),
+        ("kubectl", "rollout", "status", "statefulset/nova-postgres-etcd", "-n", "nova-database", "--timeout=900s"),
+        ("kubectl", "rollout", "status", "statefulset/nova-postgres", "-n", "nova-database", "--timeout=900s"),
+        ("kubectl", "rollout", "status", "deployment/nova-auth-service", "-n", "nova-services", "--timeout=900s"),
+        ("kubectl", "rollout", "status", "deployment/nova-user-service", "-n", "nova-services", "--timeout=900s"),
     ]
     # Redis is verified (Sentinel asked for the master) before PostgreSQL is waited for, and the
     # PostgreSQL leader before the services.
@@ -248,7 +248,7 @@ def test_logs_of_an_unknown_component_names_the_known_ones(inv: inventory.Invent
 def test_test_runs_helm_test_then_the_cluster_tests() -> None:
     steps = plan.plan_test(S, ("-x",))
     assert commands(steps) == [
-        ("helm", "test", "nova", "--namespace", "nova", "--timeout", "600s", "--logs"),
+        ("helm", "test", "nova", "--namespace", "nova", "--timeout", "900s", "--logs"),
         ("py", "-m", "pytest", "-q", "-m", "cluster", "tests/cluster", "-x"),
     ]
     assert steps[1].env == {"NOVA_RELEASE": "nova", "NOVA_NAMESPACE": "nova", "NOVA_VALUES": "values/production.yaml"}
@@ -257,7 +257,7 @@ def test_test_runs_helm_test_then_the_cluster_tests() -> None:
 def test_cleanup_uninstalls_then_deletes_claims_and_namespaces(inv: inventory.Inventory) -> None:
     cmds = commands(plan.plan_cleanup(S, inv))
     assert cmds[0] == ("helm", "uninstall", "nova", "--namespace", "nova", "--ignore-not-found", "--wait",
-                       "--timeout", "600s")
+                       "--timeout", "900s")
     assert [c[4] for c in cmds[1:-1]] == ["nova", "nova-services", "nova-database", "nova-redis"]
     assert cmds[-1] == ("kubectl", "delete", "namespace", "nova", "nova-services", "nova-database", "nova-redis",
                         "--ignore-not-found")

@@ -48,3 +48,11 @@ def test_status_finds_the_patroni_role_label_and_the_sentinel_master_set() -> No
     assert inv.role_label and inv.master_set
     leader = next(st for st in plan.plan_status(plan.Settings(), inv) if "=primary" in " ".join(st.argv))
     assert f"{inv.role_label}=primary" in leader.argv[leader.argv.index("-l") + 1]
+
+
+def test_autoscaled_deployments_wait_for_their_hpa_floor() -> None:
+    inv = _inv("production")
+    user = next(w for w in inv.phase("services") if w.component == "user-service")
+    hpa = next(o for o in render(CHARTS / "nova", [VALUES / "production.yaml"], namespace="nova")
+               if o.kind == "HorizontalPodAutoscaler" and o.obj["spec"]["scaleTargetRef"]["name"] == user.name)
+    assert user.replicas == hpa.obj["spec"]["minReplicas"] == 3

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--release", default="nova")
     p.add_argument("-n", "--namespace", default="nova", help="release namespace (default: nova)")
     p.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
-    p.add_argument("--timeout", default="600s", help="per wait and for helm (default: 600s)")
+    p.add_argument("--timeout", default="900s", help="per wait and for helm (default: 900s)")
     p.add_argument("--cluster-name", default="nova", help="Kind cluster name (default: nova)")
     p.add_argument("--node-image", default=None, help="up: kindest/node image (default: kind's own)")
     p.add_argument("--tail", type=int, default=200, help="logs: lines per container")

@@ -155,6 +155,10 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
     namespaces: list[str] = [release_namespace]
     rendered_ns: list[str] = []
     master_set, role_label = DEFAULT_MASTER_SET, DEFAULT_ROLE_LABEL
+    # A Deployment scaled by an HPA renders without replicas: its floor is the HPA's minReplicas.
+    hpa_min = {((o.namespace or release_namespace), (o.obj.get("spec") or {}).get("scaleTargetRef", {}).get("name")):
+               int((o.obj.get("spec") or {}).get("minReplicas", 1))
+               for o in objects if o.kind == "HorizontalPodAutoscaler"}
     for o in objects:
         ns = o.namespace or release_namespace
         if o.kind == "Namespace":
@@ -167,7 +171,7 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
             pod = spec.get("template", {}).get("spec", {})
             workloads.append(Workload(
                 component=_component(o.name, release), phase=_phase(o), kind=o.kind, name=o.name, namespace=ns,
-                replicas=int(spec.get("replicas", 1)),
+                replicas=int(spec["replicas"]) if "replicas" in spec else hpa_min.get((ns, o.name), 1),
                 selector=dict((spec.get("selector") or {}).get("matchLabels") or {}),
                 containers=tuple(c.get("name", "") for c in pod.get("containers") or []), spec=spec,
             ))

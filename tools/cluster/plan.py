@@ -28,7 +28,7 @@ class Settings:
     namespace: str = "nova"
     chart: str = "charts/nova"
     values: tuple[str, ...] = ("values/local.yaml",)
-    timeout: str = "600s"
+    timeout: str = "900s"
     context: str | None = None
 
     def kubectl_argv(self, *args: str) -> tuple[str, ...]:

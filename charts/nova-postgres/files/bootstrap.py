@@ -16,6 +16,7 @@ Exit codes: 0 done, 1 the primary was not reachable in time or a statement faile
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -41,10 +42,16 @@ class Bootstrap:
         self.changes: list[str] = []
 
     # -- connections -------------------------------------------------------------------------------------
+    @contextlib.contextmanager
     def connect(self, dbname: str):
+        """An autocommit connection (CREATE DATABASE cannot run in a transaction; psycopg2's `with conn`
+        would open one), closed on exit."""
         conn = pg.connect(dbname=dbname, connect_timeout=5, application_name="nova-bootstrap")
-        conn.autocommit = True
-        return conn
+        try:
+            conn.autocommit = True
+            yield conn
+        finally:
+            conn.close()
 
     def wait_for_primary(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -115,9 +122,10 @@ class Bootstrap:
         if not password:
             raise ValueError(f"login {login}: environment variable {env} (its password) is empty")
         limit = int(spec.get("connectionLimit", -1))
-        cur.execute("SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolreplication, "
-                    "rolbypassrls, rolconnlimit, rolpassword, rolconfig FROM pg_authid WHERE rolname = %s",
-                    (login,))
+        cur.execute("SELECT a.rolcanlogin, a.rolsuper, a.rolcreatedb, a.rolcreaterole, a.rolinherit, "
+                    "a.rolreplication, a.rolbypassrls, a.rolconnlimit, a.rolpassword, s.setconfig "
+                    "FROM pg_authid a LEFT JOIN pg_db_role_setting s ON s.setrole = a.oid AND s.setdatabase = 0 "
+                    "WHERE a.rolname = %s", (login,))
         row = cur.fetchone()
         ident = sql.Identifier(login)
         attrs = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS "

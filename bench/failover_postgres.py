@@ -1,0 +1,89 @@
+"""PostgreSQL failover benchmark on real daemons started from the rendered production profile.
+
+Usage: python bench/failover_postgres.py [--runs N] [--values FILE ...]   (or: python bench/failover.py postgres)
+
+Starts 3 etcd members and 3 Patroni + PostgreSQL 15 nodes from `helm template charts/nova-postgres -f
+ci/production-values.yaml` (tests/runtime/postgres_harness.py), then N times: write one COMMIT at a time
+through the -primary Service, SIGKILL the leader's processes, measure until another node is the leader and the
+-primary Service selects it, count acknowledged commits missing on the new leader, restart the killed node and
+wait until it streams again as a replica. The last line printed is one JSON object:
+failover_s (median), failover_s_max, committed_lost (total), acked_commits, kills, rejoin_s (median), rewinds.
+Goal: failover_s under 30, committed_lost 0. Exit 0 when the goal is met, 1 when not, 2 on a set-up error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.runtime import postgres_harness as h  # noqa: E402
+from tools import helm  # noqa: E402
+
+TARGET_S = 30.0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="failover_postgres", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="number of leader kills (default 3, minimum 3)")
+    parser.add_argument("--values", action="append", default=None,
+                        help="values file (default: charts/nova-postgres/ci/production-values.yaml)")
+    args = parser.parse_args(argv)
+    if args.runs < 3:
+        print("failover_postgres: --runs must be at least 3", file=sys.stderr)
+        return 2
+    missing = h.missing_binaries()
+    if missing:
+        print(f"failover_postgres: missing {', '.join(missing)}: run `make setup`", file=sys.stderr)
+        return 2
+    values = args.values or [str(h.CHART / "ci" / "production-values.yaml")]
+    try:
+        objects = h.render(values)
+    except helm.HelmError as exc:
+        print(f"failover_postgres: {exc}", file=sys.stderr)
+        return 2
+
+    failovers: list[float] = []
+    rejoins: list[float] = []
+    lost = acked = rewinds = 0
+    started = time.monotonic()
+    with h.running_cluster(objects) as cluster:
+        for run in range(1, args.runs + 1):
+            cluster.wait_healthy()
+            result = h.kill_leader_under_writes(cluster, table=f"bench_run_{run}")
+            failovers.append(result.failover_s)
+            lost += len(result.lost)
+            acked += len(result.acked)
+            t = time.monotonic()
+            observed = h.wait_rejoined(cluster, result.old_leader)
+            rejoins.append(time.monotonic() - t)
+            rewinds += int(observed["rewind"] == "ran")
+            print(f"run {run}: killed {cluster.pg_pods[result.old_leader].name}, new leader "
+                  f"{cluster.pg_pods[result.new_leader].name} routed after {result.failover_s:.1f} s, "
+                  f"{len(result.acked)} acked commits, {len(result.lost)} lost, rejoined as replica after "
+                  f"{rejoins[-1]:.1f} s (pg_rewind: {observed['rewind']}, "
+                  f"writable seen: {observed['writable_seen']})", flush=True)
+    summary = {
+        "backend": "postgres",
+        "failover_s": round(statistics.median(failovers), 2),
+        "failover_s_max": round(max(failovers), 2),
+        "committed_lost": lost,
+        "acked_commits": acked,
+        "kills": len(failovers),
+        "rejoin_s": round(statistics.median(rejoins), 2),
+        "rewinds": rewinds,
+        "target_s": TARGET_S,
+        "total_s": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(summary))
+    return 0 if summary["failover_s"] < TARGET_S and lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,761 @@
+"""Run the nova-postgres chart's rendered etcd and Patroni/PostgreSQL configuration on real daemons.
+
+Everything a daemon runs comes from ``helm template`` output (through tools.helm): the etcd container's args,
+the Patroni ConfigMap (patroni.yml, the role-label callback, the preStop script), the bootstrap ConfigMap (plan
+and script), the container env (secrets from the rendered Secret, downward-API fields from the pod identity).
+The only changes are the ones a container runtime and a cluster would make, applied generically:
+
+- container mount paths -> per-pod host directories (ConfigMap volumes are written out as files);
+- cluster DNS names (``<pod>.<service>.<ns>.svc.<domain>``) and ``0.0.0.0`` listen addresses -> the pod's
+  127.0.2.x address (etcd members 127.0.2.1.., PostgreSQL pods 127.0.2.11.., other helpers use 127.0.1.x);
+- the Kubernetes API -> a small fake API server on 127.0.2.250 that enforces the rendered Role and records the
+  label patches, so Service selectors can be evaluated against the labels the callback set;
+- a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
+  selector labels match and the rendered readiness probe answers 200).
+
+Patroni, PostgreSQL and etcd run as the ``postgres`` OS user (setpriv), data under a temporary directory.
+Processes are stopped by PID (process groups they were started in) in :meth:`Cluster.stop`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools import helm
+
+ROOT = helm.REPO_ROOT
+CHART = ROOT / "charts" / "nova-postgres"
+RELEASE = "nova"
+NAMESPACE = "nova-database"
+ETCD_IP = "127.0.2.{}"          # member i -> 127.0.2.(1 + i)
+PG_IP = "127.0.2.{}"            # pod i -> 127.0.2.(11 + i)
+API_IP = "127.0.2.250"
+OS_USER = "postgres"
+BINARIES = ("etcd", "patroni", "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_rewind",
+            "setpriv", "/usr/bin/python3")
+SYSTEM_PYTHON = "/usr/bin/python3"   # has psycopg2 (a Patroni dependency), like the image
+
+
+def missing_binaries() -> list[str]:
+    return [b for b in BINARIES if not (shutil.which(b) or Path(b).exists())]
+
+
+def render(values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *, major: int = 4
+           ) -> list[helm.RenderedObject]:
+    return helm.render(CHART, values, set_values, helm=helm.find_helm(major), release=RELEASE,
+                       namespace=NAMESPACE)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rendered objects
+# ----------------------------------------------------------------------------------------------------------
+class Chart:
+    """Lookup over one render of the chart."""
+
+    def __init__(self, objects: Sequence[helm.RenderedObject]) -> None:
+        self.objects = list(objects)
+
+    def get(self, kind: str, suffix: str = "") -> dict[str, Any]:
+        found = [o.obj for o in self.objects if o.kind == kind and o.name.endswith(suffix)]
+        if len(found) != 1:
+            raise LookupError(f"expected one {kind} named *{suffix}, found {[f['metadata']['name'] for f in found]}")
+        return found[0]
+
+    def statefulset(self, component: str) -> dict[str, Any]:
+        for o in self.objects:
+            if o.kind == "StatefulSet" and o.obj["metadata"]["labels"].get("app.kubernetes.io/component") == component:
+                return o.obj
+        raise LookupError(f"no StatefulSet for component {component}")
+
+    def secret(self) -> dict[str, str]:
+        sec = self.get("Secret", "-credentials")
+        data = {k: base64.b64decode(v).decode() for k, v in (sec.get("data") or {}).items()}
+        data.update(sec.get("stringData") or {})
+        return data
+
+    def secrets(self) -> dict[str, dict[str, str]]:
+        return {self.get("Secret", "-credentials")["metadata"]["name"]: self.secret()}
+
+    def configmap(self, suffix: str) -> dict[str, str]:
+        return self.get("ConfigMap", suffix)["data"]
+
+    def service(self, suffix: str) -> dict[str, Any]:
+        return self.get("Service", suffix)
+
+
+def expand(value: str, env: dict[str, str]) -> str:
+    """Kubernetes $(VAR) expansion: defined variables are replaced, $$ escapes, unknown references stay."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        return env.get(m.group(1), m.group(0))
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, value)
+
+
+@dataclass
+class Pod:
+    """Identity of one simulated pod: what the downward API and the container runtime provide."""
+
+    name: str
+    ip: str
+    root: Path
+    mounts: dict[str, Path] = field(default_factory=dict)
+
+    def field(self, path: str) -> str:
+        return {"metadata.name": self.name, "metadata.namespace": NAMESPACE, "status.podIP": self.ip}[path]
+
+
+def container_env(container: dict[str, Any], pod: Pod, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in container.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = expand(str(item["value"]), env)
+            continue
+        ref = item["valueFrom"]
+        if "fieldRef" in ref:
+            env[item["name"]] = pod.field(ref["fieldRef"]["fieldPath"])
+        elif "secretKeyRef" in ref:
+            sk = ref["secretKeyRef"]
+            env[item["name"]] = secrets[sk["name"]][sk["key"]]
+        else:
+            raise ValueError(f"unsupported valueFrom {ref}")
+    return env
+
+
+class Translator:
+    """Container view -> host view: mount paths, cluster DNS names, wildcard listen addresses."""
+
+    def __init__(self, mounts: dict[str, Path], hosts: dict[str, str], listen_ip: str) -> None:
+        self.mounts = sorted(mounts.items(), key=lambda kv: -len(kv[0]))
+        self.hosts = sorted(hosts.items(), key=lambda kv: -len(kv[0]))
+        self.listen_ip = listen_ip
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if not isinstance(value, str):
+            return value
+        for name, ip in self.hosts:
+            value = value.replace(name, ip)
+        value = value.replace("0.0.0.0", self.listen_ip)
+        if self.mounts:  # one pass, so a host path is never translated again
+            hosts = dict(self.mounts)
+            pattern = r"(?:^|(?<=[\s=:'\"]))(" + "|".join(re.escape(m) for m, _ in self.mounts) + r")(?=/|$|[\s'\"])"
+            value = re.sub(pattern, lambda m: str(hosts[m.group(1)]), value)
+        return value
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fake Kubernetes API (pods: get/patch), enforcing the rendered Role
+# ----------------------------------------------------------------------------------------------------------
+class FakeKubeAPI:
+    def __init__(self, role: dict[str, Any], token: str) -> None:
+        self.role = role
+        self.token = token
+        self.labels: dict[str, dict[str, str]] = {}
+        self.patches: list[tuple[float, str, dict[str, str]]] = []
+        self.denied: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _pod(self) -> tuple[str, str] | None:
+                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/?]+)", self.path)
+                return (m.group(1), m.group(2)) if m else None
+
+            def _reply(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, verb: str) -> None:
+                target = self._pod()
+                if self.headers.get("Authorization") != f"Bearer {api.token}":
+                    return self._reply(401, {"reason": "Unauthorized"})
+                if target is None:
+                    return self._reply(404, {"reason": "NotFound"})
+                ns, name = target
+                if not api.allowed(verb, ns, name):
+                    api.denied.append((verb, name))
+                    return self._reply(403, {"reason": "Forbidden"})
+                if verb == "patch":
+                    if self.headers.get("Content-Type") != "application/merge-patch+json":
+                        return self._reply(415, {"reason": "UnsupportedMediaType"})
+                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                    labels = (body.get("metadata") or {}).get("labels") or {}
+                    with api.lock:
+                        api.labels.setdefault(name, {}).update(labels)
+                        api.patches.append((time.monotonic(), name, dict(labels)))
+                with api.lock:
+                    return self._reply(200, {"metadata": {"name": name, "namespace": ns,
+                                                          "labels": dict(api.labels.get(name, {}))}})
+
+            def do_PATCH(self) -> None:
+                self._handle("patch")
+
+            def do_GET(self) -> None:
+                self._handle("get")
+
+        self.server = ThreadingHTTPServer((API_IP, 0), Handler)
+        self.url = f"http://{API_IP}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def allowed(self, verb: str, namespace: str, name: str) -> bool:
+        if namespace != self.role["metadata"]["namespace"]:
+            return False
+        for rule in self.role.get("rules") or []:
+            if "" in rule.get("apiGroups", []) and "pods" in rule.get("resources", []) \
+                    and verb in rule.get("verbs", []) \
+                    and (not rule.get("resourceNames") or name in rule["resourceNames"]):
+                return True
+        return False
+
+    def label_of(self, pod: str, key: str) -> str | None:
+        with self.lock:
+            return self.labels.get(pod, {}).get(key)
+
+    def __enter__(self) -> FakeKubeAPI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Processes
+# ----------------------------------------------------------------------------------------------------------
+def _as_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return cmd
+    return ["setpriv", f"--reuid={OS_USER}", f"--regid={OS_USER}", "--init-groups", *cmd]
+
+
+def _chown_tree(path: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    pw = pwd.getpwnam(OS_USER)
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+
+
+def http_status(url: str, timeout: float = 1.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except (OSError, ValueError):
+        return 0
+
+
+def http_json(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        try:
+            return json.loads(e.read())
+        except ValueError:
+            return None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+class Cluster:
+    """etcd members + Patroni nodes from one render. Use as a context manager; everything stops on exit."""
+
+    def __init__(self, objects: Sequence[helm.RenderedObject], *, workdir: Path | None = None) -> None:
+        self.chart = Chart(objects)
+        self.tmp = Path(workdir or tempfile.mkdtemp(prefix="nova-pg-"))
+        self.tmp.chmod(0o755)
+        self.secrets = self.chart.secrets()
+        self.etcd_sts = self.chart.statefulset("etcd")
+        self.pg_sts = self.chart.statefulset("postgres")
+        self.ns = self.pg_sts["metadata"]["namespace"]
+        self.domain = "cluster.local"
+        self.token = "test-token-" + base64.b16encode(os.urandom(6)).decode()
+        self.api = FakeKubeAPI(self.chart.get("Role"), self.token)
+        self.procs: dict[str, Proc] = {}
+        self.etcd_pods = [self._pod(self.etcd_sts, i, ETCD_IP.format(1 + i)) for i in range(self.etcd_sts["spec"]["replicas"])]
+        self.pg_pods = [self._pod(self.pg_sts, i, PG_IP.format(11 + i)) for i in range(self.pg_sts["spec"]["replicas"])]
+        self.hosts = self._dns()
+        self.role_label = self.pg_container_env(self.pg_pods[0])["NOVA_ROLE_LABEL"]
+
+    # -- set-up ----------------------------------------------------------------------------------------
+    def _pod(self, sts: dict[str, Any], i: int, ip: str) -> Pod:
+        name = f"{sts['metadata']['name']}-{i}"
+        root = self.tmp / name
+        pod = Pod(name, ip, root)
+        spec = sts["spec"]["template"]["spec"]
+        for c in spec["containers"][:1]:
+            for m in c.get("volumeMounts") or []:
+                host = root / m["name"]
+                pod.mounts[m["mountPath"]] = host
+        return pod
+
+    def _dns(self) -> dict[str, str]:
+        hosts: dict[str, str] = {}
+        for sts, pods in ((self.etcd_sts, self.etcd_pods), (self.pg_sts, self.pg_pods)):
+            svc = sts["spec"]["serviceName"]
+            for pod in pods:
+                hosts[f"{pod.name}.{svc}.{self.ns}.svc.{self.domain}"] = pod.ip
+        return hosts
+
+    def _materialize(self, pod: Pod, sts: dict[str, Any], translate: Translator) -> None:
+        spec = sts["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in spec.get("volumes") or []}
+        for mount, host in pod.mounts.items():
+            host.mkdir(parents=True, exist_ok=True)
+            vol = volumes.get(host.name, {})
+            if "configMap" in vol:
+                data = self.chart.get("ConfigMap", vol["configMap"]["name"])["data"]
+                for fname, content in data.items():
+                    if fname.endswith((".yml", ".yaml")):
+                        content = yaml.safe_dump(translate(yaml.safe_load(content)), sort_keys=False)
+                    (host / fname).write_text(content)
+        _chown_tree(pod.root)
+        for host in pod.mounts.values():
+            if host.name != "data":
+                host.chmod(0o755)
+        if "data" in {h.name for h in pod.mounts.values()}:
+            (pod.root / "data").chmod(0o700)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> Proc:
+        log = self.tmp / f"{name}.log"
+        fh = open(log, "ab")  # noqa: SIM115 - closed with the process
+        popen = subprocess.Popen(_as_user(cmd), env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        fh.close()
+        proc = Proc(name, popen, log)
+        self.procs[name] = proc
+        return proc
+
+    def base_env(self) -> dict[str, str]:
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+    # -- etcd ------------------------------------------------------------------------------------------
+    def start_etcd(self) -> None:
+        container = self.etcd_sts["spec"]["template"]["spec"]["containers"][0]
+        for pod in self.etcd_pods:
+            env = container_env(container, pod, self.secrets)
+            translate = Translator(pod.mounts, self.hosts, pod.ip)
+            self._materialize(pod, self.etcd_sts, translate)
+            args = [translate(expand(a, env)) for a in container.get("args") or []]
+            binary = shutil.which(Path(container["command"][0]).name) or container["command"][0]
+            self._spawn(pod.name, [binary, *args], {**self.base_env(), **env}, pod.root)
+        client_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "client")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(http_status(f"http://{p.ip}:{client_port}/health") == 200 for p in self.etcd_pods):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"etcd did not become healthy: see {self.tmp}/*etcd*.log")
+
+    # -- Patroni ---------------------------------------------------------------------------------------
+    def pg_container(self) -> dict[str, Any]:
+        return self.pg_sts["spec"]["template"]["spec"]["containers"][0]
+
+    def pg_container_env(self, pod: Pod) -> dict[str, str]:
+        return container_env(self.pg_container(), pod, self.secrets)
+
+    def pod_env(self, pod: Pod) -> dict[str, str]:
+        """The container env, translated, plus what Kubernetes gives a pod: the API and its token."""
+        translate = Translator(pod.mounts, self.hosts, pod.ip)
+        env = {k: translate(v) for k, v in self.pg_container_env(pod).items()}
+        token_file = pod.root / "sa-token"
+        if not token_file.exists():
+            token_file.write_text(self.token)
+            _chown_tree(token_file)
+        env.update(NOVA_K8S_API_URL=self.api.url, NOVA_K8S_TOKEN_FILE=str(token_file))
+        return {**self.base_env(), **env}
+
+    def start_patroni(self, i: int) -> Proc:
+        pod = self.pg_pods[i]
+        translate = Translator(pod.mounts, self.hosts, pod.ip)
+        if not pod.root.exists():
+            self._materialize(pod, self.pg_sts, translate)
+        container = self.pg_container()
+        env = self.pod_env(pod)
+        cmd = [translate(expand(a, env)) for a in container["command"] + (container.get("args") or [])]
+        cmd[0] = shutil.which(cmd[0]) or cmd[0]
+        return self._spawn(pod.name, cmd, env, pod.root)
+
+    @property
+    def synchronous_mode(self) -> bool:
+        cfg = yaml.safe_load(self.chart.configmap("-patroni")["patroni.yml"])
+        return bool(cfg["bootstrap"]["dcs"].get("synchronous_mode")) and len(self.pg_pods) > 1
+
+    def rest(self, i: int, path: str) -> int:
+        port = self.port("patroni")
+        return http_status(f"http://{self.pg_pods[i].ip}:{port}{path}")
+
+    def port(self, name: str) -> int:
+        return next(p["containerPort"] for p in self.pg_container()["ports"] if p["name"] == name)
+
+    def patroni_state(self, i: int) -> dict[str, Any] | None:
+        return http_json(f"http://{self.pg_pods[i].ip}:{self.port('patroni')}/patroni")
+
+    def leader(self) -> int | None:
+        for i in range(len(self.pg_pods)):
+            if self.alive(i) and self.rest(i, "/primary") == 200:
+                return i
+        return None
+
+    def alive(self, i: int) -> bool:
+        proc = self.procs.get(self.pg_pods[i].name)
+        return proc is not None and proc.popen.poll() is None
+
+    def wait(self, what: str, predicate: Any, timeout: float, interval: float = 0.2) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.tmp}")
+            time.sleep(interval)
+
+    def wait_healthy(self, timeout: float = 90) -> int:
+        """Wait for one leader and every other node a streaming replica."""
+        def ok() -> int | None:
+            lead = self.leader()
+            if lead is None:
+                return None
+            cluster = http_json(f"http://{self.pg_pods[lead].ip}:{self.port('patroni')}/cluster") or {}
+            members = cluster.get("members") or []
+            streaming = [m for m in members if m.get("role") in ("replica", "sync_standby")
+                         and m.get("state") in ("streaming", "running")]
+            if len(streaming) != len(self.pg_pods) - 1:
+                return None
+            if self.synchronous_mode and not any(m.get("role") == "sync_standby" for m in members):
+                return None
+            if any(self.rest(i, "/replica") != 200 for i in range(len(self.pg_pods)) if i != lead):
+                return None
+            return lead + 1
+        return self.wait("a leader and streaming replicas", ok, timeout) - 1
+
+    # -- routing ---------------------------------------------------------------------------------------
+    def pod_labels(self, i: int) -> dict[str, str]:
+        labels = dict(self.pg_sts["spec"]["template"]["metadata"]["labels"])
+        labels.update(self.api.labels.get(self.pg_pods[i].name, {}))
+        return labels
+
+    def ready(self, i: int) -> bool:
+        probe = self.pg_container()["readinessProbe"]["httpGet"]
+        port = probe["port"] if isinstance(probe["port"], int) else self.port(probe["port"])
+        return self.alive(i) and http_status(f"http://{self.pg_pods[i].ip}:{port}{probe['path']}") == 200
+
+    def endpoints(self, service_suffix: str) -> list[int]:
+        """Pod indexes a rendered Service would route to: selector matches the labels, and the pod is ready."""
+        selector = self.chart.service(service_suffix)["spec"]["selector"]
+        return [i for i in range(len(self.pg_pods))
+                if all(self.pod_labels(i).get(k) == v for k, v in selector.items()) and self.ready(i)]
+
+    def service_host(self, service_suffix: str) -> str:
+        eps = self.endpoints(service_suffix)
+        if len(eps) != 1:
+            raise RuntimeError(f"Service *{service_suffix} has {len(eps)} endpoints, expected 1")
+        return self.pg_pods[eps[0]].ip
+
+    # -- kill / stop -----------------------------------------------------------------------------------
+    def postmaster_pid(self, i: int) -> int | None:
+        data_dir = self.data_dir(i)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+        return None
+
+    def data_dir(self, i: int) -> Path:
+        cfg = yaml.safe_load((self.config_dir(i) / "patroni.yml").read_text())
+        return Path(cfg["postgresql"]["data_dir"])
+
+    def config_dir(self, i: int) -> Path:
+        return self.pg_pods[i].root / "config"
+
+    def kill_node(self, i: int) -> None:
+        """SIGKILL Patroni and every PostgreSQL process of a node (what a container kill does)."""
+        name = self.pg_pods[i].name
+        pm = self.postmaster_pid(i)
+        proc = self.procs.get(name)
+        pids = _descendants(pm) + ([pm] if pm else []) if pm else []
+        if proc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if pm:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(pm), signal.SIGKILL)
+        if proc:
+            proc.popen.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while pm and _pid_alive(pm) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for i in range(len(self.pg_pods)):
+            with contextlib.suppress(Exception):
+                self.kill_node(i)
+        for proc in self.procs.values():
+            if proc.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.popen.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.popen.wait(timeout=10)
+
+    def __enter__(self) -> Cluster:
+        self.api.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.stop()
+        finally:
+            self.api.__exit__(*exc)
+            if not os.environ.get("NOVA_KEEP_TMP"):
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- SQL ---------------------------------------------------------------------------------------------
+    def superuser_dsn(self, host: str, dbname: str = "postgres") -> str:
+        cfg = yaml.safe_load((self.config_dir(0) / "patroni.yml").read_text())
+        user = cfg["postgresql"]["authentication"]["superuser"]["username"]
+        return (f"host={host} port={self.port('postgresql')} dbname={dbname} user={user} "
+                f"password={self.secrets_flat()['superuser-password']} connect_timeout=3")
+
+    def secrets_flat(self) -> dict[str, str]:
+        return next(iter(self.secrets.values()))
+
+    # -- bootstrap Job -------------------------------------------------------------------------------------
+    def run_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None, timeout: float = 120
+                      ) -> dict[str, Any]:
+        """Run the rendered bootstrap Job's command (from ``objects``, default this cluster's render) with its
+        env; PGHOST (the -primary Service name) resolves to the pod the Service selects. A later render's
+        Secret keeps this cluster's existing keys, as `lookup` does on `helm upgrade`."""
+        chart = Chart(objects) if objects is not None else self.chart
+        job = chart.get("Job", "-bootstrap")
+        spec = job["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        root = self.tmp / f"bootstrap-{int(time.monotonic() * 1000)}"
+        pod = Pod(root.name, "127.0.2.240", root)
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for m in container["volumeMounts"]:
+            host = root / m["name"]
+            host.mkdir(parents=True)
+            pod.mounts[m["mountPath"]] = host
+            if "configMap" in volumes[m["name"]]:
+                for fname, content in chart.get("ConfigMap", volumes[m["name"]]["configMap"]["name"])["data"].items():
+                    (host / fname).write_text(content)
+        _chown_tree(root)
+        secrets = {name: {**data, **self.secrets.get(name, {})} for name, data in chart.secrets().items()}
+        env = container_env(container, pod, secrets)
+        hosts = dict(self.hosts)
+        primary = chart.service("-primary")["metadata"]["name"]
+        hosts[f"{primary}.{self.ns}.svc.{self.domain}"] = self.service_host("-primary")
+        translate = Translator(pod.mounts, hosts, pod.ip)
+        env = {**self.base_env(), **{k: translate(v) for k, v in env.items()}}
+        cmd = [translate(a) for a in container["command"] + (container.get("args") or [])]
+        cmd[0] = SYSTEM_PYTHON if Path(cmd[0]).name.startswith("python") else cmd[0]
+        proc = subprocess.run(_as_user(cmd), env=env, cwd=root, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
+        result = json.loads(last)
+        result["returncode"] = proc.returncode
+        result["stderr"] = proc.stderr
+        return result
+
+
+def _descendants(pid: int | None) -> list[int]:
+    if not pid:
+        return []
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            ppid = int(text.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@contextlib.contextmanager
+def running_cluster(objects: Sequence[helm.RenderedObject], timeout: float = 120) -> Iterator[Cluster]:
+    """etcd + every Patroni node started, waited until one leader and streaming replicas."""
+    with Cluster(objects) as cluster:
+        cluster.start_etcd()
+        for i in range(len(cluster.pg_pods)):
+            cluster.start_patroni(i)
+        cluster.wait_healthy(timeout)
+        yield cluster
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writes, failover
+# ----------------------------------------------------------------------------------------------------------
+class Writer:
+    """Inserts ids one COMMIT at a time into the primary; ``acked`` holds every id whose COMMIT returned."""
+
+    def __init__(self, dsn: str, table: str) -> None:
+        import psycopg
+
+        self.table = table
+        self.acked: list[int] = []
+        self.error: str = ""
+        self._stop = threading.Event()
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, at timestamptz DEFAULT now())")
+        start = self.conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+        self.next_id = int(start) + 1
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.conn.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (self.next_id,))
+            except Exception as exc:  # noqa: BLE001 - the kill ends the connection; that is the point
+                self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                return
+            self.acked.append(self.next_id)
+            self.next_id += 1
+
+    def start(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=15)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+@dataclass
+class FailoverResult:
+    old_leader: int
+    new_leader: int
+    failover_s: float
+    acked: list[int]
+    present: set[int]
+    writer_error: str
+
+    @property
+    def lost(self) -> list[int]:
+        return [i for i in self.acked if i not in self.present]
+
+
+def query(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def kill_leader_under_writes(cluster: Cluster, table: str = "acked_writes", warmup: float = 2.0,
+                             timeout: float = 60) -> FailoverResult:
+    """Write through the -primary Service, SIGKILL the leader's processes, wait until another node is the
+    leader and the -primary Service selects exactly it; then read back every acknowledged id."""
+    old = cluster.leader()
+    if old is None or cluster.endpoints("-primary") != [old]:
+        raise RuntimeError(f"no single routed leader before the kill (leader {old}, "
+                           f"primary endpoints {cluster.endpoints('-primary')})")
+    writer = Writer(cluster.superuser_dsn(cluster.service_host("-primary")), table).start()
+    time.sleep(warmup)
+    killed_at = time.monotonic()
+    cluster.kill_node(old)
+    writer.stop()
+
+    def routed() -> int | None:
+        lead = cluster.leader()
+        if lead is not None and lead != old and cluster.endpoints("-primary") == [lead]:
+            return lead + 1
+        return None
+    new = cluster.wait("a new leader selected by the -primary Service", routed, timeout, interval=0.1) - 1
+    failover_s = time.monotonic() - killed_at
+    rows = query(cluster.superuser_dsn(cluster.service_host("-primary")), f"SELECT id FROM {table}")
+    return FailoverResult(old, new, failover_s, list(writer.acked), {r[0] for r in rows}, writer.error)
+
+
+def wait_rejoined(cluster: Cluster, node: int, timeout: float = 90) -> dict[str, Any]:
+    """Restart a killed node's Patroni and wait until it streams from the leader as a replica, checking on
+    every poll that it never runs as a writable primary. Returns what was observed."""
+    log_path = cluster.tmp / f"{cluster.pg_pods[node].name}.log"
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
+    cluster.start_patroni(node)
+    leader = cluster.leader()
+    observed = {"writable_seen": False, "primary_status_seen": False, "polls": 0}
+    dsn = cluster.superuser_dsn(cluster.pg_pods[node].ip)
+
+    def rejoined() -> bool:
+        observed["polls"] += 1
+        if cluster.rest(node, "/primary") == 200:
+            observed["primary_status_seen"] = True
+        with contextlib.suppress(Exception):
+            if query(dsn, "SELECT pg_is_in_recovery()")[0][0] is False:
+                observed["writable_seen"] = True
+        if cluster.rest(node, "/replica") != 200 or leader is None:
+            return False
+        rows = query(cluster.superuser_dsn(cluster.pg_pods[leader].ip),
+                     "SELECT state FROM pg_stat_replication WHERE application_name = %s",
+                     (cluster.pg_pods[node].name,))
+        return bool(rows) and rows[0][0] == "streaming"
+    cluster.wait(f"{cluster.pg_pods[node].name} to rejoin as a streaming replica", rejoined, timeout)
+    with open(log_path, "rb") as fh:
+        fh.seek(log_offset)
+        log = fh.read().decode(errors="replace")
+    if "running pg_rewind from" not in log:
+        observed["rewind"] = "not needed"
+    elif "pg_rewind exit code=0" in log:
+        observed["rewind"] = "ran"
+    else:
+        observed["rewind"] = "failed"
+    observed["recloned"] = "removing data directory" in log.lower() or "reinitializ" in log.lower()
+    return observed

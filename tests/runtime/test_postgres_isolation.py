@@ -1,0 +1,129 @@
+"""Database isolation and the idempotent bootstrap, on a real Patroni cluster started from the rendered chart.
+
+One etcd member (this module is not about etcd) and three Patroni + PostgreSQL 15 nodes; the bootstrap Job's
+rendered command runs against the pod the -primary Service selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_binaries
+from tests.runtime import postgres_harness as h
+
+pytestmark = pytest.mark.runtime
+
+ADDED = [
+    "isolation.databases.nova_billing.schemas={billing}",
+    "isolation.logins.billing_service.database=nova_billing",
+    "isolation.logins.billing_service.schema=billing",
+]
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[Any]:
+    return h.render(set_values=["etcd.replicas=1"])
+
+
+@pytest.fixture(scope="module")
+def cluster(objects: list[Any]) -> Iterator[h.Cluster]:
+    require_binaries(*h.BINARIES)
+    with h.running_cluster(objects) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def first_run(cluster: h.Cluster) -> dict[str, Any]:
+    result = cluster.run_bootstrap()
+    assert result["returncode"] == 0, result["stderr"]
+    return result
+
+
+def _plan(objects: list[Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(h.Chart(objects).configmap("-bootstrap")["plan.json"])
+
+
+def _login_dsn(cluster: h.Cluster, login: str, db: str) -> str:
+    return (f"host={cluster.service_host('-primary')} port={cluster.port('postgresql')} dbname={db} "
+            f"user={login} password={cluster.secrets_flat()[f'{login}-password']} connect_timeout=3")
+
+
+def test_bootstrap_creates_every_database_schema_and_login_of_the_values(
+        cluster: h.Cluster, first_run: dict[str, Any], objects: list[Any]) -> None:
+    plan = _plan(objects)
+    changes = first_run["changes"]
+    for db, spec in plan["databases"].items():
+        assert f"create database {db}" in changes
+        for schema in spec["schemas"]:
+            assert f"create schema {db}.{schema}" in changes
+    for login in plan["logins"]:
+        assert f"create login {login}" in changes
+    dsn = cluster.superuser_dsn(cluster.service_host("-primary"))
+    public = h.query(dsn, "SELECT d.datname FROM pg_database d, aclexplode(COALESCE(d.datacl, acldefault('d', "
+                          "d.datdba))) a WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'")
+    assert {r[0] for r in public} & (set(plan["databases"]) | {"postgres"}) == set(), \
+        "PUBLIC still has CONNECT on a managed database"
+    attrs = h.query(dsn, "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls "
+                         "FROM pg_roles WHERE rolname = ANY(%s)", (list(plan["logins"]),))
+    assert len(attrs) == len(plan["logins"])
+    assert all(not any(r[1:]) for r in attrs), f"a service login has more than LOGIN: {attrs}"
+
+
+def test_bootstrap_run_again_changes_nothing(cluster: h.Cluster, first_run: dict[str, Any]) -> None:
+    again = cluster.run_bootstrap()
+    assert again["returncode"] == 0, again["stderr"]
+    assert again["changes"] == []
+
+
+def test_bootstrap_with_a_service_added_applies_only_that_service(
+        cluster: h.Cluster, first_run: dict[str, Any]) -> None:
+    upgraded = h.render(set_values=["etcd.replicas=1", *ADDED])
+    result = cluster.run_bootstrap(upgraded)
+    assert result["returncode"] == 0, result["stderr"]
+    changes = result["changes"]
+    assert changes, "the added service changed nothing"
+    assert all("billing" in c for c in changes), f"changes outside the added service: {changes}"
+    assert "create database nova_billing" in changes and "create login billing_service" in changes
+    assert "revoke CONNECT on database nova_billing from PUBLIC" in changes
+    assert cluster.run_bootstrap(upgraded)["changes"] == []
+
+
+def test_each_login_reaches_its_own_database_and_schema_only(
+        cluster: h.Cluster, first_run: dict[str, Any], objects: list[Any]) -> None:
+    import psycopg
+
+    plan = _plan(objects)
+    # Every login creates and reads a table in its own schema (search_path points there).
+    for login, spec in plan["logins"].items():
+        with psycopg.connect(_login_dsn(cluster, login, spec["database"]), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS own_{login} (v text)")
+            conn.execute(f"INSERT INTO own_{login} VALUES ('x')")
+            schema = conn.execute(f"SELECT schemaname FROM pg_tables WHERE tablename = 'own_{login}'").fetchone()
+            assert schema == (spec["schema"],)
+            assert conn.execute(f"SELECT count(*) FROM own_{login}").fetchone()[0] >= 1
+
+    for login, spec in plan["logins"].items():
+        # CONNECT refused on every other database, including postgres.
+        for db in [*plan["databases"], "postgres"]:
+            if db == spec["database"]:
+                continue
+            with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+                psycopg.connect(_login_dsn(cluster, login, db)).close()
+        with psycopg.connect(_login_dsn(cluster, login, spec["database"]), autocommit=True) as conn:
+            # SELECT and CREATE refused in every other schema of its database, and in public.
+            for other, other_spec in plan["logins"].items():
+                if other_spec["database"] != spec["database"] or other_spec["schema"] == spec["schema"]:
+                    continue
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"SELECT * FROM {other_spec['schema']}.own_{other}")
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(f"CREATE TABLE {other_spec['schema']}.intruder_{login} (v int)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"CREATE TABLE public.intruder_{login} (v int)")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CREATE SCHEMA intruder")

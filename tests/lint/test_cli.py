@@ -199,3 +199,15 @@ def test_helm_error_exits_2_naming_chart_and_values_file() -> None:
     (line,) = result.err.splitlines()
     assert line.startswith("error: render error:") and str(DEMO_CHART) in line and str(values) in line
     assert "broken on purpose" in line
+
+
+def test_runtime_labels_setting_ignores_labels_a_controller_sets_on_pods(tmp_path: Path) -> None:
+    import yaml
+    docs = list(yaml.safe_load_all(CLEAN.read_text().split("\n", 1)[1]))
+    service = next(d for d in docs if d["kind"] == "Service")
+    service["spec"]["selector"]["example.org/role"] = "primary"  # set at run time, not in the pod template
+    text = yaml.safe_dump_all(docs)
+    result = run_lint(["--manifests", "-", "--no-config", "--format", "json"], stdin=text)
+    assert [f["rule"] for f in _findings(result.out)] == ["service-selector"]
+    path = _config(tmp_path, "rules:\n  service-selector: {runtime-labels: [example.org/role]}\n")
+    assert run_lint(["--manifests", "-", "--config", path], stdin=text).code == 0

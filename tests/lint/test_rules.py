@@ -61,7 +61,7 @@ def test_every_fixture_folder_belongs_to_a_registered_rule() -> None:
 def test_every_rule_has_a_docs_section_with_equivalents() -> None:
     text = DOCS.read_text()
     for rule_id in REGISTRY:
-        match = re.search(rf"^## {re.escape(rule_id)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+        match = re.search(rf"^## {re.escape(rule_id)}\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
         assert match, f"docs/lint-rules.md has no '## {rule_id}' section"
         section = match.group(1)
         for tool in ("kube-linter", "Polaris", "kube-score", "checkov"):

@@ -116,8 +116,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     args = build_parser().parse_args(list(argv))
     if args.list_rules:
-        for rule in RULES:
-            stdout.write(f"{rule.ID:<28} {str(rule.SEVERITY):<8} {rule.DESCRIPTION}\n")
+        stdout.writelines(f"{rule.ID:<28} {rule.SEVERITY!s:<8} {rule.DESCRIPTION}\n" for rule in RULES)
         return 0
     if args.manifests and (args.chart or args.values or args.set_values):
         raise UsageError("--manifests cannot be combined with --chart, -f or --set")
@@ -151,8 +150,7 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
         Path(args.output).write_text(report)
     else:
         stdout.write(report)
-    for message in errors:
-        stderr.write(f"error: {message}\n")
+    stderr.writelines(f"error: {message}\n" for message in errors)
     if errors:
         return 2
     return 1 if any(f.severity >= fail_on for f in findings) else 0

@@ -42,7 +42,7 @@ def format_text(findings: Sequence[Finding], fail_on: Severity = Severity.WARNIN
             lines.append(f"  {ref}")
             for f in items:
                 where = f" [{f.container}]" if f.container else ""
-                lines.append(f"    {str(f.severity):<7} {f.rule}{where}: {f.message}")
+                lines.append(f"    {f.severity!s:<7} {f.rule}{where}: {f.message}")
                 lines.append(f"            at {f.path}" + (f" (line {f.line})" if f.line else ""))
                 lines.append(f"            fix: {f.remediation}")
     lines.append(_summary(findings, fail_on))

@@ -48,7 +48,7 @@ def parse_manifests(text: str, name: str, namespace: str = "default") -> list[Ob
         if idx != -1 and (idx == 0 or doc[idx - 1] == "\n"):
             source = doc[idx + len(helm.SOURCE_PREFIX):].split("\n", 1)[0].strip()
         try:
-            data = yaml.load(doc, Loader=_Loader)  # noqa: S506 - CSafeLoader/SafeLoader only
+            data = yaml.load(doc, Loader=_Loader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f":{line + mark.line}" if mark is not None else f":{line}"
@@ -87,7 +87,7 @@ def _dependency_dirs(chart: Path) -> dict[str, Path]:
         repo = str(dep.get("repository", ""))
         if repo.startswith("file://"):
             directory = (chart / repo[len("file://"):]).resolve()
-            out[str(dep.get("name"))] = directory
+            out[str(dep.get("alias") or dep.get("name"))] = directory
             out.update(_dependency_dirs(directory))
     return out
 

@@ -31,8 +31,18 @@ RUN_TO_COMPLETION = {"Job", "CronJob"}
 class Obj:
     """One Kubernetes object with where it came from (template, line in the input, render input)."""
 
-    __slots__ = ("obj", "source", "line", "default_namespace", "kind", "api_version", "metadata", "name",
-                 "namespace", "effective_namespace")
+    __slots__ = (
+        "api_version",
+        "default_namespace",
+        "effective_namespace",
+        "kind",
+        "line",
+        "metadata",
+        "name",
+        "namespace",
+        "obj",
+        "source",
+    )
 
     def __init__(self, obj: dict[str, Any], source: str | None = None, line: int | None = None,
                  default_namespace: str = "default") -> None:

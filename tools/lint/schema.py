@@ -71,7 +71,7 @@ def newest_version() -> str:
 
 def resolve_version(wanted: str) -> str:
     """The bundled schema version for ``wanted`` (the newest one not newer); ValueError if unsupported."""
-    text = wanted[1:] if wanted.startswith("v") else wanted
+    text = wanted.removeprefix("v")
     if not re.fullmatch(r"\d+\.\d+(\.\d+)?", text):
         raise ValueError(f"--kube-version {wanted!r}: expected MAJOR.MINOR such as 1.29")
     mm = tuple(int(p) for p in text.split(".")[:2])
@@ -132,7 +132,7 @@ class _Compiler:
         self.compiled[name] = fn
         return fn
 
-    def node(self, schema: Any) -> Check | None:  # noqa: C901 - one branch per keyword
+    def node(self, schema: Any) -> Check | None:
         if schema is True or schema == {}:
             return None
         if not isinstance(schema, dict):
@@ -297,7 +297,7 @@ class KubeSchemas:
         yield from self._jsonschema_validator(schema)(obj)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schemas_for(version: str) -> KubeSchemas:
     """One KubeSchemas per Kubernetes version for the life of the process."""
     return KubeSchemas(version)

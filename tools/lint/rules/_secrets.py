@@ -7,8 +7,8 @@ import re
 SECRET_NAME = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[-_]?key|private[-_]?key|credential|"
                          r"auth[-_]?key|access[-_]?key|requirepass|masterauth)")
 # Names that talk about a secret without holding one.
-NOT_SECRET_NAME = re.compile(r"(?i)(_file|_path|_dir|_name|_ref|_key_id|_user(name)?|_length|_ttl|_expir\w*|"
-                             r"_enabled|_header|_secret_name|_max_age)$")
+NOT_SECRET_NAME = re.compile(r"(?i)(_file|_path|_dir|_name|_ref|_key_id|_user(name)?|_len(gth)?|_ttl|_expir\w*|"
+                             r"_enabled|_header|_secret_name|_max_age|_encryption|_policy|_method|_type|_min|_max)$")
 VALUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
     ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
@@ -18,11 +18,15 @@ VALUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:(?![$%{<*])[^/\s@$]+@")),
 ]
 CONFIG_LINE = re.compile(
-    r"(?im)^\s*(?:export\s+)?([\w.-]*(?:pass(?:word|wd)?|secret|token|requirepass|masterauth|auth-pass)[\w.-]*)"
-    r"(?:\s+[\w.-]+)?\s*(?:[:=]|\s)\s*(\S.*?)\s*$"
+    r"(?im)^[ \t]*(?:export[ \t]+|sentinel[ \t]+)?([\w.-]*(?:pass(?:word|wd)?|secret|token|requirepass|masterauth|auth-pass)[\w.-]*)"
+    r"(?:[ \t]+[\w.-]+)?[ \t]*(?:[:=]|[ \t])[ \t]*(\S.*?)[ \t]*$"
 )
 _PLACEHOLDER = re.compile(r"^(|null|none|nil|true|false|~|-+|\*+|x+|<.*>|\$.*|%.*|\{\{.*|/.*|\(.*|env:.*|file:.*)$",
                           re.IGNORECASE)
+
+
+# A literal in a config file: a quoted string, or one bare word (not code such as os.environ.get(...)).
+_LITERAL = re.compile(r"""^(?:"[^"$]*"|'[^'$]*'|[^\s()\[\]{}$`"',;]+)$""")
 
 
 def is_placeholder(value: str) -> bool:
@@ -56,7 +60,8 @@ def secret_in_file(text: str) -> str | None:
         return found
     for match in CONFIG_LINE.finditer(text):
         key, value = match.group(1), match.group(2)
-        if value.startswith("#") or NOT_SECRET_NAME.search(key) or is_placeholder(value):
+        if value.startswith("#") or NOT_SECRET_NAME.search(key) or is_placeholder(value) \
+                or not _LITERAL.match(value):
             continue
         return f"sets {key!r} to a literal value"
     return None

@@ -1,5 +1,8 @@
 """Services select some pod, and their named target ports exist on the pods they select.
 
+Label keys listed in ``runtime-labels`` are set on pods at run time by a controller (for example
+Patroni's role label); they are left out of the match, and the rest of the selector must match.
+
 Passing::
 
     kind: Service
@@ -26,15 +29,16 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every Service with a selector matches the pods of some workload, and named targetPorts exist on them."
 REMEDIATION = ("Make spec.selector equal to (a subset of) the pod template labels of the workload it fronts, "
                "and name the container port that targetPort refers to.")
-OPTIONS: dict[str, Any] = {}
+OPTIONS: dict[str, Any] = {"runtime-labels": []}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
+    runtime = set(options["runtime-labels"])
     for svc in index.kind("Service"):
         spec = mapping(svc.obj.get("spec"))
-        selector = mapping(spec.get("selector"))
-        if not selector or spec.get("type") == "ExternalName":
+        selector = {k: v for k, v in mapping(spec.get("selector")).items() if k not in runtime}
+        if not mapping(spec.get("selector")) or spec.get("type") == "ExternalName":
             continue
         matched = [w for w in index.workloads_in(svc.effective_namespace) if map_selector_matches(selector, w.pod_labels)]
         if not matched:

@@ -1,8 +1,9 @@
 """Slow-starting containers have a startup probe, so liveness does not kill them while they start.
 
-A container counts as slow when its workload kind is listed in ``slow-kinds`` (StatefulSets:
-databases replay logs, Redis loads its RDB/AOF) or when its liveness or readiness probe waits
-``slow-start-seconds`` or more (``initialDelaySeconds``) before the first check.
+A container counts as slow when it mounts the persistent data of a workload kind listed in
+``slow-kinds`` (a StatefulSet's volumeClaimTemplates: databases replay logs, Redis loads its
+RDB/AOF; exporter sidecars without the data are not slow), or when its liveness or readiness probe
+waits ``slow-start-seconds`` or more (``initialDelaySeconds``) before the first check.
 
 Passing::
 
@@ -19,8 +20,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tools.lint.finding import Finding, Severity
-from tools.lint.model import Index
-from tools.lint.rules._base import Reporter, mapping
+from tools.lint.model import Container, Index, Workload
+from tools.lint.rules._base import Reporter, listing, mapping
 
 ID = "startup-probe"
 SEVERITY = Severity.WARNING
@@ -32,6 +33,15 @@ OPTIONS: dict[str, Any] = {"slow-start-seconds": 30, "slow-kinds": ["StatefulSet
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
+def _holds_data(w: Workload, c: Container) -> bool:
+    """Does the container mount one of the workload's volumeClaimTemplates (all containers if it has none)?"""
+    claims = {mapping(mapping(t).get("metadata")).get("name")
+              for t in listing(mapping(w.obj.obj.get("spec")).get("volumeClaimTemplates"))}
+    if not claims:
+        return True
+    return any(mapping(m).get("name") in claims for m in listing(c.spec.get("volumeMounts")))
+
+
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
     threshold = options["slow-start-seconds"]
     slow_kinds = set(options["slow-kinds"])
@@ -40,8 +50,8 @@ def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
             continue
         delays = [mapping(c.spec.get(p)).get("initialDelaySeconds") or 0 for p in ("livenessProbe", "readinessProbe")]
         delay = max(d for d in delays if isinstance(d, (int, float)))
-        if w.kind in slow_kinds:
-            why = f"it belongs to a {w.kind}"
+        if w.kind in slow_kinds and _holds_data(w, c):
+            why = f"it mounts the persistent data of a {w.kind}"
         elif delay >= threshold:
             why = f"its probes wait {delay}s before the first check"
         else:

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.runtime import postgres_harness as h  # noqa: E402
-from tools import helm  # noqa: E402
+from tests.runtime import postgres_harness as h
+from tools import helm
 
 TARGET_S = 30.0
 

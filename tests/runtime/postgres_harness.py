@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -242,11 +242,11 @@ class FakeKubeAPI:
         with self.lock:
             return self.labels.get(pod, {}).get(key)
 
-    def __enter__(self) -> FakeKubeAPI:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
 
@@ -341,7 +341,7 @@ class Cluster:
     def _materialize(self, pod: Pod, sts: dict[str, Any], translate: Translator) -> None:
         spec = sts["spec"]["template"]["spec"]
         volumes = {v["name"]: v for v in spec.get("volumes") or []}
-        for mount, host in pod.mounts.items():
+        for host in pod.mounts.values():
             host.mkdir(parents=True, exist_ok=True)
             vol = volumes.get(host.name, {})
             if "configMap" in vol:
@@ -540,11 +540,11 @@ class Cluster:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.popen.wait(timeout=10)
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         self.api.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         try:
             self.stop()
         finally:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Idempotent database isolation bootstrap for nova-postgres.
 
 Run by the <fullname>-bootstrap Job after every install and upgrade (and by the runtime tests), as
@@ -221,7 +220,7 @@ def load_plan(path: str) -> dict:
         raise ValueError(f"{path}: cannot read the plan: {exc}") from exc
     if not isinstance(plan, dict) or not isinstance(plan.get("databases", {}), dict) \
             or not isinstance(plan.get("logins", {}), dict):
-        raise ValueError(f"{path}: the plan must be an object with 'databases' and 'logins' maps")
+        raise ValueError(f"{path}: the plan must be an object with 'databases' and 'logins' maps")  # noqa: TRY004
     for login, spec in plan.get("logins", {}).items():
         if not isinstance(spec, dict) or "passwordEnv" not in spec:
             raise ValueError(f"{path}: logins.{login} needs passwordEnv")

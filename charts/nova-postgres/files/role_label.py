@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Patroni callback: label this pod with its PostgreSQL role so the -primary/-replicas Services follow the leader.
 
 Patroni runs it as `role_label.py <action> <role> <scope>` on on_start, on_stop and on_role_change.

@@ -1,0 +1,302 @@
+"""charts/nova-postgres rendered with helm 4 and helm 3: objects, selectors, security, timing, isolation, secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import CHARTS, render
+from tools import helm
+
+CHART = CHARTS / "nova-postgres"
+PRODUCTION = CHART / "ci" / "production-values.yaml"
+NS = "nova-database"
+
+
+def objs(major: int = 4, values: tuple[str, ...] = (), set_values: tuple[str, ...] = (), **kw: Any
+         ) -> list[helm.RenderedObject]:
+    return render(CHART, values, set_values, major=major, namespace=NS, **kw)
+
+
+def one(objects: list[helm.RenderedObject], kind: str, name: str) -> dict[str, Any]:
+    found = [o.obj for o in objects if o.kind == kind and o.name == name]
+    assert len(found) == 1, f"{kind}/{name}: {[o.ref for o in objects if o.kind == kind]}"
+    return found[0]
+
+
+def pod_specs(objects: list[helm.RenderedObject]) -> list[tuple[str, dict[str, Any]]]:
+    return [(o.ref, o.obj["spec"]["template"]["spec"]) for o in objects
+            if o.kind in ("StatefulSet", "Deployment", "Job", "DaemonSet")]
+
+
+def patroni_cfg(objects: list[helm.RenderedObject], fullname: str = "nova-postgres") -> dict[str, Any]:
+    return yaml.safe_load(one(objects, "ConfigMap", f"{fullname}-patroni")["data"]["patroni.yml"])
+
+
+def render_error(*set_values: str) -> str:
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(CHART, set_values=set_values, namespace=NS)
+    return str(err.value)
+
+
+def test_renders_three_etcd_members_and_three_postgres_pods_with_their_services(helm_major: int) -> None:
+    o = objs(helm_major)
+    etcd = one(o, "StatefulSet", "nova-postgres-etcd")
+    pg = one(o, "StatefulSet", "nova-postgres")
+    assert etcd["spec"]["replicas"] == 3 and pg["spec"]["replicas"] == 3
+    assert etcd["spec"]["podManagementPolicy"] == "Parallel", "etcd members must start together"
+    assert etcd["spec"]["serviceName"] == "nova-postgres-etcd-headless"
+    peer = one(o, "Service", "nova-postgres-etcd-headless")
+    assert peer["spec"]["clusterIP"] == "None" and peer["spec"]["publishNotReadyAddresses"] is True
+    assert {p["port"] for p in one(o, "Service", "nova-postgres-etcd")["spec"]["ports"]} == {2379}
+    assert all(obj.namespace == NS for obj in o)
+    args = etcd["spec"]["template"]["spec"]["containers"][0]["args"]
+    cluster = next(a for a in args if a.startswith("--initial-cluster="))
+    assert cluster.count("=http://") == 3
+    assert "nova-postgres-etcd-2=http://nova-postgres-etcd-2.nova-postgres-etcd-headless.nova-database.svc." \
+           "cluster.local:2380" in cluster
+    assert etcd["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_primary_and_replicas_services_select_postgres_pods_by_the_role_label(helm_major: int) -> None:
+    o = objs(helm_major)
+    pg = one(o, "StatefulSet", "nova-postgres")
+    pod_labels = pg["spec"]["template"]["metadata"]["labels"]
+    env = {e["name"]: e.get("value") for e in pg["spec"]["template"]["spec"]["containers"][0]["env"]}
+    role_label = env["NOVA_ROLE_LABEL"]
+    for name, role in (("nova-postgres-primary", "primary"), ("nova-postgres-replicas", "replica")):
+        svc = one(o, "Service", name)
+        selector = dict(svc["spec"]["selector"])
+        assert selector.pop(role_label) == role
+        assert selector == pg["spec"]["selector"]["matchLabels"]
+        assert all(pod_labels[k] == v for k, v in selector.items())
+        assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(5432, "postgresql")]
+    assert role_label not in pod_labels, "the callback, not the template, owns the role label"
+    cfg = patroni_cfg(o)
+    callbacks = cfg["postgresql"]["callbacks"]
+    assert set(callbacks) == {"on_start", "on_stop", "on_role_change"}
+    assert all(c.endswith("/etc/patroni/role_label.py") for c in callbacks.values())
+
+
+def test_role_lets_each_pod_get_and_patch_only_the_statefulset_pods(helm_major: int) -> None:
+    o = objs(helm_major)
+    role = one(o, "Role", "nova-postgres")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"],
+                              "resourceNames": ["nova-postgres-0", "nova-postgres-1", "nova-postgres-2"]}]
+    binding = one(o, "RoleBinding", "nova-postgres")
+    pg = one(o, "StatefulSet", "nova-postgres")
+    assert binding["subjects"][0]["name"] == pg["spec"]["template"]["spec"]["serviceAccountName"]
+    etcd = one(o, "StatefulSet", "nova-postgres-etcd")
+    assert etcd["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_pdbs_select_exactly_the_pods_of_their_statefulset(helm_major: int) -> None:
+    o = objs(helm_major)
+    for sts_name in ("nova-postgres", "nova-postgres-etcd"):
+        pdb = one(o, "PodDisruptionBudget", sts_name)
+        sts = one(o, "StatefulSet", sts_name)
+        assert pdb["spec"]["selector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+        assert pdb["spec"]["maxUnavailable"] == 1
+    selectors = [one(o, "PodDisruptionBudget", n)["spec"]["selector"]["matchLabels"]
+                 for n in ("nova-postgres", "nova-postgres-etcd")]
+    assert selectors[0] != selectors[1]
+
+
+def test_postgres_resources_match_the_spec_and_every_container_has_requests_and_memory_limit(
+        helm_major: int) -> None:
+    o = objs(helm_major, (str(PRODUCTION),))
+    pg = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+    assert pg["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
+                               "limits": {"cpu": "1000m", "memory": "1Gi"}}
+    for ref, spec in pod_specs(o):
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            res = c.get("resources") or {}
+            assert {"cpu", "memory"} <= set(res.get("requests", {})), f"{ref} {c['name']}: requests"
+            assert "memory" in res.get("limits", {}), f"{ref} {c['name']}: memory limit"
+
+
+def test_every_container_runs_restricted_non_root_with_a_read_only_root(helm_major: int) -> None:
+    o = objs(helm_major, (str(PRODUCTION),))
+    for ref, spec in pod_specs(o):
+        psc = spec["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["runAsUser"] > 0, ref
+        assert psc["seccompProfile"] == {"type": "RuntimeDefault"}, ref
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c["securityContext"]
+            where = f"{ref} {c['name']}"
+            assert sc["runAsNonRoot"] is True and sc.get("runAsUser", psc["runAsUser"]) > 0, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+
+
+def test_every_path_patroni_and_postgres_write_is_a_volume(helm_major: int) -> None:
+    o = objs(helm_major)
+    cfg = patroni_cfg(o)
+    container = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    writable = [p for p, m in mounts.items() if not m.get("readOnly")]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    paths = [cfg["postgresql"]["data_dir"], cfg["postgresql"]["pgpass"],
+             cfg["postgresql"]["parameters"]["unix_socket_directories"] + "/.s.PGSQL.5432", env["HOME"] + "/x"]
+    for path in paths:
+        assert any(path.startswith(w.rstrip("/") + "/") for w in writable), f"{path} is on the read-only root"
+    assert mounts["/etc/patroni"]["readOnly"] is True
+
+
+def test_patroni_timing_meets_loop_wait_plus_twice_retry_timeout_within_ttl(helm_major: int) -> None:
+    for values in ((), (str(PRODUCTION),)):
+        dcs = patroni_cfg(objs(helm_major, values))["bootstrap"]["dcs"]
+        assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+        assert dcs["ttl"] + dcs["loop_wait"] < 30, "a hard kill must fail over within 30 s"
+    err = render_error("patroni.ttl=15", "patroni.loopWait=5", "patroni.retryTimeout=6")
+    assert "patroni.loopWait + 2 x patroni.retryTimeout <= patroni.ttl" in err
+
+
+def test_production_profile_is_synchronous_with_rewind_hard_anti_affinity_and_20gi(helm_major: int) -> None:
+    o = objs(helm_major, (str(PRODUCTION),))
+    dcs = patroni_cfg(o)["bootstrap"]["dcs"]
+    assert dcs["synchronous_mode"] is True and dcs["postgresql"]["use_pg_rewind"] is True
+    assert dcs["postgresql"]["parameters"]["wal_log_hints"] == "on"
+    assert {"data-checksums"} <= {i for i in patroni_cfg(o)["bootstrap"]["initdb"] if isinstance(i, str)}
+    pg = one(o, "StatefulSet", "nova-postgres")
+    affinity = pg["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = affinity["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == pg["spec"]["selector"]["matchLabels"]
+    assert pg["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    default = one(objs(helm_major), "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["affinity"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in default["podAntiAffinity"]
+
+
+def test_probes_use_the_patroni_rest_api_and_prestop_hands_over_leadership(helm_major: int) -> None:
+    o = objs(helm_major)
+    c = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"postgresql": 5432, "patroni": 8008}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/read-only?lag=16MB", "port": "patroni"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
+    assert c["startupProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
+    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "/etc/patroni/pre-stop.sh"]
+    assert c["command"] == ["patroni", "/etc/patroni/patroni.yml"]
+
+
+def test_isolation_defaults_give_each_service_its_own_login_database_and_schema(helm_major: int) -> None:
+    o = objs(helm_major)
+    plan = json.loads(one(o, "ConfigMap", "nova-postgres-bootstrap")["data"]["plan.json"])
+    assert plan["databases"] == {"nova_core": {"schemas": ["users", "auth", "streaming"]},
+                                 "nova_messaging": {"schemas": ["messaging"]},
+                                 "nova_search": {"schemas": ["search"]}}
+    assert {k: (v["database"], v["schema"]) for k, v in plan["logins"].items()} == {
+        "user_service": ("nova_core", "users"), "auth_service": ("nova_core", "auth"),
+        "streaming_api": ("nova_core", "streaming"), "messaging_service": ("nova_messaging", "messaging"),
+        "search_service": ("nova_search", "search")}
+    job = one(o, "Job", "nova-postgres-bootstrap")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PGHOST"]["value"] == "nova-postgres-primary.nova-database.svc.cluster.local"
+    for login, spec in plan["logins"].items():
+        assert env[spec["passwordEnv"]]["valueFrom"]["secretKeyRef"] == {
+            "name": "nova-postgres-credentials", "key": f"{login}-password"}
+
+
+def test_a_login_pointing_at_an_unknown_database_fails_with_the_key_to_fix() -> None:
+    err = render_error("isolation.logins.x_service.database=nope", "isolation.logins.x_service.schema=s")
+    assert "isolation.logins.x_service.database" in err and "isolation.databases" in err
+    err = render_error("isolation.logins.x_service.database=nova_core", "isolation.logins.x_service.schema=s")
+    assert "isolation.logins.x_service.schema" in err
+
+
+def test_generated_secret_holds_every_password_key(helm_major: int) -> None:
+    o = objs(helm_major)
+    secret = one(o, "Secret", "nova-postgres-credentials")
+    keys = set(secret["data"])
+    assert keys == {"superuser-password", "replication-password", "rest-password", "user_service-password",
+                    "auth_service-password", "streaming_api-password", "messaging_service-password",
+                    "search_service-password"}
+    assert all(len(base64.b64decode(v)) == 32 for v in secret["data"].values())
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    pg = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in pg["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs["PATRONI_SUPERUSER_PASSWORD"] == {"name": "nova-postgres-credentials", "key": "superuser-password"}
+    assert refs["PATRONI_REPLICATION_PASSWORD"]["key"] == "replication-password"
+    assert refs["PATRONI_RESTAPI_PASSWORD"]["key"] == "rest-password"
+    rendered_config = one(o, "ConfigMap", "nova-postgres-patroni")["data"]["patroni.yml"]
+    assert not [k for k, v in secret["data"].items() if base64.b64decode(v).decode() in rendered_config]
+
+
+def test_existing_secret_is_evaluated_with_tpl_and_no_secret_is_rendered(helm_major: int, tmp_path: Path) -> None:
+    values = tmp_path / "existing.yaml"
+    values.write_text('auth:\n  existingSecret: "{{ .Release.Name }}-db-credentials"\n')
+    o = objs(helm_major, (str(values),))
+    assert not [x for x in o if x.kind == "Secret"]
+    names = set()
+    for _, spec in pod_specs(o):
+        for c in spec["containers"]:
+            names |= {e["valueFrom"]["secretKeyRef"]["name"] for e in c.get("env", [])
+                      if "secretKeyRef" in e.get("valueFrom", {})}
+    assert names == {"nova-db-credentials"}
+
+
+def test_overrides_place_names_namespace_and_cluster_domain(helm_major: int) -> None:
+    o = objs(helm_major, set_values=("fullnameOverride=db", "namespaceOverride=other", "clusterDomain=k8s.example"))
+    assert {x.namespace for x in o} == {"other"}
+    assert {"db-primary", "db-replicas"} <= {x.name for x in o if x.kind == "Service"}
+    assert "db-etcd-0.db-etcd-headless.other.svc.k8s.example:2379" in patroni_cfg(o, "db")["etcd3"]["hosts"]
+
+
+def test_external_etcd_replaces_the_members_and_is_required_without_them(helm_major: int) -> None:
+    o = objs(helm_major, set_values=("etcd.enabled=false", "etcd.externalHosts={a:2379,b:2379}"))
+    assert not [x for x in o if x.name.startswith("nova-postgres-etcd")]
+    assert patroni_cfg(o)["etcd3"]["hosts"] == "a:2379,b:2379"
+    assert "etcd.externalHosts" in render_error("etcd.enabled=false")
+
+
+def test_wal_archiving_values_reach_patroni_for_pgbackrest(helm_major: int) -> None:
+    o = objs(helm_major, set_values=(
+        "walArchive.enabled=true", "walArchive.archiveCommand=pgbackrest --stanza=nova archive-push %p",
+        "walArchive.restoreCommand=pgbackrest --stanza=nova archive-get %f %p",
+        "walArchive.createReplicaMethods={pgbackrest}", "walArchive.configSecret=pgbackrest-conf"))
+    cfg = patroni_cfg(o)
+    params = cfg["bootstrap"]["dcs"]["postgresql"]["parameters"]
+    assert params["archive_mode"] == "on" and params["archive_command"].startswith("pgbackrest")
+    assert cfg["postgresql"]["recovery_conf"]["restore_command"].startswith("pgbackrest")
+    assert cfg["postgresql"]["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    c = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+    assert {"mountPath": "/etc/pgbackrest", "name": "pgbackrest", "readOnly": True} in c["volumeMounts"]
+    assert "walArchive.archiveCommand" in render_error("walArchive.enabled=true")
+
+
+def test_metrics_exporter_and_servicemonitor_only_when_asked_and_the_crd_exists(helm_major: int) -> None:
+    assert not [x for x in objs(helm_major) if x.kind == "ServiceMonitor" or x.name.endswith("-metrics")]
+    o = objs(helm_major, set_values=("metrics.enabled=true",))
+    assert not [x for x in o if x.kind == "ServiceMonitor"]
+    c = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"]
+    assert [x["name"] for x in c] == ["postgres", "metrics"]
+    plan = json.loads(one(o, "ConfigMap", "nova-postgres-bootstrap")["data"]["plan.json"])
+    assert plan["logins"]["nova_metrics"]["memberOf"] == ["pg_monitor"]
+    o = objs(helm_major, set_values=("metrics.enabled=true",), api_versions=("monitoring.coreos.com/v1/ServiceMonitor",))
+    sm = one(o, "ServiceMonitor", "nova-postgres")
+    svc = one(o, "Service", "nova-postgres-metrics")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert [e["port"] for e in sm["spec"]["endpoints"]] == [p["name"] for p in svc["spec"]["ports"]]
+
+
+def test_even_etcd_member_count_is_rejected() -> None:
+    assert "etcd.replicas must be odd" in render_error("etcd.replicas=2")
+
+
+def test_prestop_script_passes_shellcheck() -> None:
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck missing: run `make setup`")
+    script = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["pre-stop.sh"]
+    proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout

@@ -249,3 +249,13 @@ def test_deploy_renders_the_chart_then_runs_helm_and_the_waits_in_order(
     assert "[2/3 PostgreSQL (etcd + Patroni)] nothing to wait for" in out
     assert "[3/3 services] ready" in out
     assert "==> helm upgrade --install nova" in out
+
+
+def test_logs_takes_its_component_before_or_after_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "logs", "--dry-run", "--chart", str(helm.REPO_ROOT / "charts" / "nova"),
+                         "--tail", "5", "user-service")
+    assert code == 0, err
+    assert out.startswith("kubectl logs -n nova -l ") and "--tail=5" in out and "user-service" in out
+    code, _, err = run(capsys, "logs", "--dry-run", "nope")
+    assert_one_line_error(code, err, "unknown component 'nope': choose one of redis, redis-master")
+    assert err.count("redis,") == 1

@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = argv[argv.index("--") + 1:]
         argv = argv[: argv.index("--")]
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_intermixed_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
     if args.component and args.verb != "logs":

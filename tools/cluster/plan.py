@@ -249,7 +249,7 @@ def plan_logs(s: Settings, inv: Inventory, component: str | None, tail: int = 20
         targets = inv.find(component)
         if not targets:
             raise UnknownComponent(f"unknown component '{component}': choose one of "
-                                   f"{', '.join(inv.components() + list(PHASES))}")
+                                   f"{', '.join(dict.fromkeys(inv.components() + list(PHASES)))}")
     else:
         targets = list(inv.workloads)
     return [Step(f"[{w.component}] logs of {w.namespace}/{w.name}",

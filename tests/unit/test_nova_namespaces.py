@@ -1,0 +1,243 @@
+"""charts/nova placement and reachability: namespaces of the production profile, every cross-namespace address
+names a Service that the render really has (port included), and NetworkPolicies select every pod and let each
+service reach what it needs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from tests.conftest import CHARTS, VALUES, render
+from tools import helm
+
+CHART = CHARTS / "nova"
+LOCAL = VALUES / "local.yaml"
+PRODUCTION = VALUES / "production.yaml"
+PROFILES = list(helm.profiles(CHART))
+PROFILE_IDS = [p.name for p in PROFILES]
+SERVICES = {"auth-service", "messaging-service", "search-service", "streaming-api", "user-service"}
+
+
+def decoded(secret: helm.RenderedObject) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def pod_templates(objs: list[helm.RenderedObject]) -> list[tuple[helm.RenderedObject, dict[str, str]]]:
+    """(object, pod labels) of every pod the render creates (workloads, Jobs, bare Pods)."""
+    out = []
+    for o in objs:
+        if o.kind == "Pod":
+            out.append((o, o["metadata"].get("labels", {})))
+        elif o.kind in {"Deployment", "StatefulSet", "DaemonSet", "Job"}:
+            out.append((o, o["spec"]["template"]["metadata"].get("labels", {})))
+    return out
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) and not selector.get(
+        "matchExpressions")
+
+
+def service_port(objs: list[helm.RenderedObject], host: str, port: int, domain: str = "cluster.local") -> helm.RenderedObject:
+    """The Service that <name>.<namespace>.svc.<domain>:port names; fails when the render has none."""
+    name, namespace, svc, rest = host.split(".", 3)
+    assert svc == "svc" and rest == domain, host
+    found = [o for o in objs if o.kind == "Service" and o.name == name and o.namespace == namespace]
+    assert found, f"{host}: no Service {namespace}/{name} in the render"
+    assert port in [p["port"] for p in found[0]["spec"]["ports"]], f"{host}:{port}: Service has no such port"
+    return found[0]
+
+
+# ---------------------------------------------------------------------------------------------- namespaces
+
+
+def test_production_places_redis_database_and_services_in_their_namespaces(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major)
+    placed: dict[str, set[str]] = {}
+    for o in objs:
+        if o.kind == "Namespace":
+            continue
+        assert o.namespace, f"{o.ref} ({o.source}) has no explicit metadata.namespace"
+        src = o.source or ""
+        part = ("redis" if src.startswith("nova/charts/redis/") else
+                "postgres" if src.startswith("nova/charts/postgres/") else "nova")
+        placed.setdefault(part, set()).add(o.namespace)
+    assert placed["redis"] == {"nova-redis"}
+    assert placed["postgres"] == {"nova-database"}
+    # The umbrella's own objects: services in nova-services, the generated subchart Secrets and the
+    # dependency NetworkPolicies in the subcharts' namespaces.
+    assert placed["nova"] == {"nova-services", "nova-redis", "nova-database"}
+    for o in objs:
+        if (o.source or "").startswith("nova/templates/services/"):
+            assert o.namespace == "nova-services", o.ref
+    etcd = [o for o in objs if o.kind == "StatefulSet" and "etcd" in o.name]
+    assert etcd and all(o.namespace == "nova-database" for o in etcd)
+    namespaces = sorted(o.name for o in objs if o.kind == "Namespace")
+    assert namespaces == ["nova-database", "nova-redis", "nova-services"]
+
+
+def test_the_release_namespace_is_never_rendered_as_a_namespace_object(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], namespace="nova-services", major=helm_major)
+    assert sorted(o.name for o in objs if o.kind == "Namespace") == ["nova-database", "nova-redis"]
+
+
+def test_by_default_everything_goes_in_the_release_namespace(helm_major: int) -> None:
+    objs = render(CHART, [LOCAL], namespace="nova-dev", major=helm_major)
+    assert {o.namespace for o in objs} == {"nova-dev"}
+    assert not [o for o in objs if o.kind == "Namespace"]
+
+
+@pytest.mark.parametrize("profile", [LOCAL, PRODUCTION, CHART / "ci" / "split-namespaces-values.yaml"],
+                         ids=["local", "production", "split-namespaces"])
+def test_every_address_a_service_receives_names_a_rendered_service_and_port(profile: str, helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    checked = 0
+    for o in objs:
+        if o.kind != "Secret" or o["metadata"]["labels"].get("app.kubernetes.io/component") not in SERVICES:
+            continue
+        data = decoded(o)
+        db = service_port(objs, data["DATABASE_HOST"], int(data["DATABASE_PORT"]))
+        assert db.name.endswith("-postgres-primary")
+        ro = service_port(objs, data["DATABASE_READ_HOST"], int(data["DATABASE_PORT"]))
+        assert ro.name.endswith("-postgres-replicas")
+        master = service_port(objs, data["REDIS_HOST"], int(data["REDIS_PORT"]))
+        assert master.name.endswith("-redis-master")
+        for addr in data["REDIS_SENTINEL_ADDRS"].split(","):
+            host, port = addr.rsplit(":", 1)
+            assert service_port(objs, host, int(port)).name.endswith("-redis-sentinel")
+        checked += 1
+    for o in objs:
+        if o.kind == "ConfigMap" and o.name.endswith("-config") and (o.source or "").startswith("nova/templates/"):
+            for key, url in o["data"].items():
+                if key.endswith("_URL"):
+                    host, port = url.removeprefix("http://").rsplit(":", 1)
+                    service_port(objs, host, int(port))
+                    checked += 1
+        if o.kind == "Deployment" and (o.source or "").startswith("nova/templates/"):
+            for init in o["spec"]["template"]["spec"].get("initContainers", []):
+                targets = next(e["value"] for e in init["env"] if e["name"] == "WAIT_FOR")
+                for target in targets.split():
+                    host, port = target.rsplit(":", 1)
+                    service_port(objs, host, int(port))
+                    checked += 1
+    assert checked >= 5 + 5 + 5
+
+
+def test_sentinel_master_set_matches_the_redis_chart(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], set_values=["redis.sentinel.masterSet=novaprod"], major=helm_major)
+    data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
+    assert data["REDIS_SENTINEL_MASTER"] == "novaprod"
+
+
+def test_a_custom_cluster_domain_reaches_every_address(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], set_values=["clusterDomain=k8s.internal"], major=helm_major)
+    data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
+    assert data["DATABASE_HOST"] == "nova-postgres-primary.nova-database.svc.k8s.internal"
+    assert data["REDIS_SENTINEL_ADDRS"] == "nova-redis-sentinel.nova-redis.svc.k8s.internal:26379"
+
+
+# ---------------------------------------------------------------------------------------------- NetworkPolicies
+
+
+def policies(objs: list[helm.RenderedObject]) -> list[helm.RenderedObject]:
+    return [o for o in objs if o.kind == "NetworkPolicy"]
+
+
+def peer_matches(peer: dict[str, Any], namespace: str, labels: dict[str, str], policy_ns: str) -> bool:
+    if "ipBlock" in peer:
+        return False
+    ns_sel = peer.get("namespaceSelector")
+    if ns_sel is None:
+        ns_ok = namespace == policy_ns
+    else:
+        ns_ok = selects(ns_sel, {"kubernetes.io/metadata.name": namespace})
+    pod_sel = peer.get("podSelector")
+    return ns_ok and (pod_sel is None or selects(pod_sel, labels))
+
+
+def egress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+                   dst: tuple[str, dict[str, str]]) -> bool:
+    """Some policy selecting the source pod lets it open a connection to the destination pod."""
+    for pol in policies(objs):
+        if pol.namespace == src[0] and selects(pol["spec"]["podSelector"], src[1]):
+            for rule in pol["spec"].get("egress", []):
+                if any(peer_matches(p, dst[0], dst[1], pol.namespace) for p in rule.get("to", [])):
+                    return True
+    return False
+
+
+def ingress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+                    dst: tuple[str, dict[str, str]]) -> bool:
+    """Ingress to dst from src is allowed: dst is selected by no ingress policy, or one allows src."""
+    selecting = [p for p in policies(objs) if p.namespace == dst[0] and selects(p["spec"]["podSelector"], dst[1])
+                 and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+    if not selecting:
+        return True
+    return any(peer_matches(peer, src[0], src[1], pol.namespace)
+               for pol in selecting for rule in pol["spec"].get("ingress", []) for peer in rule.get("from", []))
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+def test_every_pod_of_the_release_is_selected_by_a_network_policy(profile: str, helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    pols = policies(objs)
+    assert pols
+    for o, labels in pod_templates(objs):
+        assert any(p.namespace == o.namespace and selects(p["spec"]["podSelector"], labels) for p in pols), (
+            f"{o.ref} ({o.source}) is selected by no NetworkPolicy")
+
+
+def test_the_default_deny_selects_every_pod_of_the_umbrella(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major)
+    deny = next(p for p in policies(objs) if p.name == "nova-default-deny")
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    for o, labels in pod_templates(objs):
+        if (o.source or "").startswith("nova/templates/"):
+            assert selects(deny["spec"]["podSelector"], labels), o.ref
+
+
+def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major)
+    pods = {labels.get("app.kubernetes.io/component"): (o.namespace, labels)
+            for o, labels in pod_templates(objs) if (o.source or "").startswith("nova/templates/services/")}
+    redis = next((o.namespace, labels) for o, labels in pod_templates(objs)
+                 if o.kind == "StatefulSet" and (o.source or "").startswith("nova/charts/redis/"))
+    postgres = next((o.namespace, labels) for o, labels in pod_templates(objs)
+                    if o.kind == "StatefulSet" and o.name == "nova-postgres")
+    dns = ("kube-system", {"k8s-app": "kube-dns"})
+    for name, pod in pods.items():
+        assert egress_allowed(objs, pod, dns), name
+        assert egress_allowed(objs, pod, redis) and ingress_allowed(objs, pod, redis), f"{name} -> redis"
+        assert egress_allowed(objs, pod, postgres) and ingress_allowed(objs, pod, postgres), f"{name} -> postgres"
+    calls = {"user-service": {"auth-service"}, "auth-service": {"user-service"},
+             "search-service": {"user-service", "auth-service"}, "streaming-api": {"user-service", "auth-service"},
+             "messaging-service": {"user-service", "auth-service"}}
+    for src, callees in calls.items():
+        for dst in pods:
+            allowed = egress_allowed(objs, pods[src], pods[dst]) and ingress_allowed(objs, pods[src], pods[dst])
+            assert allowed == (dst in callees), f"{src} -> {dst}: allowed={allowed}"
+    # The test pods reach every service, Redis and PostgreSQL.
+    test_pod = next((o.namespace, labels) for o, labels in pod_templates(objs) if o.kind == "Pod")
+    for dst in [*pods.values(), redis, postgres]:
+        assert egress_allowed(objs, test_pod, dst) and ingress_allowed(objs, test_pod, dst)
+
+
+def test_an_unrelated_pod_cannot_reach_redis_postgres_or_a_service(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major)
+    stranger = ("nova-services", {"app": "something-else"})
+    for o, labels in pod_templates(objs):
+        if o.kind in {"Deployment", "StatefulSet"}:
+            assert not ingress_allowed(objs, stranger, (o.namespace, labels)), o.ref
+
+
+def test_ingress_and_metrics_peers_are_allowed_only_to_their_ports(helm_major: int) -> None:
+    objs = render(CHART, [CHART / "ci" / "split-namespaces-values.yaml"], major=helm_major)
+    pol = next(p for p in policies(objs) if p.name == "nova-user-service")
+    rules = pol["spec"]["ingress"]
+    http = next(r for r in rules if r["ports"] == [{"port": "http", "protocol": "TCP"}])
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in http["from"]
+    metrics = next(r for r in rules if r["ports"] == [{"port": "metrics", "protocol": "TCP"}])
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]

@@ -74,6 +74,11 @@ def test_usage_and_input_errors_exit_2_with_one_line(argv: list[str], message: s
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
 
 
+def test_help_returns_0_from_main() -> None:
+    result = run_lint(["--help"])
+    assert result.code == 0 and "--manifests" in result.out
+
+
 def test_invalid_yaml_names_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: ConfigMap\n---\nmetadata: {name: [\n")
@@ -102,6 +107,8 @@ def _config(tmp_path: Path, text: str) -> str:
     ("rules:\n  invalid-suppression: {severity: off}\n", "cannot be turned off"),
     ("suppress: [{rule: invalid-suppression, reason: x}]\n", "invalid-suppression cannot be suppressed"),
     ("a: [\n", "not valid YAML"),
+    ("rules:\n  resilience-policy: {max-request-timeout: soon}\n", "max-request-timeout 'soon' is not a duration"),
+    ("rules:\n  resilience-policy: {bare-number-unit: d}\n", "bare-number-unit must be one of"),
 ])
 def test_config_errors_exit_2_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
     path = _config(tmp_path, text)

@@ -20,3 +20,18 @@ def test_every_chart_and_profile_lints_clean_with_the_repository_config(monkeypa
              for f in findings]
     assert result.err == "", result.err
     assert result.code == 0, "\n".join(shown)
+
+
+def test_resilience_policy_catches_a_too_long_timeout_in_the_nova_chart() -> None:
+    chart = helm.CHARTS_DIR / "nova"
+    if not (chart / "Chart.yaml").is_file():
+        pytest.skip("charts/nova is not there yet")
+    result = run_lint(["--chart", str(chart), "-f", str(helm.VALUES_DIR / "local.yaml"),
+                       "--set", "services.defaults.resilience.httpRequestTimeout=10s",
+                       "--no-config", "--kube-version", "1.29", "--format", "json"])
+    assert result.err == "", result.err
+    hits = [f for f in json.loads(result.out)["findings"] if f["rule"] == "resilience-policy"]
+    services = {f["container"] for f in hits}
+    assert services == {"user-service", "auth-service", "search-service", "streaming-api", "messaging-service"}
+    assert all("HTTP_REQUEST_TIMEOUT=10s" in f["message"] and f["template"].endswith("deployment.yaml")
+               for f in hits)

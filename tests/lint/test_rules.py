@@ -64,8 +64,13 @@ def test_every_rule_has_a_docs_section_with_equivalents() -> None:
         match = re.search(rf"^## {re.escape(rule_id)}\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
         assert match, f"docs/lint-rules.md has no '## {rule_id}' section"
         section = match.group(1)
+        assert rule_id_description(rule_id) in section, f"{rule_id}: docs section is stale (description differs)"
         for tool in ("kube-linter", "Polaris", "kube-score", "checkov"):
             assert tool in section, f"{rule_id}: docs section does not name the {tool} equivalent"
+
+
+def rule_id_description(rule_id: str) -> str:
+    return REGISTRY[rule_id].DESCRIPTION
 
 
 def test_every_rule_module_declares_its_metadata_and_examples() -> None:

@@ -7,6 +7,7 @@ error. Errors are one line each on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"input error: {exc}\n")
     except helm.HelmError as exc:
         sys.stderr.write(f"render error: {_one_line(str(exc))}\n")
+    except SystemExit as exc:  # --help and --version: argparse has printed what was asked
+        return exc.code if isinstance(exc.code, int) else 0
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
     except Exception as exc:  # noqa: BLE001 - last resort: one line, never a traceback

@@ -142,6 +142,12 @@ def _parse_rules(rules: Any, where: str) -> tuple[dict[str, Severity | None], di
             else:
                 allowed = ", ".join(["severity", *rule.OPTIONS]) or "severity"
                 raise _fail(where, f"{key}.{name}", f"unknown setting; expected one of {allowed}")
+        validate = getattr(rule, "validate_options", None)
+        if validate is not None:
+            try:
+                validate({**rule.OPTIONS, **options.get(rule.ID, {})})
+            except ValueError as exc:
+                raise _fail(where, key, str(exc)) from None
     return severities, options
 
 

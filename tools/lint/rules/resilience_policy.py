@@ -79,7 +79,10 @@ def _problems(env: dict[str, EnvValue], opaque: list[str], o: Mapping[str, Any])
     unit = o["bare-number-unit"]
     for var, limit_key in ((o["request-timeout-env"], "max-request-timeout"),
                            (o["connect-timeout-env"], "max-connect-timeout")):
-        limit = parse_duration(str(o[limit_key]), unit) or 0.0
+        limit = parse_duration(str(o[limit_key]), unit)
+        if limit is None:
+            yield "", f"setting {limit_key}={o[limit_key]!r} is not a duration such as 3s (fix the config file)"
+            continue
         item = env.get(var)
         if item is None:
             yield "", _missing(var, opaque)
@@ -107,6 +110,15 @@ def _problems(env: dict[str, EnvValue], opaque: list[str], o: Mapping[str, Any])
         if rate is None or not 0 < rate <= 100:
             yield breaker.path, (f"{o['circuit-breaker-env']}={breaker.value!r} (from {breaker.origin}) is not a "
                                  f"failure rate between 1 and 100 %")
+
+
+def validate_options(options: Mapping[str, Any]) -> None:
+    """Called by the config loader: ValueError (shown as a config error) for settings that make no sense."""
+    if options["bare-number-unit"] not in _UNITS:
+        raise ValueError(f"bare-number-unit must be one of {', '.join(_UNITS)}")
+    for key in ("max-request-timeout", "max-connect-timeout"):
+        if parse_duration(str(options[key]), options["bare-number-unit"]) is None:
+            raise ValueError(f"{key} {options[key]!r} is not a duration such as 3s or 500ms")
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:

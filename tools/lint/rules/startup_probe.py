@@ -49,7 +49,7 @@ def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
         if not c.long_running or c.init or c.spec.get("startupProbe"):
             continue
         delays = [mapping(c.spec.get(p)).get("initialDelaySeconds") or 0 for p in ("livenessProbe", "readinessProbe")]
-        delay = max(d for d in delays if isinstance(d, (int, float)))
+        delay = max((d for d in delays if isinstance(d, (int, float))), default=0)
         if w.kind in slow_kinds and _holds_data(w, c):
             why = f"it mounts the persistent data of a {w.kind}"
         elif delay >= threshold:

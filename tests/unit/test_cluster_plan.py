@@ -251,7 +251,8 @@ def test_test_runs_helm_test_then_the_cluster_tests() -> None:
         ("helm", "test", "nova", "--namespace", "nova", "--timeout", "900s", "--logs"),
         ("py", "-m", "pytest", "-q", "-m", "cluster", "tests/cluster", "-x"),
     ]
-    assert steps[1].env == {"NOVA_RELEASE": "nova", "NOVA_NAMESPACE": "nova", "NOVA_VALUES": "values/production.yaml"}
+    assert steps[1].env == {"NOVA_RELEASE": "nova", "NOVA_NAMESPACE": "nova", "NOVA_VALUES": "values/production.yaml",
+                            "NOVA_CHART": "charts/nova"}
 
 
 def test_cleanup_uninstalls_then_deletes_claims_and_namespaces(inv: inventory.Inventory) -> None:

@@ -48,7 +48,7 @@ def settings(args: argparse.Namespace, helm_bin: str) -> plan.Settings:
         helm=helm_bin, python=sys.executable, cluster_name=args.cluster_name,
         kind_config=str(ROOT / "kind" / "cluster.yaml"), node_image=args.node_image, release=args.release,
         namespace=args.namespace, chart=args.chart, values=values, timeout=args.timeout,
-        context=args.context,
+        context=args.context, tests_dir=str(ROOT / "tests" / "cluster"),
     )
 
 

@@ -30,6 +30,7 @@ class Settings:
     values: tuple[str, ...] = ("values/local.yaml",)
     timeout: str = "900s"
     context: str | None = None
+    tests_dir: str = "tests/cluster"
 
     def kubectl_argv(self, *args: str) -> tuple[str, ...]:
         return (self.kubectl, *(("--context", self.context) if self.context else ()), *args)
@@ -261,14 +262,15 @@ def plan_logs(s: Settings, inv: Inventory, component: str | None, tail: int = 20
 # --- test / cleanup --------------------------------------------------------------------------------------
 
 def plan_test(s: Settings, pytest_args: tuple[str, ...] = ()) -> list[Step]:
-    env = {"NOVA_RELEASE": s.release, "NOVA_NAMESPACE": s.namespace, "NOVA_VALUES": ",".join(s.values)}
+    env = {"NOVA_RELEASE": s.release, "NOVA_NAMESPACE": s.namespace, "NOVA_VALUES": ",".join(s.values),
+           "NOVA_CHART": s.chart}
     if s.context:
         env["NOVA_KUBE_CONTEXT"] = s.context
     return [
         Step(f"helm test {s.release}", s.helm_argv("test", s.release, "--namespace", s.namespace,
                                                     "--timeout", s.timeout, "--logs")),
         Step("cluster tests (pytest -m cluster)",
-             (s.python, "-m", "pytest", "-q", "-m", "cluster", "tests/cluster", *pytest_args), env=env),
+             (s.python, "-m", "pytest", "-q", "-m", "cluster", s.tests_dir, *pytest_args), env=env),
     ]
 
 

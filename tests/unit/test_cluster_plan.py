@@ -290,3 +290,15 @@ def test_up_reuses_an_existing_cluster_and_takes_a_node_image() -> None:
 
 def test_down_deletes_the_kind_cluster() -> None:
     assert commands(plan.plan_down(S)) == [("kind", "delete", "cluster", "--name", "nova")]
+
+
+def test_phase_comes_from_the_alias_chart_label_when_the_source_path_says_nothing() -> None:
+    objs = production_objects()
+    for o in objs:
+        labels = o.obj["metadata"].get("labels") or {}
+        if "helm.sh/chart" in labels:
+            labels["helm.sh/chart"] = labels["helm.sh/chart"].replace("nova-redis-", "redis-").replace(
+                "nova-postgres-", "postgres-")
+    stripped = [type(o)(o.obj, None) for o in objs]
+    inv = inventory.build(stripped, "nova", "nova")
+    assert [w.phase for w in inv.workloads] == ["redis", "postgresql", "postgresql", "services", "services"]

@@ -125,9 +125,11 @@ def _phase(o: RenderedObject) -> str:
     labels = (o.obj.get("metadata") or {}).get("labels") or {}
     chart = str(labels.get("helm.sh/chart", ""))
     source = o.source or ""
-    if chart.startswith("nova-redis-") or "/charts/redis/" in source or "/charts/nova-redis/" in source:
+    # The umbrella's aliases (redis, postgres) become the subcharts' .Chart.Name, so both spellings count.
+    if chart.startswith(("nova-redis-", "redis-")) or "/charts/redis/" in source or "/charts/nova-redis/" in source:
         return "redis"
-    if chart.startswith("nova-postgres-") or "/charts/postgres/" in source or "/charts/nova-postgres/" in source:
+    if (chart.startswith(("nova-postgres-", "postgres-")) or "/charts/postgres/" in source
+            or "/charts/nova-postgres/" in source):
         return "postgresql"
     return "services"
 

@@ -218,3 +218,19 @@ def test_runtime_labels_setting_ignores_labels_a_controller_sets_on_pods(tmp_pat
     assert [f["rule"] for f in _findings(result.out)] == ["service-selector"]
     path = _config(tmp_path, "rules:\n  service-selector: {runtime-labels: [example.org/role]}\n")
     assert run_lint(["--manifests", "-", "--config", path], stdin=text).code == 0
+
+
+def test_helm3_and_helm4_renders_give_the_same_findings() -> None:
+    from tests.conftest import helm_path
+
+    runs = []
+    for major in (4, 3):
+        try:
+            binary = helm_path(major)
+        except helm.HelmError as exc:
+            pytest.skip(str(exc))
+        result = run_lint(["--chart", str(DEMO_CHART), "-f", str(DEMO_CHART / "ci" / "privileged.yaml"),
+                           "--helm", binary, "--no-config", "--format", "json"])
+        assert result.code == 1, result.err
+        runs.append(_findings(result.out))
+    assert runs[0] == runs[1] and runs[0]

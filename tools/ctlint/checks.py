@@ -12,7 +12,7 @@ from pathlib import Path
 import yamale
 import yaml
 from yamllint import linter as yamllint_linter
-from yamllint.config import YamlLintConfig, YamlLintConfigError
+from yamllint.config import YamlLintConfig
 
 from tools import helm
 from tools.ctlint import git, semver

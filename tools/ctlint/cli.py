@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from yamllint.config import YamlLintConfigError
+from yamllint.config import YamlLintConfig, YamlLintConfigError
 
 from tools import helm
 from tools.ctlint import checks, config, git
@@ -68,7 +68,7 @@ def select(cfg: config.CtConfig, *, all_charts: bool, names: Sequence[str]) -> S
 
 
 def lint_chart(cfg: config.CtConfig, chart: Path, base: str | None, helm_bin: str,
-               yl_conf: object | None, ran: set[str]) -> tuple[list[checks.Finding], list[str]]:
+               yl_conf: YamlLintConfig | None, ran: set[str]) -> tuple[list[checks.Finding], list[str]]:
     rel = str(chart.relative_to(cfg.root)) if chart.is_relative_to(cfg.root) else str(chart)
     findings = checks.dependency_build(chart, rel, helm_bin)
     notes: list[str] = []
@@ -78,7 +78,7 @@ def lint_chart(cfg: config.CtConfig, chart: Path, base: str | None, helm_bin: st
         findings += checks.chart_schema(cfg.chart_yaml_schema, chart, rel)
     if cfg.validate_yaml and yl_conf is not None:
         files = [chart / "Chart.yaml", chart / "values.yaml", *checks.ci_values_files(chart)]
-        f, notes = checks.yamllint(yl_conf, files, cfg.root)  # type: ignore[arg-type]
+        f, notes = checks.yamllint(yl_conf, files, cfg.root)
         findings += f
     for cmd in cfg.additional_commands:
         # A command without {{ .Path }} covers every chart at once: run it once, not once per chart.
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cfg.validate_chart_schema and cfg.chart_yaml_schema is None:
             raise config.ConfigError(f"{cfg_path}: validate-chart-schema is on but no chart-yaml-schema file "
                                      "(chart_schema.yaml) was found: add one or set validate-chart-schema: false")
-        yl_conf = None
+        yl_conf: YamlLintConfig | None = None
         if cfg.validate_yaml:
             if cfg.lint_conf is None:
                 raise config.ConfigError(f"{cfg_path}: validate-yaml is on but no lint-conf file (lintconf.yaml) "

@@ -92,17 +92,26 @@ def run(args: Sequence[str], *, helm: str | None = None, context: str = "", cwd:
         raise HelmError(f"cannot run {binary}: {exc}") from exc
     if proc.returncode != 0:
         where = f" ({context})" if context else ""
-        raise HelmError(f"helm {' '.join(args[:1])} failed{where}:\n{proc.stderr.strip()}")
+        # helm lint reports its findings on stdout as [ERROR]/[WARNING] lines: keep those too.
+        findings = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith(("[ERROR]", "[WARNING]"))]
+        detail = "\n".join([*findings, proc.stderr.strip()]).strip()
+        raise HelmError(f"helm {' '.join(args[:1])} failed{where}:\n{detail}")
     return proc.stdout
 
 
 def _local_dependencies(chart: Path) -> list[Path]:
     meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
     deps = []
-    for dep in meta.get("dependencies") or []:
-        repo = str(dep.get("repository", ""))
+    for entry in meta.get("dependencies") or []:
+        repo = str(entry.get("repository", ""))
         if repo.startswith("file://"):
-            deps.append((chart / repo[len("file://"):]).resolve())
+            dep = (chart / repo[len("file://"):]).resolve()
+            if not (dep / "Chart.yaml").is_file():
+                raise HelmError(
+                    f"{chart / 'Chart.yaml'}: dependency {entry.get('name')!r} points at {repo}, "
+                    f"which is not a chart (no {dep / 'Chart.yaml'})"
+                )
+            deps.append(dep)
     return deps
 
 

@@ -112,3 +112,17 @@ def test_parse_manifests_skips_empty_documents() -> None:
     text = "---\n# Source: c/templates/a.yaml\napiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n---\n\n---\n"
     (obj,) = helm.parse_manifests(text)
     assert obj.ref == "Secret/a" and obj.source == "c/templates/a.yaml"
+
+
+def test_missing_file_dependency_is_a_helm_error_naming_it(tmp_path: Path) -> None:
+    parent = _chart(tmp_path, "parent")
+    with (parent / "Chart.yaml").open("a") as fh:
+        fh.write("dependencies:\n- name: ghost\n  version: 0.1.0\n  repository: file://../ghost\n")
+    with pytest.raises(helm.HelmError, match="dependency 'ghost' points at file://../ghost"):
+        helm.render(parent)
+
+
+def test_helm_lint_errors_printed_on_stdout_are_kept(tmp_path: Path) -> None:
+    chart = _chart(tmp_path, template="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.x.y }}\n")
+    with pytest.raises(helm.HelmError, match=r"\[ERROR\]"):
+        helm.run(["lint", str(chart)], context=f"chart {chart}")

@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 .DEFAULT_GOAL := help
 
-.PHONY: help setup lint test test-unit test-runtime schema schema-check ct-lint up deploy down bench clean
+.PHONY: help setup lint test test-unit test-runtime test-cluster schema schema-check ct-lint up deploy status logs cleanup down bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -37,6 +37,18 @@ up: setup ## Create the Kind cluster (needs docker and kind)
 
 deploy: setup ## helm upgrade --install charts/nova with values/local.yaml and wait
 	$(PY) -m tools.cluster deploy
+
+status: setup ## Pods, ready counts, Redis master, PostgreSQL leader, port-forward addresses
+	$(PY) -m tools.cluster status
+
+logs: setup ## Logs of every component (make logs C=redis for one)
+	$(PY) -m tools.cluster logs $(C)
+
+test-cluster: setup ## helm test, then the failover tests in tests/cluster (needs a cluster)
+	$(PY) -m tools.cluster test
+
+cleanup: setup ## Uninstall the release and delete its namespaces
+	$(PY) -m tools.cluster cleanup
 
 down: setup ## Delete the Kind cluster
 	$(PY) -m tools.cluster down

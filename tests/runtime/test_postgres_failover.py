@@ -110,3 +110,8 @@ def test_prestop_hook_hands_leadership_to_a_replica_before_the_pod_stops(
                                                        and cluster.endpoints("-primary") == [cluster.leader()]), 30)
     assert new
     assert cluster.rest(leader, "/primary") != 200
+    # The old leader's callbacks relabel it: it joins the -replicas Service once it streams again.
+    cluster.wait("the old leader labelled replica and routed as one",
+                 lambda: cluster.api.label_of(pod.name, cluster.role_label) == "replica"
+                 and leader in cluster.endpoints("-replicas"), 30)
+    assert cluster.api.denied == []

@@ -300,3 +300,24 @@ def test_prestop_script_passes_shellcheck() -> None:
     script = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["pre-stop.sh"]
     proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_network_policies_let_only_postgres_reach_etcd_and_cover_every_pod(helm_major: int) -> None:
+    o = objs(helm_major)
+    policies = [x.obj for x in o if x.kind == "NetworkPolicy"]
+    for ref, spec in pod_specs(o):
+        workload = next(x.obj for x in o if x.ref == ref)
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert any(p["spec"]["podSelector"]["matchLabels"].items() <= labels.items() for p in policies), ref
+    etcd = one(o, "NetworkPolicy", "nova-postgres-etcd")
+    pg_selector = one(o, "StatefulSet", "nova-postgres")["spec"]["selector"]["matchLabels"]
+    client_rules = [r for r in etcd["spec"]["ingress"] if {"port": "client"} in r["ports"]]
+    peers = [p["podSelector"]["matchLabels"] for r in client_rules for p in r["from"]]
+    assert pg_selector in peers
+    assert all("namespaceSelector" not in p for r in etcd["spec"]["ingress"] for p in r["from"])
+    pg = one(o, "NetworkPolicy", "nova-postgres")
+    rest_rules = [r for r in pg["spec"]["ingress"] if {"port": "patroni"} in r["ports"]]
+    assert all("namespaceSelector" not in p for r in rest_rules for p in r["from"]), \
+        "the Patroni REST API (switchover) must not be open to other namespaces"
+    job = one(o, "NetworkPolicy", "nova-postgres-bootstrap")
+    assert job["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in job["spec"]

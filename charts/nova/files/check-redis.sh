@@ -2,7 +2,7 @@
 # helm test: this service's Redis credentials work.
 #   - the write-safe endpoint REDIS_HOST:REDIS_PORT accepts AUTH with REDIS_PASSWORD and answers PING;
 #   - every Sentinel in REDIS_SENTINEL_ADDRS knows the master set REDIS_SENTINEL_MASTER.
-# Speaks RESP through nc (netcat-openbsd), so no redis-cli is needed. Retries CHECK_ATTEMPTS times.
+# Speaks RESP through nc (netcat-openbsd, -N), so no redis-cli is needed. Retries CHECK_ATTEMPTS times.
 set -eu
 
 attempts="${CHECK_ATTEMPTS:-5}"
@@ -15,7 +15,8 @@ resp_command() {
     done
 }
 
-# ask HOST PORT COMMAND...: AUTH (when a password is set), COMMAND, QUIT; prints the replies.
+# ask HOST PORT COMMAND...: AUTH (when a password is set) and COMMAND, then half-close (nc -N: Sentinel has no
+# QUIT); prints the replies.
 ask() {
     host="$1"
     port="$2"
@@ -25,8 +26,7 @@ ask() {
             resp_command AUTH "$REDIS_PASSWORD"
         fi
         resp_command "$@"
-        resp_command QUIT
-    } | nc -w 5 "$host" "$port" | tr -d '\r'
+    } | nc -N -w 5 "$host" "$port" | tr -d '\r'
 }
 
 check_master() {

@@ -29,6 +29,26 @@ from tools import helm
 TARGET_S = 30.0
 
 
+def run_kills(objects: list[helm.RenderedObject], runs: int, failovers: list[float], rejoins: list[float], counters: dict[str, int]
+              ) -> None:
+    with h.running_cluster(objects) as cluster:
+        for run in range(1, runs + 1):
+            cluster.wait_healthy()
+            result = h.kill_leader_under_writes(cluster, table=f"bench_run_{run}")
+            failovers.append(result.failover_s)
+            counters["lost"] += len(result.lost)
+            counters["acked"] += len(result.acked)
+            t = time.monotonic()
+            observed = h.wait_rejoined(cluster, result.old_leader)
+            rejoins.append(time.monotonic() - t)
+            counters["rewinds"] += int(observed["rewind"] == "ran")
+            print(f"run {run}: killed {cluster.pg_pods[result.old_leader].name}, new leader "
+                  f"{cluster.pg_pods[result.new_leader].name} routed after {result.failover_s:.1f} s, "
+                  f"{len(result.acked)} acked commits, {len(result.lost)} lost, rejoined as replica after "
+                  f"{rejoins[-1]:.1f} s (pg_rewind: {observed['rewind']}, "
+                  f"writable seen: {observed['writable_seen']})", flush=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="failover_postgres", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="number of leader kills (default 3, minimum 3)")
@@ -51,24 +71,15 @@ def main(argv: list[str]) -> int:
 
     failovers: list[float] = []
     rejoins: list[float] = []
-    lost = acked = rewinds = 0
+    counters = {"lost": 0, "acked": 0, "rewinds": 0}
     started = time.monotonic()
-    with h.running_cluster(objects) as cluster:
-        for run in range(1, args.runs + 1):
-            cluster.wait_healthy()
-            result = h.kill_leader_under_writes(cluster, table=f"bench_run_{run}")
-            failovers.append(result.failover_s)
-            lost += len(result.lost)
-            acked += len(result.acked)
-            t = time.monotonic()
-            observed = h.wait_rejoined(cluster, result.old_leader)
-            rejoins.append(time.monotonic() - t)
-            rewinds += int(observed["rewind"] == "ran")
-            print(f"run {run}: killed {cluster.pg_pods[result.old_leader].name}, new leader "
-                  f"{cluster.pg_pods[result.new_leader].name} routed after {result.failover_s:.1f} s, "
-                  f"{len(result.acked)} acked commits, {len(result.lost)} lost, rejoined as replica after "
-                  f"{rejoins[-1]:.1f} s (pg_rewind: {observed['rewind']}, "
-                  f"writable seen: {observed['writable_seen']})", flush=True)
+    try:
+        run_kills(objects, args.runs, failovers, rejoins, counters)
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        print(f"failover_postgres: {exc}", file=sys.stderr)
+        print(json.dumps({"backend": "postgres", "error": str(exc), "kills": len(failovers)}))
+        return 2
+    lost, acked, rewinds = counters["lost"], counters["acked"], counters["rewinds"]
     summary = {
         "backend": "postgres",
         "failover_s": round(statistics.median(failovers), 2),

@@ -309,7 +309,7 @@ class Cluster:
         self.etcd_sts = self.chart.statefulset("etcd")
         self.pg_sts = self.chart.statefulset("postgres")
         self.ns = self.pg_sts["metadata"]["namespace"]
-        self.domain = "cluster.local"
+        self.domain = self._cluster_domain()
         self.token = "test-token-" + base64.b16encode(os.urandom(6)).decode()
         self.api = FakeKubeAPI(self.chart.get("Role"), self.token)
         self.procs: dict[str, Proc] = {}
@@ -319,6 +319,17 @@ class Cluster:
         self.role_label = self.pg_container_env(self.pg_pods[0])["NOVA_ROLE_LABEL"]
 
     # -- set-up ----------------------------------------------------------------------------------------
+    def _cluster_domain(self) -> str:
+        """The cluster DNS domain the render used, read from the etcd member addresses in patroni.yml."""
+        hosts = yaml.safe_load(self.chart.configmap("-patroni")["patroni.yml"])["etcd3"]["hosts"]
+        first = str(hosts).split(",")[0].rsplit(":", 1)[0]
+        return first.split(".svc.", 1)[1] if ".svc." in first else "cluster.local"
+
+    def process_uid(self, name: str) -> int:
+        """Real uid of a started process (Patroni, etcd), from /proc."""
+        status = Path(f"/proc/{self.procs[name].popen.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:")))
+
     def _pod(self, sts: dict[str, Any], i: int, ip: str) -> Pod:
         name = f"{sts['metadata']['name']}-{i}"
         root = self.tmp / name

@@ -60,6 +60,11 @@ def test_one_leader_two_streaming_replicas_and_primary_service_selects_the_leade
     assert cluster.endpoints("-primary") == [leader]
     assert cluster.endpoints("-replicas") == others
     assert cluster.api.denied == [], "the callback asked for something the rendered Role does not allow"
+    postgres_uid = h.pwd.getpwnam(h.OS_USER).pw_uid
+    assert {cluster.process_uid(p.name) for p in cluster.pg_pods} == {postgres_uid}, "Patroni must not run as root"
+    for i in range(3):
+        postmaster = cluster.postmaster_pid(i)
+        assert postmaster and h.Path(f"/proc/{postmaster}").stat().st_uid == postgres_uid
 
 
 def test_sigkill_of_the_leader_elects_a_new_leader_in_time_and_routing_follows(

@@ -127,3 +127,24 @@ def test_each_login_reaches_its_own_database_and_schema_only(
                 conn.execute(f"CREATE TABLE public.intruder_{login} (v int)")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("CREATE SCHEMA intruder")
+
+
+def test_role_label_callback_may_label_only_the_statefulset_pods(cluster: h.Cluster) -> None:
+    import subprocess
+
+    pod = cluster.pg_pods[0]
+    callback = cluster.pod_env(pod)
+    script = str(cluster.config_dir(0) / "role_label.py")
+
+    def run(pod_name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**callback, "POD_NAME": pod_name}
+        return subprocess.run([h.SYSTEM_PYTHON, script, *args], env=env, capture_output=True, text=True,
+                              timeout=30, check=False)
+
+    intruder = f"{pod.name.rsplit('-', 1)[0]}-99"
+    denied = run(intruder, "on_role_change", "master", "nova-postgres")
+    assert denied.returncode == 1 and "403" in denied.stderr
+    assert ("patch", intruder) in cluster.api.denied and cluster.api.label_of(intruder, cluster.role_label) is None
+    cluster.api.denied.clear()
+    assert run(pod.name, "on_reload", "replica", "nova-postgres").returncode == 0  # says nothing about the role
+    assert run(pod.name, "bogus").returncode == 2

@@ -132,10 +132,27 @@ def test_sentinel_master_set_matches_the_redis_chart(helm_major: int) -> None:
 
 
 def test_a_custom_cluster_domain_reaches_every_address(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], set_values=["clusterDomain=k8s.internal"], major=helm_major)
+    domain = ["clusterDomain=k8s.internal", "redis.clusterDomain=k8s.internal", "postgres.clusterDomain=k8s.internal"]
+    objs = render(CHART, [PRODUCTION], set_values=domain, major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
     assert data["DATABASE_HOST"] == "nova-postgres-primary.nova-database.svc.k8s.internal"
     assert data["REDIS_SENTINEL_ADDRS"] == "nova-redis-sentinel.nova-redis.svc.k8s.internal:26379"
+
+
+def test_a_cluster_domain_the_subcharts_do_not_share_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"clusterDomain=k8s\.internal but redis\.clusterDomain=cluster\.local"):
+        render(CHART, set_values=["clusterDomain=k8s.internal"])
+
+
+def test_ports_of_the_subcharts_reach_the_addresses_the_services_use(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], set_values=["redis.sentinel.port=26400", "redis.redis.port=6390",
+                                                   "postgres.postgresql.port=5440"], major=helm_major)
+    data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
+    assert data["REDIS_SENTINEL_ADDRS"].endswith(":26400") and data["REDIS_PORT"] == "6390"
+    assert data["DATABASE_PORT"] == "5440"
+    service_port(objs, data["REDIS_SENTINEL_ADDRS"].rsplit(":", 1)[0], 26400)
+    service_port(objs, data["REDIS_HOST"], 6390)
+    service_port(objs, data["DATABASE_HOST"], 5440)
 
 
 # ---------------------------------------------------------------------------------------------- NetworkPolicies

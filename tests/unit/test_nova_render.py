@@ -94,3 +94,18 @@ def test_helm_4_install_dry_run_succeeds_and_prints_the_notes(profile: Path) -> 
     notes = out.split("NOTES:", 1)[1]
     assert "helm test nova -n nova-install-test" in notes
     assert "user-service" in notes and "http://nova-user-service." in notes
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+@pytest.mark.parametrize("kube", ["1.29.0", "1.33.0"])
+def test_every_object_of_every_profile_is_valid_for_the_supported_kubernetes_versions(profile: Path, kube: str) -> None:
+    """Strict OpenAPI validation (kubernetes-validate): unknown fields and wrong types are errors."""
+    import kubernetes_validate
+
+    problems = []
+    for o in render(CHART, [profile], major=4, kube_version=KUBE_VERSION):
+        try:
+            kubernetes_validate.validate(o.obj, kube, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{o.ref} ({o.source}): {exc.message}")
+    assert not problems, "\n".join(problems)

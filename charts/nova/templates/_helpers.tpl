@@ -49,9 +49,16 @@ helm.sh/chart: {{ include "nova.chart" .ctx }}
 {{- end }}
 {{- end -}}
 
-{{/* Cluster DNS domain. Usage: {{ include "nova.clusterDomain" $ }} */}}
+{{/* Cluster DNS domain; the subcharts must agree (each reads its own clusterDomain). Usage: {{ include "nova.clusterDomain" $ }} */}}
 {{- define "nova.clusterDomain" -}}
-{{- default "cluster.local" .Values.clusterDomain -}}
+{{- $domain := default "cluster.local" .Values.clusterDomain -}}
+{{- range $dep := list "redis" "postgres" -}}
+{{- $values := get $.Values $dep -}}
+{{- if and $values.enabled $values.clusterDomain (ne (toString $values.clusterDomain) $domain) -}}
+{{- fail (printf "clusterDomain=%s but %s.clusterDomain=%s: set both to your cluster's DNS domain" $domain $dep $values.clusterDomain) -}}
+{{- end -}}
+{{- end -}}
+{{- $domain -}}
 {{- end -}}
 
 {{/* Namespace of the microservices: services.namespace, else the release namespace. Usage: {{ include "nova.servicesNamespace" $ }} */}}
@@ -202,7 +209,7 @@ validated. Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name"
 {{/* Sentinel addresses, comma separated host:port. Usage: {{ include "nova.redis.sentinelHosts" $ }} */}}
 {{- define "nova.redis.sentinelHosts" -}}
 {{- if .Values.redis.enabled -}}
-{{- printf "%s:26379" (include "nova.svcHost" (dict "ctx" . "name" (printf "%s-sentinel" (include "nova.redis.fullname" .)) "namespace" (include "nova.redis.namespace" .))) -}}
+{{- printf "%s:%d" (include "nova.svcHost" (dict "ctx" . "name" (printf "%s-sentinel" (include "nova.redis.fullname" .)) "namespace" (include "nova.redis.namespace" .))) (int (dig "sentinel" "port" 26379 .Values.redis)) -}}
 {{- else -}}
 {{- join "," .Values.externalRedis.sentinelAddrs -}}
 {{- end -}}
@@ -221,7 +228,11 @@ validated. Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name"
 
 {{/* Redis port of the write-safe endpoint. Usage: {{ include "nova.redis.port" $ }} */}}
 {{- define "nova.redis.port" -}}
-{{- ternary 6379 (int (default 6379 .Values.externalRedis.port)) (.Values.redis.enabled | default false) -}}
+{{- if .Values.redis.enabled -}}
+{{- int (dig "redis" "port" 6379 .Values.redis) -}}
+{{- else -}}
+{{- int (default 6379 .Values.externalRedis.port) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Whether Redis requires a password. Usage: {{ if eq (include "nova.redis.authEnabled" $) "true" }} */}}
@@ -290,7 +301,11 @@ validated. Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name"
 
 {{/* PostgreSQL port. Usage: {{ include "nova.postgres.port" $ }} */}}
 {{- define "nova.postgres.port" -}}
-{{- ternary 5432 (int (default 5432 .Values.externalDatabase.port)) (.Values.postgres.enabled | default false) -}}
+{{- if .Values.postgres.enabled -}}
+{{- int (dig "postgresql" "port" 5432 .Values.postgres) -}}
+{{- else -}}
+{{- int (default 5432 .Values.externalDatabase.port) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Name of the Secret the umbrella generates for PostgreSQL. Usage: {{ include "nova.postgres.managedSecretName" $ }} */}}

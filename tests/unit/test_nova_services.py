@@ -390,3 +390,12 @@ def test_a_service_can_start_degraded_or_skip_the_wait(helm_major: int) -> None:
 def test_an_unknown_timeout_behaviour_is_refused() -> None:
     with pytest.raises(helm.HelmError, match=r"waitFor\.onTimeout=ignore: use fail"):
         render(CHART, set_values=["services.defaults.waitFor.onTimeout=ignore"])
+
+
+def test_global_pull_secrets_reach_every_pod_as_names_or_maps(helm_major: int) -> None:
+    objs = render(CHART, set_values=["global.imagePullSecrets[0]=regcred", "global.imagePullSecrets[1].name=mirror"],
+                  major=helm_major)
+    pods = list(pod_specs(nova_objects(objs)))
+    assert pods
+    for obj, _meta, spec in pods:
+        assert spec["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}], obj.ref

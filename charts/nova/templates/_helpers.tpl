@@ -92,7 +92,7 @@ Usage: {{ include "nova.image" (dict "ctx" $ "image" .image "what" "services.mic
 {{- with .Values.global.imagePullSecrets }}
 imagePullSecrets:
 {{- range . }}
-  - name: {{ ternary .name . (kindIs "map" .) }}
+  - name: {{ if kindIs "map" . }}{{ .name }}{{ else }}{{ . }}{{ end }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -236,3 +236,15 @@ def test_helm_template_generates_fresh_values_each_render_so_gitops_must_use_exi
     a = decoded(secrets(first)[("nova-redis", "nova-redis-credentials")])["redis-password"]
     b = decoded(secrets(second)[("nova-redis", "nova-redis-credentials")])["redis-password"]
     assert a != b
+
+
+def test_a_service_login_the_postgres_chart_does_not_create_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"user-service\.database\.login=users_v2 is not a login the nova-postgres "
+                                             r"chart creates: add postgres\.isolation\.logins\.users_v2"):
+        render(CHART, set_values=["services.microservices.user-service.database.login=users_v2"])
+
+
+def test_a_service_database_other_than_its_logins_database_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"search-service\.database\.name=nova_core but "
+                                             r"postgres\.isolation\.logins\.search_service\.database=nova_search"):
+        render(CHART, set_values=["services.microservices.search-service.database.name=nova_core"])

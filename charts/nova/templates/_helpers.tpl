@@ -166,6 +166,21 @@ validated. Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name"
 {{- if and $cfg.database.enabled (not $cfg.database.login) -}}
 {{- fail (printf "%s.database.login is empty: every service needs its own database login (or set database.enabled=false)" $where) -}}
 {{- end -}}
+{{- if and $cfg.database.enabled $ctx.Values.postgres.enabled -}}
+{{- $logins := dig "isolation" "logins" dict $ctx.Values.postgres -}}
+{{- if $logins -}}
+{{- $entry := get $logins $cfg.database.login -}}
+{{- if not $entry -}}
+{{- fail (printf "%s.database.login=%s is not a login the nova-postgres chart creates: add postgres.isolation.logins.%s (database, schema)" $where $cfg.database.login $cfg.database.login) -}}
+{{- end -}}
+{{- if ne (toString (get $entry "database")) (toString $cfg.database.name) -}}
+{{- fail (printf "%s.database.name=%s but postgres.isolation.logins.%s.database=%v: make them the same database" $where $cfg.database.name $cfg.database.login (get $entry "database")) -}}
+{{- end -}}
+{{- if and $cfg.database.schema (ne (toString (get $entry "schema")) (toString $cfg.database.schema)) -}}
+{{- fail (printf "%s.database.schema=%s but postgres.isolation.logins.%s.schema=%v: make them the same schema" $where $cfg.database.schema $cfg.database.login (get $entry "schema")) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- range $cfg.calls -}}
 {{- if not (hasKey $ctx.Values.services.microservices .) -}}
 {{- fail (printf "%s.calls names %q, which is not a service in services.microservices" $where .) -}}

@@ -186,14 +186,21 @@ def egress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, st
 
 
 def ingress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
-                    dst: tuple[str, dict[str, str]]) -> bool:
-    """Ingress to dst from src is allowed: dst is selected by no ingress policy, or one allows src."""
+                    dst: tuple[str, dict[str, str]], port: str | int | None = None) -> bool:
+    """Ingress to dst from src (on `port`, a name or number, when given) is allowed: dst is selected by no
+    ingress policy, or one has a rule that admits src on that port (a rule without ports admits all)."""
     selecting = [p for p in policies(objs) if p.namespace == dst[0] and selects(p["spec"]["podSelector"], dst[1])
                  and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
     if not selecting:
         return True
-    return any(peer_matches(peer, src[0], src[1], pol.namespace)
-               for pol in selecting for rule in pol["spec"].get("ingress", []) for peer in rule.get("from", []))
+    for pol in selecting:
+        for rule in pol["spec"].get("ingress", []):
+            ports = [p.get("port") for p in rule.get("ports", [])]
+            if port is not None and ports and port not in ports:
+                continue
+            if any(peer_matches(peer, src[0], src[1], pol.namespace) for peer in rule.get("from", [])):
+                return True
+    return False
 
 
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
@@ -242,12 +249,15 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
         assert egress_allowed(objs, test_pod, dst) and ingress_allowed(objs, test_pod, dst)
 
 
-def test_an_unrelated_pod_cannot_reach_redis_postgres_or_a_service(helm_major: int) -> None:
+def test_an_unrelated_pod_cannot_reach_the_data_ports_of_redis_postgres_or_a_service(helm_major: int) -> None:
     objs = render(CHART, [PRODUCTION], major=helm_major)
     stranger = ("nova-services", {"app": "something-else"})
+    data_ports = ["http", "postgresql", "redis", "sentinel", "patroni", "client", "peer",
+                  5432, 6379, 26379, 8008, 2379, 2380, 8080, 8081, 8082, 8084, 8086]
     for o, labels in pod_templates(objs):
         if o.kind in {"Deployment", "StatefulSet"}:
-            assert not ingress_allowed(objs, stranger, (o.namespace, labels)), o.ref
+            for port in data_ports:
+                assert not ingress_allowed(objs, stranger, (o.namespace, labels), port), f"{o.ref} port {port}"
 
 
 def test_ingress_and_metrics_peers_are_allowed_only_to_their_ports(helm_major: int) -> None:

@@ -248,3 +248,13 @@ def test_postgres_check_fails_when_the_login_may_not_use_its_schema(tmp_path: Pa
     result = run_script(script("check-postgres.sh", tmp_path), env)
     assert result.returncode == 1
     assert "may not use schema auth" in result.stderr
+
+
+def test_every_rendered_script_is_posix_sh_that_passes_shellcheck(tmp_path: Path) -> None:
+    require_binaries("shellcheck")
+    cm = next(o for o in rendered() if o.kind == "ConfigMap" and o.name == "nova-scripts")
+    assert sorted(cm["data"]) == ["check-http.sh", "check-postgres.sh", "check-redis.sh", "wait-for.sh"]
+    paths = [script(name, tmp_path) for name in cm["data"]]
+    result = subprocess.run(["shellcheck", "--shell=sh", *map(str, paths)], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout

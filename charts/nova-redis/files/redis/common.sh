@@ -86,6 +86,17 @@ ask_sentinels() {
     printf '%s' "$_views" | sort -n -r -k1,1 | awk 'NF == 2 { print $2; exit }'
 }
 
+# sentinels_agree HOST: every Sentinel that answers names HOST as the master.
+sentinels_agree() {
+    for _h in $NOVA_REDIS_NODES; do
+        _v=$(sentinel_view "$_h" || true)
+        if [ -n "$_v" ] && [ "${_v#* }" != "$1" ]; then
+            return 1
+        fi
+    done
+    return 0
+}
+
 # wait_for_sentinels [peers|all]: ask_sentinels, retried for DISCOVERY_TIMEOUT seconds.
 wait_for_sentinels() {
     _deadline=$(( $(date +%s) + DISCOVERY_TIMEOUT ))
@@ -112,6 +123,13 @@ saved_master() {
 # wait_resolvable HOST: wait (bounded) until HOST resolves; the headless Service publishes
 # not-ready addresses, so this only waits for the pod's own DNS record to appear.
 wait_resolvable() {
+    case "$1" in
+        *[!0-9.]*) ;;
+        *) return 0 ;; # an IPv4 address
+    esac
+    case "$1" in
+        *:*) return 0 ;; # an IPv6 address
+    esac
     if ! command -v getent >/dev/null 2>&1; then
         return 0
     fi

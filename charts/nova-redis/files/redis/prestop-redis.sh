@@ -4,6 +4,7 @@
 # Sentinel for a failover, waits until the Sentinels name another master, and turns itself into a
 # replica of it before unpausing (paused writes then fail with READONLY instead of being lost).
 # Bounded by PRESTOP_TIMEOUT seconds (the pod's grace period minus a margin).
+set -eu
 LOG_NAME=prestop-redis
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -71,3 +72,7 @@ while :; do
 done
 cli "$LOCAL_HOST" "$REDIS_PORT" REPLICAOF "$new" "$REDIS_PORT" >/dev/null || true
 log "handed over to $new; now a replica"
+# Clients ask any Sentinel: stop only once all that answer name the new master (bounded).
+until sentinels_agree "$new" || [ "$(date +%s)" -ge "$deadline" ]; do
+    sleep 0.2
+done

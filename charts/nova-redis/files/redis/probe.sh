@@ -5,6 +5,7 @@
 #   redis-liveness     PING answers PONG, or LOADING while a large dataset loads
 #   sentinel-readiness Sentinel answers and knows the master's address
 #   sentinel-liveness  Sentinel answers PING
+set -eu
 LOG_NAME=probe
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"

@@ -2,6 +2,7 @@
 # Starts redis-server. Before serving, it asks the Sentinels who the master is (the answer with the
 # highest config epoch wins), so a restarted old master always comes back as a replica. With no
 # Sentinel state anywhere (first start) pod 0 is the master and every other pod its replica.
+set -eu
 LOG_NAME=start-redis
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"

@@ -2,6 +2,7 @@
 # Starts Sentinel with a fresh config in a writable directory on the data volume (Sentinel rewrites
 # its file). The master it monitors: what the peer Sentinels say (highest config epoch); else what
 # this pod's Sentinel saved last time (a whole-cluster restart); else, on a first start, pod 0.
+set -eu
 LOG_NAME=start-sentinel
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "$0")/common.sh"

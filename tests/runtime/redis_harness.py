@@ -1,0 +1,535 @@
+"""Run charts/nova-redis on real daemons, from the chart's rendered objects.
+
+`helm template` renders the chart with `nodeAddresses` set to loopback addresses (one per pod, 127.0.1.x)
+and `masterProxy.bindAddress`. From the rendered objects this module takes, per pod:
+
+- the files of every ConfigMap volume (configs and scripts: nothing is copied from the chart by hand),
+- each container's command, environment (`fieldRef metadata.name` -> the pod name, `secretKeyRef` -> the
+  rendered Secret), preStop hook and exec probes,
+
+maps every volume mount to a directory under a temp dir, and starts the container commands as local
+processes (Debian's redis-server, redis-sentinel and haproxy). Processes are stopped by PID on
+``close()``, which the context manager and the test fixtures always call.
+
+Used by tests/runtime/test_redis_*.py and bench/failover_redis.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import csv
+import io
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.sentinel
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from tools import helm
+
+CHART = helm.CHARTS_DIR / "nova-redis"
+RELEASE = "nova"
+NAMESPACE = "nova-redis"
+DEFAULT_ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
+DEFAULT_PROXY_ADDRESS = "127.0.1.10"
+BINARIES = ("redis-server", "redis-cli", "haproxy")
+
+
+class HarnessError(RuntimeError):
+    """The cluster did not reach the expected state; the message names what and shows the daemons' logs."""
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; raise HarnessError naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except (redis.RedisError, OSError) as exc:
+            last_exc = exc
+        time.sleep(interval)
+    raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last_exc})" if last_exc else ""))
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+
+@dataclass
+class Container:
+    """A container of the rendered pod spec, with paths mapped to local directories."""
+
+    name: str
+    spec: dict[str, Any]
+    mounts: dict[str, Path]  # mountPath -> local dir
+
+    def map_path(self, value: str) -> str:
+        for mount in sorted(self.mounts, key=len, reverse=True):
+            if value == mount or value.startswith(mount.rstrip("/") + "/"):
+                return str(self.mounts[mount]) + value[len(mount):]
+        return value
+
+    def argv(self, argv: Sequence[str]) -> list[str]:
+        return [self.map_path(a) for a in argv]
+
+
+class RedisHarness:
+    """Three Redis pods (redis + sentinel each) and the HAProxy write-safe endpoint on loopback addresses."""
+
+    def __init__(
+        self,
+        *,
+        set_values: Sequence[str] = (),
+        addresses: Sequence[str] = DEFAULT_ADDRESSES,
+        proxy_address: str = DEFAULT_PROXY_ADDRESS,
+        workdir: Path | None = None,
+    ) -> None:
+        self.addresses = list(addresses)
+        self.proxy_address = proxy_address
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nova-redis-"))
+        self.procs: dict[str, Process] = {}
+        self.objects = helm.render(
+            CHART,
+            set_values=[
+                "nodeAddresses={" + ",".join(self.addresses) + "}",
+                f"masterProxy.bindAddress={proxy_address}",
+                *set_values,
+            ],
+            release=RELEASE,
+            namespace=NAMESPACE,
+        )
+        self.statefulset = self._one("StatefulSet")
+        self.pod_spec = self.statefulset["spec"]["template"]["spec"]
+        self.fullname = self.statefulset["metadata"]["name"]
+        env = {e["name"]: e.get("value") for e in self._container_spec("redis").get("env", [])}
+        self.redis_port = int(env["REDIS_PORT"])
+        self.sentinel_port = int(env["SENTINEL_PORT"])
+        self.master_set = str(env["SENTINEL_MASTER_SET"])
+        self.password = self._password()
+        self.down_after_ms = self._sentinel_setting("down-after-milliseconds")
+
+    # ---- rendered objects -------------------------------------------------------------------------------
+
+    def _one(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        found = [o.obj for o in self.objects if o.kind == kind and (name is None or o.name == name)]
+        if len(found) != 1:
+            raise HarnessError(f"expected one {kind}{' ' + name if name else ''} in the render, found {len(found)}")
+        return found[0]
+
+    def _container_spec(self, name: str, pod_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        for c in (pod_spec or self.pod_spec)["containers"]:
+            if c["name"] == name:
+                return c
+        raise HarnessError(f"no container {name!r} in the rendered pod spec")
+
+    def _password(self) -> str | None:
+        for e in self._container_spec("redis").get("env", []):
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                secret = self._one("Secret", ref["name"])
+                return base64.b64decode(secret["data"][ref["key"]]).decode()
+        return None
+
+    def _sentinel_setting(self, key: str) -> int:
+        cm = self._one("ConfigMap", f"{self.fullname}-config")
+        for line in cm["data"]["sentinel-master.conf"].splitlines():
+            parts = line.split()
+            if parts[:2] == ["sentinel", key]:
+                return int(parts[3])
+        raise HarnessError(f"sentinel {key} not found in the rendered sentinel-master.conf")
+
+    def rendered_config(self, filename: str) -> str:
+        return str(self._one("ConfigMap", f"{self.fullname}-config")["data"][filename])
+
+    # ---- pods and processes -----------------------------------------------------------------------------
+
+    def pod_name(self, i: int) -> str:
+        return f"{self.fullname}-{i}"
+
+    def _materialise(self, pod_dir: Path, pod_spec: dict[str, Any], container: dict[str, Any]) -> Container:
+        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+        mounts: dict[str, Path] = {}
+        for m in container.get("volumeMounts", []):
+            local = pod_dir / m["name"]
+            vol = volumes.get(m["name"], {})
+            if "configMap" in vol:
+                local.mkdir(parents=True, exist_ok=True)
+                cm = self._one("ConfigMap", vol["configMap"]["name"])
+                for fname, content in cm.get("data", {}).items():
+                    target = local / fname
+                    # Both containers of a pod share the volume: never rewrite a file a running script reads.
+                    if not target.exists() or target.read_text() != content:
+                        tmp = target.with_name(f".{fname}.tmp")
+                        tmp.write_text(content)
+                        tmp.replace(target)
+            else:  # emptyDir or a volumeClaimTemplate
+                local.mkdir(parents=True, exist_ok=True)
+            mounts[m["mountPath"]] = local
+        return Container(container["name"], container, mounts)
+
+    def _env(self, c: Container, pod_name: str) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C"}
+        for e in c.spec.get("env", []):
+            if "value" in e:
+                env[e["name"]] = c.map_path(str(e["value"]))
+                continue
+            src = e.get("valueFrom") or {}
+            if (src.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
+                env[e["name"]] = pod_name
+            elif "secretKeyRef" in src:
+                ref = src["secretKeyRef"]
+                env[e["name"]] = base64.b64decode(self._one("Secret", ref["name"])["data"][ref["key"]]).decode()
+            else:
+                raise HarnessError(f"container {c.name}: env {e['name']} has a source the harness cannot map: {src}")
+        return env
+
+    def _container(self, i: int, name: str) -> tuple[Container, dict[str, str]]:
+        c = self._materialise(self.workdir / self.pod_name(i), self.pod_spec, self._container_spec(name))
+        return c, self._env(c, self.pod_name(i))
+
+    def _spawn(self, key: str, argv: list[str], env: dict[str, str]) -> Process:
+        old = self.procs.get(key)
+        if old and old.alive():
+            raise HarnessError(f"{key} is already running (pid {old.pid})")
+        log = self.workdir / "logs" / f"{key}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(log, "ab")  # noqa: SIM115 - the child owns it
+        try:
+            popen = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            fh.close()
+        proc = Process(key, popen, log)
+        self.procs[key] = proc
+        return proc
+
+    def start_redis(self, i: int) -> Process:
+        c, env = self._container(i, "redis")
+        return self._spawn(f"redis-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
+
+    def start_sentinel(self, i: int) -> Process:
+        c, env = self._container(i, "sentinel")
+        return self._spawn(f"sentinel-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
+
+    def start_pod(self, i: int) -> None:
+        self.start_sentinel(i)
+        self.start_redis(i)
+
+    def start_proxy(self) -> Process:
+        dep = self._one("Deployment", f"{self.fullname}-master")
+        spec = dep["spec"]["template"]["spec"]
+        c = self._materialise(self.workdir / "proxy", spec, self._container_spec("haproxy", spec))
+        env = self._env(c, "proxy")
+        return self._spawn("proxy", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
+
+    def start_all(self, proxy: bool = True, order: Sequence[int] | None = None) -> None:
+        """Start every process at once (no waiting between them), like a Parallel StatefulSet."""
+        for i in order if order is not None else range(len(self.addresses)):
+            self.start_sentinel(i)
+            self.start_redis(i)
+        if proxy:
+            self.start_proxy()
+
+    def signal(self, key: str, sig: int) -> None:
+        proc = self.procs[key]
+        if proc.alive():
+            os.kill(proc.pid, sig)
+
+    def kill_pod(self, i: int) -> None:
+        """SIGKILL both processes of pod i (a crashed pod) and reap them."""
+        for key in (f"redis-{i}", f"sentinel-{i}"):
+            if key in self.procs:
+                self.signal(key, signal.SIGKILL)
+                self.procs[key].popen.wait(timeout=10)
+
+    def stop(self, key: str, timeout: float = 10) -> None:
+        proc = self.procs.get(key)
+        if proc is None or not proc.alive():
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.popen.wait(timeout=10)
+
+    def run_prestop(self, i: int, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the redis container's preStop hook of pod i, as the kubelet would."""
+        c, env = self._container(i, "redis")
+        argv = c.argv(c.spec["lifecycle"]["preStop"]["exec"]["command"])
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def run_probe(self, i: int, container: str, probe: str) -> subprocess.CompletedProcess[str]:
+        """Run an exec probe (``startupProbe``, ``readinessProbe``, ``livenessProbe``) of a container of pod i."""
+        c, env = self._container(i, container)
+        argv = c.argv(c.spec[probe]["exec"]["command"])
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=10, check=False)
+
+    def close(self) -> None:
+        for proc in list(self.procs.values()):
+            if proc.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(timeout=10)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> RedisHarness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def logs(self, tail: int = 15) -> str:
+        out = []
+        for proc in self.procs.values():
+            lines = proc.log.read_text(errors="replace").splitlines()[-tail:] if proc.log.exists() else []
+            out.append(f"--- {proc.name} (pid {proc.pid}, {'running' if proc.alive() else 'exited'})\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    # ---- clients --------------------------------------------------------------------------------------------
+
+    def client(self, i: int, timeout: float = 1.0) -> redis.Redis:
+        return redis.Redis(host=self.addresses[i], port=self.redis_port, password=self.password,
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+
+    def sentinel_client(self, i: int, timeout: float = 1.0) -> redis.Redis:
+        return redis.Redis(host=self.addresses[i], port=self.sentinel_port, password=self.password,
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+
+    def proxy_client(self, timeout: float = 1.0) -> redis.Redis:
+        return redis.Redis(host=self.proxy_address, port=self.redis_port, password=self.password,
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+
+    def sentinel(self, timeout: float = 0.5) -> redis.sentinel.Sentinel:
+        """A Sentinel-aware client, as a Nova service would use (REDIS_SENTINEL_ADDRS, master set, password)."""
+        # No retries inside the client (redis-py retries with a growing backoff by default): the workload
+        # retries every 20 ms itself, so the measured time is the cluster's, not the client's backoff.
+        return redis.sentinel.Sentinel(
+            [(a, self.sentinel_port) for a in self.addresses],
+            sentinel_kwargs={"password": self.password, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+                             "retry": Retry(NoBackoff(), 0)},
+            password=self.password, socket_timeout=timeout, socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+
+    def index_of(self, host: str) -> int:
+        return self.addresses.index(host)
+
+    def role(self, i: int) -> dict[str, Any]:
+        return self.client(i).info("replication")
+
+    def sentinel_views(self) -> list[str | None]:
+        """The master address each Sentinel names (None when it does not answer)."""
+        views: list[str | None] = []
+        for i in range(len(self.addresses)):
+            try:
+                addr = self.sentinel_client(i).execute_command("SENTINEL", "get-master-addr-by-name", self.master_set)
+                views.append(addr[0] if addr else None)
+            except (redis.RedisError, OSError):
+                views.append(None)
+        return views
+
+    def stable_master(self) -> int | None:
+        """Index of the master when the cluster is settled, else None. Settled: every Sentinel names the same
+        master, it is the only node with role master, every other node replicates it with the link up and no
+        sync running, and every Sentinel knows all replicas and all other Sentinels."""
+        n = len(self.addresses)
+        views = self.sentinel_views()
+        if None in views or len(set(views)) != 1:
+            return None
+        master = self.index_of(str(views[0]))
+        for i in range(n):
+            info = self.role(i)
+            if i == master:
+                if info.get("role") != "master" or int(info.get("connected_slaves", 0)) != n - 1:
+                    return None
+            elif (info.get("role") != "slave" or info.get("master_host") != self.addresses[master]
+                  or info.get("master_link_status") != "up" or int(info.get("master_sync_in_progress", 1)) != 0):
+                return None
+        for i in range(n):
+            m = dict(zip(*[iter(self.sentinel_client(i).execute_command("SENTINEL", "master", self.master_set))] * 2))
+            if int(m["num-slaves"]) != n - 1 or int(m["num-other-sentinels"]) != n - 1:
+                return None
+        return master
+
+    def wait_stable(self, timeout: float = 60) -> int:
+        try:
+            return int(wait_until(lambda: self._plus_one(self.stable_master()), timeout, "one master, replicas in sync, Sentinels agreeing")) - 1
+        except HarnessError as exc:
+            raise HarnessError(f"{exc}\n{self.logs()}") from None
+
+    @staticmethod
+    def _plus_one(v: int | None) -> int | None:
+        return None if v is None else v + 1
+
+    def proxy_status(self) -> dict[str, str]:
+        """HAProxy's view: backend name -> server status (UP, DOWN, ...), from the stats CSV."""
+        port = self._proxy_health_port()
+        with urllib.request.urlopen(f"http://{self.proxy_address}:{port}/stats;csv", timeout=2) as resp:
+            text = resp.read().decode().lstrip("# ")
+        return {row["pxname"]: row["status"] for row in csv.DictReader(io.StringIO(text))
+                if row["svname"] not in ("FRONTEND", "BACKEND")}
+
+    def _proxy_health_port(self) -> int:
+        dep = self._one("Deployment", f"{self.fullname}-master")
+        for p in self._container_spec("haproxy", dep["spec"]["template"]["spec"])["ports"]:
+            if p["name"] == "health":
+                return int(p["containerPort"])
+        raise HarnessError("haproxy container has no health port")
+
+
+# ---- workload: acknowledged writes through Sentinel ------------------------------------------------------
+
+
+@dataclass
+class WriteLog:
+    acked: dict[str, str] = field(default_factory=dict)   # key -> value, acknowledged by >= 1 replica (WAIT)
+    failures: list[float] = field(default_factory=list)   # monotonic times of failed writes
+    errors: list[tuple[float, str]] = field(default_factory=list)  # (time, error) of failed writes
+    successes: list[float] = field(default_factory=list)  # monotonic times of acknowledged writes
+
+
+class Writer(threading.Thread):
+    """Writes numbered keys through a Sentinel-aware client; a write counts once WAIT 1 confirms a replica has it."""
+
+    def __init__(self, harness: RedisHarness, prefix: str, interval: float = 0.02, wait_ms: int = 500) -> None:
+        super().__init__(daemon=True)
+        self.harness = harness
+        self.prefix = prefix
+        self.interval = interval
+        self.wait_ms = wait_ms
+        self.log = WriteLog()
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        sentinel = self.harness.sentinel()
+        master = sentinel.master_for(self.harness.master_set, socket_timeout=0.5, socket_connect_timeout=0.5)
+        n = 0
+        while not self._stop_event.is_set():
+            n += 1
+            key, value = f"{self.prefix}:{n}", f"v{n}"
+            try:
+                pipe = master.pipeline(transaction=False)
+                pipe.set(key, value)
+                pipe.execute_command("WAIT", 1, self.wait_ms)
+                _, replicas = pipe.execute()
+                if int(replicas) >= 1:
+                    with self._lock:
+                        self.log.acked[key] = value
+                        self.log.successes.append(time.monotonic())
+                else:
+                    self.log.failures.append(time.monotonic())
+                    self.log.errors.append((time.monotonic(), f"WAIT 1 returned {replicas}"))
+            except (redis.RedisError, OSError) as exc:
+                self.log.failures.append(time.monotonic())
+                self.log.errors.append((time.monotonic(), f"{type(exc).__name__}: {exc}"))
+                master.connection_pool.disconnect()
+            time.sleep(self.interval)
+
+    def first_success_after(self, t: float) -> float | None:
+        with self._lock:
+            return next((s for s in self.log.successes if s > t), None)
+
+    def stop(self) -> WriteLog:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.log
+
+
+def missing_writes(harness: RedisHarness, log: WriteLog, node: int) -> list[str]:
+    """Acknowledged keys that node ``node`` does not hold with the acknowledged value."""
+    c = harness.client(node, timeout=5)
+    keys = list(log.acked)
+    missing: list[str] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for k, v in zip(chunk, c.mget(chunk)):
+            if v != log.acked[k]:
+                missing.append(k)
+    return missing
+
+
+def kill_master_and_measure(harness: RedisHarness, label: str, warmup: float = 1.0) -> dict[str, Any]:
+    """SIGKILL the master pod (redis and its Sentinel) while a writer runs; measure the time from the kill to
+    the first acknowledged write on the new master, and count acknowledged writes the new master lacks."""
+    old = harness.wait_stable()
+    writer = Writer(harness, label)
+    writer.start()
+    wait_until(lambda: len(writer.log.acked) >= 20, 30, "20 acknowledged writes before the kill")
+    time.sleep(warmup)
+    t_kill = time.monotonic()
+    harness.kill_pod(old)
+    recovered = wait_until(lambda: writer.first_success_after(t_kill), 60, "a write acknowledged after the kill")
+    time.sleep(0.5)
+    log = writer.stop()
+    views = harness.sentinel_views()
+    new_host = next(v for i, v in enumerate(views) if i != old and v)
+    new = harness.index_of(new_host)
+    lost = missing_writes(harness, log, new)
+    return {
+        "old_master": old,
+        "new_master": new,
+        "failover_s": round(recovered - t_kill, 3),
+        "acked_writes": len(log.acked),
+        "acked_writes_lost": len(lost),
+        "lost_keys": lost[:10],
+        "log": log,
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    times = [r["failover_s"] for r in runs]
+    return {
+        "failover_s": round(statistics.median(times), 3),
+        "failover_s_max": max(times),
+        "failover_s_all": times,
+        "acked_writes": sum(r["acked_writes"] for r in runs),
+        "acked_writes_lost": sum(r["acked_writes_lost"] for r in runs),
+        "kills": len(runs),
+    }
+
+
+def missing_binaries() -> list[str]:
+    return [b for b in BINARIES if shutil.which(b) is None]
+
+
+@contextlib.contextmanager
+def running_cluster(**kwargs: Any) -> Iterator[RedisHarness]:
+    """A started, settled cluster; always cleaned up."""
+    h = RedisHarness(**kwargs)
+    try:
+        h.start_all()
+        h.wait_stable()
+        yield h
+    finally:
+        h.close()

@@ -1,0 +1,396 @@
+"""charts/nova-redis rendered with helm 4 and helm 3: assertions on the objects."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import CHARTS, render
+from tools import helm
+
+CHART = CHARTS / "nova-redis"
+CI = CHART / "ci"
+NS = "nova-redis"
+
+
+def objects(major: int, values: tuple[str, ...] = (), set_values: tuple[str, ...] = (), **kw: Any) -> list[helm.RenderedObject]:
+    return render(CHART, [str(CI / v) for v in values], list(set_values), major=major, namespace=NS, **kw)
+
+
+def one(objs: list[helm.RenderedObject], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o.obj for o in objs if o.kind == kind and (name is None or o.name == name)]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {[o.name for o in objs if o.kind == kind]}"
+    return found[0]
+
+
+def workloads(objs: list[helm.RenderedObject]) -> list[dict[str, Any]]:
+    return [o.obj for o in objs if o.kind in ("StatefulSet", "Deployment")]
+
+
+def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod_spec.get("initContainers", [])) + list(pod_spec["containers"])
+
+
+def container(sts: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+
+
+def env_of(c: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+# ---- names, topology, contract with the umbrella ---------------------------------------------------------
+
+
+def test_names_ports_and_namespace_follow_the_architecture_contract(helm_major: int) -> None:
+    objs = objects(helm_major)
+    assert one(objs, "StatefulSet")["metadata"]["name"] == "nova-redis"
+    sentinel = one(objs, "Service", "nova-redis-sentinel")
+    assert sentinel["spec"]["type"] == "ClusterIP"
+    assert sentinel["spec"]["ports"] == [{"name": "sentinel", "port": 26379, "targetPort": "sentinel"}]
+    master = one(objs, "Service", "nova-redis-master")
+    assert master["spec"]["ports"] == [{"name": "redis", "port": 6379, "targetPort": "redis"}]
+    headless = one(objs, "Service", "nova-redis-headless")
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    assert one(objs, "StatefulSet")["spec"]["serviceName"] == "nova-redis-headless"
+    assert all(o.namespace == NS for o in objs)
+
+
+def test_namespace_override_and_fullname_override_apply_to_every_object(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("namespaceOverride=elsewhere", "fullnameOverride=cache"))
+    assert {o.namespace for o in objs} == {"elsewhere"}
+    names = {o.name for o in objs}
+    assert {"cache", "cache-headless", "cache-sentinel", "cache-master"} <= names
+    nodes = env_of(container(one(objs, "StatefulSet"), "redis"))["NOVA_REDIS_NODES"].split()
+    assert nodes[0] == "cache-0.cache-headless.elsewhere.svc.cluster.local"
+
+
+def test_three_pods_with_sentinel_quorum_two_and_safe_timings(helm_major: int) -> None:
+    objs = objects(helm_major)
+    sts = one(objs, "StatefulSet")
+    assert sts["spec"]["replicas"] == 3
+    assert [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]] == ["redis", "sentinel"]
+    env = env_of(container(sts, "sentinel"))
+    assert env["SENTINEL_QUORUM"] == "2" and env["SENTINEL_MASTER_SET"] == "nova"
+    cm = one(objs, "ConfigMap", "nova-redis-config")["data"]
+    master_conf = {tuple(line.split()[:3]): line.split()[3] for line in cm["sentinel-master.conf"].splitlines() if line}
+    assert master_conf[("sentinel", "down-after-milliseconds", "nova")] == "5000"
+    assert master_conf[("sentinel", "failover-timeout", "nova")] == "10000"
+    assert master_conf[("sentinel", "parallel-syncs", "nova")] == "1"
+    redis_conf = dict(line.split(None, 1) for line in cm["redis.conf"].splitlines() if line and not line.startswith("#"))
+    assert redis_conf["min-replicas-to-write"] == "1"
+    assert redis_conf["min-replicas-max-lag"] == "5"
+    assert redis_conf["appendonly"] == "yes" and redis_conf["save"].strip() != '""'
+    assert "sentinel resolve-hostnames yes" in cm["sentinel.conf"]
+    assert "sentinel announce-hostnames yes" in cm["sentinel.conf"]
+
+
+def test_cluster_domain_and_master_set_are_configurable(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("clusterDomain=corp.local", "sentinel.masterSet=cache"))
+    env = env_of(container(one(objs, "StatefulSet"), "redis"))
+    assert env["NOVA_REDIS_NODES"].split()[2] == "nova-redis-2.nova-redis-headless.nova-redis.svc.corp.local"
+    assert env["SENTINEL_MASTER_SET"] == "cache"
+    cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+    assert "SENTINEL get-master-addr-by-name cache" in cfg
+
+
+# ---- security, resources, probes -------------------------------------------------------------------------
+
+
+def test_every_container_runs_restricted_with_a_read_only_root(helm_major: int) -> None:
+    objs = objects(helm_major, ("production-values.yaml",))
+    assert len(workloads(objs)) == 2
+    for w in workloads(objs):
+        pod = w["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] > 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for c in containers(pod):
+            sc = c["securityContext"]
+            where = f"{w['kind']}/{w['metadata']['name']} container {c['name']}"
+            assert sc["runAsNonRoot"] is True and sc["runAsUser"] > 0, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["capabilities"]["drop"] == ["ALL"] and "add" not in sc["capabilities"], where
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, where
+    sts = one(objs, "StatefulSet")
+    assert sts["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == 999
+    sa = one(objs, "ServiceAccount")
+    assert sa["automountServiceAccountToken"] is False
+    assert not [o for o in objs if o.kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+
+
+def test_resources_follow_the_spec_and_every_container_has_probes(helm_major: int) -> None:
+    objs = objects(helm_major, ("production-values.yaml",))
+    sts = one(objs, "StatefulSet")
+    assert container(sts, "redis")["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+    assert container(sts, "sentinel")["resources"]["requests"] == {"cpu": "50m", "memory": "64Mi"}
+    for w in workloads(objs):
+        for c in containers(w["spec"]["template"]["spec"]):
+            where = f"{w['metadata']['name']}/{c['name']}"
+            assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"], where
+            assert c["resources"]["limits"]["memory"], where
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert probe in c, f"{where} has no {probe}"
+
+
+def test_redis_and_sentinel_are_probed_separately_with_meaningful_checks(helm_major: int) -> None:
+    sts = one(objects(helm_major), "StatefulSet")
+    redis_c, sentinel_c = container(sts, "redis"), container(sts, "sentinel")
+    assert redis_c["startupProbe"]["exec"]["command"][-1] == "redis-startup"
+    assert redis_c["readinessProbe"]["exec"]["command"][-1] == "redis-readiness"
+    assert redis_c["livenessProbe"]["exec"]["command"][-1] == "redis-liveness"
+    assert sentinel_c["readinessProbe"]["exec"]["command"][-1] == "sentinel-readiness"
+    assert sentinel_c["livenessProbe"]["exec"]["command"][-1] == "sentinel-liveness"
+    assert redis_c["lifecycle"]["preStop"]["exec"]["command"][-1].endswith("prestop-redis.sh")
+    # The preStop hand-over is bounded by the grace period.
+    assert env_of(redis_c)["PRESTOP_TIMEOUT"] == str(sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] - 5)
+
+
+def test_writable_paths_are_empty_dirs_or_the_data_volume(helm_major: int) -> None:
+    objs = objects(helm_major, ("local-values.yaml",))
+    pod = one(objs, "StatefulSet")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for c in pod["containers"][:2]:
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        assert mounts["/opt/nova-redis"].get("readOnly") is True
+        assert "configMap" in volumes[mounts["/opt/nova-redis"]["name"]]
+        for path in ("/data", "/run/nova-redis", "/tmp"):
+            assert "emptyDir" in volumes[mounts[path]["name"]], f"{c['name']}: {path}"
+    assert volumes["run"]["emptyDir"]["medium"] == "Memory"  # holds the auth include
+
+
+# ---- availability ------------------------------------------------------------------------------------------
+
+
+def test_pdbs_allow_one_pod_down_and_select_their_pods(helm_major: int) -> None:
+    objs = objects(helm_major)
+    pdbs = {p["metadata"]["name"]: p for p in (o.obj for o in objs if o.kind == "PodDisruptionBudget")}
+    assert set(pdbs) == {"nova-redis", "nova-redis-master"}
+    for w in workloads(objs):
+        pdb = pdbs[w["metadata"]["name"]]
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert selects(pdb["spec"]["selector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
+        others = [x for x in workloads(objs) if x is not w]
+        assert not any(selects(pdb["spec"]["selector"]["matchLabels"], x["spec"]["template"]["metadata"]["labels"])
+                       for x in others)
+
+
+def test_services_select_the_right_pods(helm_major: int) -> None:
+    objs = objects(helm_major)
+    redis_labels = one(objs, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    proxy_labels = one(objs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    for name in ("nova-redis-headless", "nova-redis-sentinel"):
+        sel = one(objs, "Service", name)["spec"]["selector"]
+        assert selects(sel, redis_labels) and not selects(sel, proxy_labels), name
+    sel = one(objs, "Service", "nova-redis-master")["spec"]["selector"]
+    assert selects(sel, proxy_labels) and not selects(sel, redis_labels)
+    # Named target ports exist on the selected containers.
+    redis_ports = {p["name"] for c in one(objs, "StatefulSet")["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+    assert {"redis", "sentinel"} <= redis_ports
+    proxy_ports = {p["name"] for c in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+    assert "redis" in proxy_ports
+
+
+@pytest.mark.parametrize(("mode", "key"), [
+    ("soft", "preferredDuringSchedulingIgnoredDuringExecution"),
+    ("hard", "requiredDuringSchedulingIgnoredDuringExecution"),
+])
+def test_anti_affinity_modes(helm_major: int, mode: str, key: str) -> None:
+    objs = objects(helm_major, set_values=(f"affinity.podAntiAffinity={mode}",))
+    for w in workloads(objs):
+        anti = w["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        assert list(anti) == [key]
+        term = anti[key][0] if mode == "hard" else anti[key][0]["podAffinityTerm"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert selects(term["labelSelector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
+
+
+def test_production_scenario_has_hard_anti_affinity_and_local_has_soft(helm_major: int) -> None:
+    prod = one(objects(helm_major, ("production-values.yaml",)), "StatefulSet")["spec"]["template"]["spec"]
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in prod["affinity"]["podAntiAffinity"]
+    local = one(objects(helm_major, ("local-values.yaml",)), "StatefulSet")["spec"]["template"]["spec"]
+    assert "preferredDuringSchedulingIgnoredDuringExecution" in local["affinity"]["podAntiAffinity"]
+    assert "topologySpreadConstraints" not in local
+
+
+def test_anti_affinity_none_renders_no_affinity_but_keeps_topology_spread(helm_major: int) -> None:
+    pod = one(objects(helm_major, set_values=("affinity.podAntiAffinity=none",)), "StatefulSet")["spec"]["template"]["spec"]
+    assert "affinity" not in pod
+    spread = pod["topologySpreadConstraints"][0]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
+
+
+def test_production_scenario_keeps_5gi_per_pod(helm_major: int) -> None:
+    sts = one(objects(helm_major, ("production-values.yaml",)), "StatefulSet")
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert "data" not in {v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_without_persistence_data_is_an_empty_dir(helm_major: int) -> None:
+    sts = one(objects(helm_major, ("local-values.yaml",)), "StatefulSet")
+    assert "volumeClaimTemplates" not in sts["spec"]
+    assert {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}["data"]["emptyDir"]["sizeLimit"] == "1Gi"
+
+
+def test_storage_class_falls_back_to_global(helm_major: int) -> None:
+    sts = one(objects(helm_major, set_values=("global.storageClass=fast",)), "StatefulSet")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast"
+
+
+# ---- auth ----------------------------------------------------------------------------------------------------
+
+
+def _all_argv(objs: list[helm.RenderedObject]) -> list[str]:
+    argv: list[str] = []
+    for w in workloads(objs):
+        for c in containers(w["spec"]["template"]["spec"]):
+            argv += c.get("command", []) + c.get("args", [])
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                argv += (c.get(probe, {}).get("exec") or {}).get("command", [])
+            argv += ((c.get("lifecycle") or {}).get("preStop", {}).get("exec") or {}).get("command", [])
+    return argv
+
+
+def test_generated_secret_feeds_redis_sentinel_and_proxy_without_argv_or_configmap(helm_major: int) -> None:
+    objs = objects(helm_major)
+    secret = one(objs, "Secret", "nova-redis")
+    password = base64.b64decode(secret["data"]["redis-password"]).decode()
+    assert len(password) >= 32
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    for w in workloads(objs):
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            env = env_of(c)
+            assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "nova-redis", "key": "redis-password"}}, c["name"]
+    assert env_of(container(one(objs, "StatefulSet"), "redis"))["REDISCLI_AUTH"]["secretKeyRef"]["key"] == "redis-password"
+    assert not any(password in a for a in _all_argv(objs))
+    assert not any(re.search(r"(^|\s)-a(\s|$)|--pass", a) for a in _all_argv(objs))
+    for cm in (o.obj for o in objs if o.kind == "ConfigMap"):
+        assert not any(password in v for v in cm["data"].values()), cm["metadata"]["name"]
+
+
+def test_existing_secret_is_evaluated_with_tpl_and_no_secret_is_generated(helm_major: int, tmp_path: Path) -> None:
+    values = tmp_path / "existing.yaml"
+    values.write_text(yaml.safe_dump({"auth": {"existingSecret": "{{ .Release.Name }}-redis-credentials"}}))
+    objs = render(CHART, [str(values)], major=helm_major, namespace=NS)
+    assert not [o for o in objs if o.kind == "Secret"]
+    for w in workloads(objs):
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            assert env_of(c)["REDIS_PASSWORD"]["secretKeyRef"] == {"name": "nova-redis-credentials", "key": "redis-password"}
+
+
+def test_auth_disabled_renders_no_secret_and_no_auth_step(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("auth.enabled=false",))
+    assert not [o for o in objs if o.kind == "Secret"]
+    for w in workloads(objs):
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            assert "REDIS_PASSWORD" not in env_of(c) and "REDISCLI_AUTH" not in env_of(c)
+    assert "AUTH" not in one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+
+
+# ---- write-safe endpoint ------------------------------------------------------------------------------------
+
+
+def test_proxy_checks_role_and_sentinel_view_per_node_and_fails_closed(helm_major: int) -> None:
+    objs = objects(helm_major)
+    cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+    backends = re.findall(r"^backend (node\d+)\n(.*?)(?=^\S|\Z)", cfg, flags=re.S | re.M)
+    assert [b for b, _ in backends] == ["node0", "node1", "node2"]
+    for i, (_, body) in enumerate(backends):
+        host = f"nova-redis-{i}.nova-redis-headless.nova-redis.svc.cluster.local"
+        assert "expect string role:master" in body
+        assert "tcp-check connect port 26379" in body
+        assert f'expect string "\\n{host}\\r\\n"' in body
+        assert f"server node{i} {host}:6379 check" in body
+    rejects = re.findall(r"tcp-request connection reject if (node\d)_up (node\d)_up", cfg)
+    assert sorted(rejects) == [("node0", "node1"), ("node0", "node2"), ("node1", "node2")]
+
+
+def test_proxy_can_be_turned_off(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("masterProxy.enabled=false",))
+    assert not [o for o in objs if o.kind == "Deployment" or o.name.endswith("-master")]
+
+
+def test_rendered_haproxy_config_is_valid_for_haproxy() -> None:
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy not installed: run `make setup`")
+    cfg = one(objects(4, set_values=("nodeAddresses={127.0.1.1,127.0.1.2,127.0.1.3}",)),
+              "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+    proc = subprocess.run(["haproxy", "-c", "-f", "/dev/stdin"], input=cfg, capture_output=True, text=True,
+                          env={"REDIS_PASSWORD": "x", "REDIS_PASSWORD_LEN": "1", "PATH": "/usr/sbin:/usr/bin:/bin"},
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---- files/ -> ConfigMaps --------------------------------------------------------------------------------------
+
+
+def test_scripts_in_the_configmap_are_the_files_and_pass_shellcheck(helm_major: int, tmp_path: Path) -> None:
+    objs = objects(helm_major)
+    data = dict(one(objs, "ConfigMap", "nova-redis-config")["data"])
+    data.update(one(objs, "ConfigMap", "nova-redis-master")["data"])
+    scripts = {k: v for k, v in data.items() if k.endswith(".sh")}
+    assert set(scripts) == {"common.sh", "start-redis.sh", "start-sentinel.sh", "prestop-redis.sh", "probe.sh",
+                            "start-haproxy.sh"}
+    for name, text in scripts.items():
+        source = next(CHART.glob(f"files/*/{name}"))
+        assert text.rstrip("\n") == source.read_text().rstrip("\n"), name
+        (tmp_path / name).write_text(text)
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed")
+    proc = subprocess.run(["shellcheck", "-s", "sh", "-x", *sorted(scripts)], cwd=tmp_path,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+# ---- metrics ---------------------------------------------------------------------------------------------------
+
+
+def test_metrics_sidecar_and_service_monitor_only_when_the_crd_exists(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("metrics.enabled=true",))
+    sts = one(objs, "StatefulSet")
+    exporter = container(sts, "metrics")
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9121}]
+    assert not [o for o in objs if o.kind == "ServiceMonitor"]
+    with_crd = objects(helm_major, set_values=("metrics.enabled=true",),
+                       api_versions=("monitoring.coreos.com/v1/ServiceMonitor",))
+    sm = one(with_crd, "ServiceMonitor")
+    assert selects(sm["spec"]["selector"]["matchLabels"], one(with_crd, "Service", "nova-redis-metrics")["metadata"]["labels"])
+
+
+# ---- bad input ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("set_value", "message"), [
+    ("replicas=2", "replicas is 2"),
+    ("sentinel.quorum=4", "sentinel.quorum is 4"),
+    ("nodeAddresses={127.0.0.1}", "nodeAddresses has 1 entries"),
+    ("affinity.podAntiAffinity=always", "affinity.podAntiAffinity"),
+    ("image.tag=", "image.tag and image.digest are both empty"),
+    ("sentinel.masterSet=a b", "sentinel.masterSet"),
+])
+def test_bad_values_fail_with_a_message_naming_the_key(helm_major: int, set_value: str, message: str) -> None:
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(CHART, set_values=[set_value], helm=helm.find_helm(helm_major))
+    assert message in str(err.value)
+
+
+def test_chart_metadata_is_bumped_and_described() -> None:
+    meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert meta["version"] == "0.2.0"
+    assert "placeholder" not in meta["description"] and "Sentinel" in meta["description"]

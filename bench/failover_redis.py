@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.runtime.redis_harness import (  # noqa: E402
+from tests.runtime.redis_harness import (
     HarnessError,
     RedisHarness,
     kill_master_and_measure,
     missing_binaries,
     summarize,
 )
-from tools import helm  # noqa: E402
+from tools import helm
 
 
 def main(argv: list[str]) -> int:

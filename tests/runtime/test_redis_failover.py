@@ -72,7 +72,7 @@ def test_killed_master_is_replaced_without_losing_acked_writes(cluster: RedisHar
 def test_killed_master_rejoins_as_replica_and_proxy_never_routes_writes_to_it(cluster: RedisHarness) -> None:
     result = kill_master_and_measure(cluster, "rejoin")
     old, new = result["old_master"], result["new_master"]
-    old_host, new_host = cluster.addresses[old], cluster.addresses[new]
+    new_host = cluster.addresses[new]
 
     # Restart the killed pod with the chart's start scripts; from its first answer it must be a replica.
     cluster.start_pod(old)

@@ -309,7 +309,7 @@ def test_auth_disabled_renders_no_secret_and_no_auth_step(helm_major: int) -> No
 def test_proxy_checks_role_and_sentinel_view_per_node_and_fails_closed(helm_major: int) -> None:
     objs = objects(helm_major)
     cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
-    backends = re.findall(r"^backend (node\d+)\n(.*?)(?=^\S|\Z)", cfg, flags=re.S | re.M)
+    backends = re.findall(r"^backend (node\d+)\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE)
     assert [b for b, _ in backends] == ["node0", "node1", "node2"]
     for i, (_, body) in enumerate(backends):
         host = f"nova-redis-{i}.nova-redis-headless.nova-redis.svc.cluster.local"
@@ -394,3 +394,16 @@ def test_chart_metadata_is_bumped_and_described() -> None:
     meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert meta["version"] == "0.2.0"
     assert "placeholder" not in meta["description"] and "Sentinel" in meta["description"]
+
+
+def test_network_policies_select_every_pod_and_open_only_the_service_ports(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("metrics.enabled=true",))
+    policies = [o.obj for o in objs if o.kind == "NetworkPolicy"]
+    for w in workloads(objs):
+        labels = w["spec"]["template"]["metadata"]["labels"]
+        mine = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], labels)]
+        assert len(mine) == 1, w["metadata"]["name"]
+        ports = {p["port"] for rule in mine[0]["spec"]["ingress"] for p in rule["ports"]}
+        container_ports = {p["name"] for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        assert ports <= container_ports
+        assert ports == ({"redis", "sentinel", "metrics"} if w["kind"] == "StatefulSet" else {"redis"})

@@ -39,39 +39,52 @@ def cluster(tmp_path) -> Iterator[RedisHarness]:
         h.close()
 
 
-def test_cluster_has_one_master_two_synced_replicas_and_agreeing_sentinels(cluster: RedisHarness) -> None:
-    master = cluster.wait_stable()
-    roles = [cluster.role(i)["role"] for i in range(3)]
-    assert roles.count("master") == 1 and roles[master] == "master"
-    assert cluster.sentinel_views() == [cluster.addresses[master]] * 3
-    # The quorum the chart configured is reachable and the probes agree with the roles.
-    ck = cluster.sentinel_client(0).execute_command("SENTINEL", "ckquorum", cluster.master_set)
-    assert str(ck).startswith("OK")
-    for i in range(3):
-        assert cluster.run_probe(i, "redis", "readinessProbe").returncode == 0
-        assert cluster.run_probe(i, "redis", "livenessProbe").returncode == 0
-        assert cluster.run_probe(i, "sentinel", "readinessProbe").returncode == 0
-    # A write on the master reaches both replicas.
-    cluster.client(master).set("probe:key", "x")
-    assert cluster.client(master).execute_command("WAIT", 2, 2000) == 2
-    # Auth is on: no password, no access (to Redis or Sentinel).
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host=cluster.addresses[master], port=cluster.redis_port).ping()
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(host=cluster.addresses[master], port=cluster.sentinel_port).ping()
+def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentinels(tmp_path) -> None:
+    require_binaries(*BINARIES)
+    with RedisHarness(workdir=tmp_path / "parallel") as cluster:
+        # All six processes at once, in shuffled order, with no Sentinel state anywhere.
+        order = list(range(3))
+        random.Random(7).shuffle(order)
+        cluster.start_all(proxy=False, order=order)
+        master = cluster.wait_stable()
+        roles = [cluster.role(i)["role"] for i in range(3)]
+        assert roles.count("master") == 1 and roles[master] == "master"
+        assert cluster.sentinel_views() == [cluster.addresses[master]] * 3
+        # The chart's first-start rule: pod 0 is the master. No process crashed or restarted to get here.
+        assert master == 0
+        assert all(p.alive() for p in cluster.procs.values())
+        # The configured quorum is reachable and the rendered probes agree with the roles.
+        ck = cluster.sentinel_client(0).execute_command("SENTINEL", "ckquorum", cluster.master_set)
+        assert str(ck).startswith("OK")
+        for i in range(3):
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert cluster.run_probe(i, "redis", probe).returncode == 0, (i, probe)
+            assert cluster.run_probe(i, "sentinel", "readinessProbe").returncode == 0
+            assert cluster.run_probe(i, "sentinel", "livenessProbe").returncode == 0
+        # A write on the master reaches both replicas.
+        cluster.client(master).set("probe:key", "x")
+        assert cluster.client(master).execute_command("WAIT", 2, 2000) == 2
+        # Auth is on: no password, no access (to Redis or Sentinel).
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host=cluster.addresses[master], port=cluster.redis_port).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host=cluster.addresses[master], port=cluster.sentinel_port).ping()
+        # The probes fail once Redis is gone.
+        replica = next(i for i in range(3) if i != master)
+        cluster.signal(f"redis-{replica}", signal.SIGKILL)
+        cluster.procs[f"redis-{replica}"].popen.wait(timeout=10)
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert cluster.run_probe(replica, "redis", probe).returncode != 0, probe
 
 
-def test_killed_master_is_replaced_without_losing_acked_writes(cluster: RedisHarness) -> None:
+def test_killed_master_is_replaced_without_losing_acked_writes_and_rejoins_fenced(cluster: RedisHarness) -> None:
+    # SIGKILL of the master pod while a client writes through Sentinel (WAIT 1 acknowledges a write).
     result = kill_master_and_measure(cluster, "kill")
     print(f"failover after SIGKILL: {result['failover_s']}s, acknowledged writes {result['acked_writes']}")
-    assert result["new_master"] != result["old_master"]
+    old, new = result["old_master"], result["new_master"]
+    assert new != old
     assert result["acked_writes"] > 20
     assert result["acked_writes_lost"] == 0, f"acknowledged writes missing on the new master: {result['lost_keys']}"
-
-
-def test_killed_master_rejoins_as_replica_and_proxy_never_routes_writes_to_it(cluster: RedisHarness) -> None:
-    result = kill_master_and_measure(cluster, "rejoin")
-    old, new = result["old_master"], result["new_master"]
     new_host = cluster.addresses[new]
 
     # Restart the killed pod with the chart's start scripts; from its first answer it must be a replica.
@@ -149,28 +162,3 @@ def test_prestop_on_master_hands_over_before_it_stops(cluster: RedisHarness) -> 
     # A hand-over, not a failure detection: writes resumed well before Sentinel could even declare a
     # master down (down-after-milliseconds).
     assert window < cluster.down_after_ms / 1000
-
-
-def test_parallel_start_of_all_six_processes_elects_exactly_one_master(tmp_path) -> None:
-    require_binaries(*BINARIES)
-    with RedisHarness(workdir=tmp_path / "parallel") as h:
-        order = list(range(3))
-        random.Random(7).shuffle(order)
-        h.start_all(proxy=False, order=order)
-        master = h.wait_stable()
-        roles = [h.role(i)["role"] for i in range(3)]
-        assert roles.count("master") == 1
-        assert h.sentinel_views() == [h.addresses[master]] * 3
-        # With no Sentinel state anywhere, the chart's rule is that pod 0 starts as the master.
-        assert master == 0
-        # Each process was started once and is still the same process (no crash loop got us here).
-        assert all(p.alive() for p in h.procs.values())
-
-
-def test_probes_fail_when_redis_is_gone(cluster: RedisHarness) -> None:
-    replica = next(i for i in range(3) if cluster.role(i)["role"] == "slave")
-    cluster.signal(f"redis-{replica}", signal.SIGKILL)
-    cluster.procs[f"redis-{replica}"].popen.wait(timeout=10)
-    assert cluster.run_probe(replica, "redis", "livenessProbe").returncode != 0
-    assert cluster.run_probe(replica, "redis", "readinessProbe").returncode != 0
-    assert cluster.run_probe(replica, "redis", "startupProbe").returncode != 0

@@ -1,6 +1,10 @@
-{{/* Chart name, truncated. Usage: {{ include "nova-postgres.name" . }} */}}
+{{/*
+Chart name for labels: always nova-postgres. Not .Chart.Name, which Helm replaces with the alias
+(`postgres`) when the umbrella depends on this chart, and the umbrella's NetworkPolicies select
+app.kubernetes.io/name=nova-postgres. Usage: {{ include "nova-postgres.name" . }}
+*/}}
 {{- define "nova-postgres.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+nova-postgres
 {{- end -}}
 
 {{/* The one truncation rule (63 characters, no trailing dash). Usage: {{ include "nova-postgres.trunc" "some-name" }} */}}
@@ -63,7 +67,7 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 app.kubernetes.io/part-of: nova
-helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+helm.sh/chart: {{ printf "%s-%s" (include "nova-postgres.name" .ctx) .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- with (.ctx.Values.global).labels }}
 {{ toYaml . }}
 {{- end }}

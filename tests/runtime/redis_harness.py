@@ -151,9 +151,13 @@ class RedisHarness:
         raise HarnessError(f"no container {name!r} in the rendered pod spec")
 
     def _password(self) -> str | None:
-        for e in self._container_spec("redis").get("env", []):
+        return self.secret_env("redis", "REDIS_PASSWORD")
+
+    def secret_env(self, container: str, name: str) -> str | None:
+        """The value of a container's env variable that comes from the rendered Secret (None if absent)."""
+        for e in self._container_spec(container).get("env", []):
             ref = (e.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
+            if ref and e["name"] == name:
                 secret = self._one("Secret", ref["name"])
                 return base64.b64decode(secret["data"][ref["key"]]).decode()
         return None

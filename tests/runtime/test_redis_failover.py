@@ -41,7 +41,8 @@ def cluster(tmp_path) -> Iterator[RedisHarness]:
 
 def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentinels(tmp_path) -> None:
     require_binaries(*BINARIES)
-    with RedisHarness(workdir=tmp_path / "parallel") as cluster:
+    acl = ("aclUsers.user-service.keyPrefix=user:",)
+    with RedisHarness(workdir=tmp_path / "parallel", set_values=acl) as cluster:
         # All six processes at once, in shuffled order, with no Sentinel state anywhere.
         order = list(range(3))
         random.Random(7).shuffle(order)
@@ -69,6 +70,18 @@ def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentin
             redis.Redis(host=cluster.addresses[master], port=cluster.redis_port).ping()
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=cluster.addresses[master], port=cluster.sentinel_port).ping()
+        # An ACL user of a service reaches its own key prefix only, on the master and after replication.
+        svc_password = cluster.secret_env("redis", "ACL_USER_0_PASSWORD")
+        svc = redis.Redis(host=cluster.addresses[master], port=cluster.redis_port, username="user-service",
+                          password=svc_password, decode_responses=True)
+        svc.set("user:42", "ok")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            svc.set("auth:42", "no")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            svc.flushall()
+        replica_c = redis.Redis(host=cluster.addresses[(master + 1) % 3], port=cluster.redis_port,
+                                username="user-service", password=svc_password, decode_responses=True)
+        wait_until(lambda: replica_c.get("user:42") == "ok", 5, "the ACL user's write on a replica")
         # The probes fail once Redis is gone.
         replica = next(i for i in range(3) if i != master)
         cluster.signal(f"redis-{replica}", signal.SIGKILL)

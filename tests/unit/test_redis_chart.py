@@ -407,3 +407,35 @@ def test_network_policies_select_every_pod_and_open_only_the_service_ports(helm_
         container_ports = {p["name"] for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
         assert ports <= container_ports
         assert ports == ({"redis", "sentinel", "metrics"} if w["kind"] == "StatefulSet" else {"redis"})
+
+
+def test_acl_users_get_their_own_prefix_and_generated_password(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("aclUsers.user-service.keyPrefix=user:",
+                                           "aclUsers.search-service.keyPrefix=search:",
+                                           "aclUsers.search-service.commands=+@read"))
+    secret = one(objs, "Secret", "nova-redis")
+    assert set(secret["data"]) == {"redis-password", "acl-user-service-password", "acl-search-service-password"}
+    redis_env = env_of(container(one(objs, "StatefulSet"), "redis"))
+    users = {redis_env[f"ACL_USER_{i}_NAME"]: (redis_env[f"ACL_USER_{i}_RULES"], redis_env[f"ACL_USER_{i}_PASSWORD"])
+             for i in range(2)}
+    assert users["user-service"][0] == "~user:* &user:* +@all -@admin -@dangerous"
+    assert users["search-service"][0] == "~search:* &search:* +@read"
+    assert users["user-service"][1]["secretKeyRef"] == {"name": "nova-redis", "key": "acl-user-service-password"}
+    assert "ACL_USER_0_NAME" not in env_of(container(one(objs, "StatefulSet"), "sentinel"))
+
+
+@pytest.mark.parametrize(("set_value", "message"), [
+    ("aclUsers.default.keyPrefix=x:", "aclUsers.default"),
+    ("aclUsers.svc.commands=+@all", "aclUsers.svc.keyPrefix is required"),
+    ("aclUsers.Svc.keyPrefix=x:", "aclUsers.Svc"),
+])
+def test_bad_acl_users_fail_with_a_message_naming_the_key(helm_major: int, set_value: str, message: str) -> None:
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(CHART, set_values=[set_value], helm=helm.find_helm(helm_major))
+    assert message in str(err.value)
+
+
+def test_acl_users_need_auth(helm_major: int) -> None:
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(CHART, set_values=["aclUsers.svc.keyPrefix=s:", "auth.enabled=false"], helm=helm.find_helm(helm_major))
+    assert "aclUsers needs auth.enabled=true" in str(err.value)

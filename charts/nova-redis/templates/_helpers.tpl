@@ -164,6 +164,23 @@ Usage: {{ include "nova-redis.validate" . }}
 {{- if not (has .Values.affinity.podAntiAffinity (list "soft" "hard" "none")) -}}
 {{- fail (printf "nova-redis: affinity.podAntiAffinity is %q; use soft, hard or none" .Values.affinity.podAntiAffinity) -}}
 {{- end -}}
+{{- range $name, $u := .Values.aclUsers -}}
+{{- if not (regexMatch "^[a-z0-9][a-z0-9_-]*$" $name) -}}
+{{- fail (printf "nova-redis: aclUsers.%s: a user name may only contain lower-case letters, digits, '_' and '-'" $name) -}}
+{{- end -}}
+{{- if eq $name "default" -}}
+{{- fail "nova-redis: aclUsers.default: the default user is the chart's own (requirepass); pick another name" -}}
+{{- end -}}
+{{- if not (and (kindIs "map" $u) $u.keyPrefix) -}}
+{{- fail (printf "nova-redis: aclUsers.%s.keyPrefix is required (the user's own key prefix, e.g. \"%s:\")" $name $name) -}}
+{{- end -}}
+{{- if regexMatch "[\\s*?]" $u.keyPrefix -}}
+{{- fail (printf "nova-redis: aclUsers.%s.keyPrefix %q may not contain spaces, '*' or '?'" $name $u.keyPrefix) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.aclUsers (not .Values.auth.enabled) -}}
+{{- fail "nova-redis: aclUsers needs auth.enabled=true (the users' passwords live in the auth Secret)" -}}
+{{- end -}}
 {{- if not (regexMatch "^[A-Za-z0-9._-]+$" .Values.sentinel.masterSet) -}}
 {{- fail (printf "nova-redis: sentinel.masterSet %q may only contain letters, digits, '.', '_' and '-'" .Values.sentinel.masterSet) -}}
 {{- end -}}
@@ -270,4 +287,24 @@ Usage: {{ include "nova-redis.podMounts" . | nindent 12 }}
   mountPath: /run/nova-redis
 - name: tmp
   mountPath: /tmp
+{{- end -}}
+
+{{/*
+ACL users of the redis container: ACL_USER_<i>_NAME, _RULES and _PASSWORD (from the auth Secret).
+Usage: {{ include "nova-redis.aclEnv" . | nindent 12 }}
+*/}}
+{{- define "nova-redis.aclEnv" -}}
+{{- $i := 0 -}}
+{{- range $name, $u := .Values.aclUsers }}
+- name: ACL_USER_{{ $i }}_NAME
+  value: {{ $name | quote }}
+- name: ACL_USER_{{ $i }}_RULES
+  value: {{ printf "~%s* &%s* %s" $u.keyPrefix $u.keyPrefix (default "+@all -@admin -@dangerous" $u.commands) | quote }}
+- name: ACL_USER_{{ $i }}_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nova-redis.secretName" $ }}
+      key: {{ printf "acl-%s-password" $name }}
+{{- $i = add1 $i -}}
+{{- end }}
 {{- end -}}

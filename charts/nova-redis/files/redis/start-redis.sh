@@ -25,6 +25,27 @@ else
     fi
 fi
 
+# acl_users: one `user` line per ACL_USER_<i>_* variable set, with the SHA-256 of its password.
+acl_users() {
+    i=0
+    name=""
+    rules=""
+    password=""
+    while :; do
+        eval "name=\${ACL_USER_${i}_NAME:-}"
+        [ -n "$name" ] || return 0
+        eval "rules=\${ACL_USER_${i}_RULES:-}"
+        eval "password=\${ACL_USER_${i}_PASSWORD:-}"
+        if [ -z "$password" ]; then
+            log "ACL user $name has no password: add key acl-$name-password to the auth Secret"
+            exit 1
+        fi
+        hash=$(printf '%s' "$password" | sha256sum | cut -d ' ' -f 1)
+        printf 'user %s reset on #%s %s\n' "$name" "$hash" "$rules"
+        i=$((i + 1))
+    done
+}
+
 conf="$NOVA_REDIS_RUN_DIR/redis.conf"
 cp "$NOVA_REDIS_CONFIG_DIR/redis.conf" "$conf"
 {
@@ -42,7 +63,10 @@ cp "$NOVA_REDIS_CONFIG_DIR/redis.conf" "$conf"
 } >>"$conf"
 if [ -n "${REDIS_PASSWORD:-}" ]; then
     q=$(conf_quote "$REDIS_PASSWORD")
-    printf 'requirepass %s\nmasterauth %s\n' "$q" "$q" >"$NOVA_REDIS_RUN_DIR/auth.conf"
+    {
+        printf 'requirepass %s\nmasterauth %s\n' "$q" "$q"
+        acl_users
+    } >"$NOVA_REDIS_RUN_DIR/auth.conf"
 fi
 
 if [ "$master" = "$MY_HOST" ]; then

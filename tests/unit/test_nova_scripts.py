@@ -172,6 +172,24 @@ def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, redis_with_
     assert "no master for other" in result.stderr
 
 
+def test_redis_check_authenticates_a_services_acl_user_and_skips_sentinel(
+    tmp_path: Path, redis_with_sentinel: dict[str, int]
+) -> None:
+    objs = render(CHART, set_values=["redis.aclUsers.user_service.keyPrefix=user:",
+                                     "services.microservices.user-service.redis.user=user_service"])
+    own = next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service")
+    env = redis_env(redis_with_sentinel, {k: base64.b64decode(v).decode() for k, v in own["data"].items()})
+    admin = secret("nova-redis-credentials")["redis-password"]
+    rules = f"on >{env['REDIS_PASSWORD']} ~{env['REDIS_KEY_PREFIX']}* +@all -@admin -@dangerous"
+    subprocess.run(["redis-cli", "-p", str(redis_with_sentinel["redis"]), "--no-auth-warning", "-a", admin,
+                    "ACL", "SETUSER", env["REDIS_USERNAME"], *rules.split()], check=True, capture_output=True)
+    result = run_script(script("check-redis.sh", tmp_path), env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "skipped for ACL user user_service" in result.stdout
+    env["REDIS_PASSWORD"] = admin  # the default user's password is not user_service's
+    assert run_script(script("check-redis.sh", tmp_path), env).returncode == 1
+
+
 # ---------------------------------------------------------------------------------------------- check-postgres.sh
 
 

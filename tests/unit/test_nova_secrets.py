@@ -248,3 +248,34 @@ def test_a_service_database_other_than_its_logins_database_is_refused() -> None:
     with pytest.raises(helm.HelmError, match=r"search-service\.database\.name=nova_core but "
                                              r"postgres\.isolation\.logins\.search_service\.database=nova_search"):
         render(CHART, set_values=["services.microservices.search-service.database.name=nova_core"])
+
+
+ACL = ["redis.aclUsers.user_service.keyPrefix=user:", "services.microservices.user-service.redis.user=user_service"]
+
+
+def test_a_service_with_its_own_redis_acl_user_gets_that_users_password_and_prefix(helm_major: int) -> None:
+    objs = render(CHART, set_values=ACL, major=helm_major)
+    s = secrets(objs)
+    redis = decoded(s[("default", "nova-redis-credentials")])
+    assert set(redis) == {"redis-password", "sentinel-password", "acl-user_service-password"}
+    assert redis["acl-user_service-password"] != redis["redis-password"]
+    user = decoded(s[("default", "nova-user-service")])
+    assert user["REDIS_USERNAME"] == "user_service" and user["REDIS_KEY_PREFIX"] == "user:"
+    assert user["REDIS_PASSWORD"] == redis["acl-user_service-password"]
+    assert user["REDIS_URL"].startswith(f"redis://user_service:{redis['acl-user_service-password']}@")
+    other = decoded(s[("default", "nova-auth-service")])
+    assert "REDIS_USERNAME" not in other and other["REDIS_PASSWORD"] == redis["redis-password"]
+
+
+def test_an_acl_user_from_an_existing_secret_is_read_by_its_own_key(helm_major: int) -> None:
+    objs = render(CHART, set_values=[*ACL, "redis.auth.existingSecret=nova-redis-own"], major=helm_major)
+    env = main_env(objs, "user-service")["env"]
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "nova-redis-own",
+                                                                  "key": "acl-user_service-password"}
+    assert env["REDIS_URL"]["value"].startswith("redis://$(REDIS_USERNAME):$(REDIS_PASSWORD)@")
+
+
+def test_a_redis_user_that_is_no_acl_user_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"user-service\.redis\.user=cache is not a Redis ACL user: add "
+                                             r"redis\.aclUsers\.cache\.keyPrefix"):
+        render(CHART, set_values=["services.microservices.user-service.redis.user=cache"])

@@ -181,6 +181,14 @@ validated. Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name"
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- if and $cfg.redis.enabled $cfg.redis.user -}}
+{{- if not $ctx.Values.redis.enabled -}}
+{{- fail (printf "%s.redis.user=%s needs the nova-redis chart (redis.enabled=true), which creates the ACL users" $where $cfg.redis.user) -}}
+{{- end -}}
+{{- if not (hasKey (default dict $ctx.Values.redis.aclUsers) $cfg.redis.user) -}}
+{{- fail (printf "%s.redis.user=%s is not a Redis ACL user: add redis.aclUsers.%s.keyPrefix (e.g. \"%s:\")" $where $cfg.redis.user $cfg.redis.user $cfg.redis.user) -}}
+{{- end -}}
+{{- end -}}
 {{- range $cfg.calls -}}
 {{- if not (hasKey $ctx.Values.services.microservices .) -}}
 {{- fail (printf "%s.calls names %q, which is not a service in services.microservices" $where .) -}}
@@ -494,9 +502,9 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
   valueFrom:
     secretKeyRef:
       name: {{ include "nova.redis.secretName" $ctx }}
-      key: redis-password
+      key: {{ ternary (printf "acl-%s-password" $svc.redis.user) "redis-password" (ne (toString $svc.redis.user) "") }}
 - name: REDIS_URL
-  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%s/%d" (include "nova.redis.masterHost" $ctx) (include "nova.redis.port" $ctx) (int $svc.redis.db) | quote }}
+  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%s/%d" (ternary "$(REDIS_USERNAME)" "" (ne (toString $svc.redis.user) "")) (include "nova.redis.masterHost" $ctx) (include "nova.redis.port" $ctx) (int $svc.redis.db) | quote }}
 {{- end }}
 {{- if $ctx.Values.secrets.kafka.existingSecret }}
 - name: KAFKA_BROKERS

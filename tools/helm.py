@@ -116,6 +116,23 @@ def _local_dependencies(chart: Path) -> list[Path]:
     return deps
 
 
+def stale_lock_entries(chart: Path) -> list[str]:
+    """Local (file://) dependencies whose version in Chart.lock differs from their Chart.yaml."""
+    lock = chart / "Chart.lock"
+    if not lock.is_file():
+        return []
+    locked = {d.get("name"): d for d in (yaml.safe_load(lock.read_text()) or {}).get("dependencies") or []}
+    stale = []
+    for dep in _local_dependencies(chart):
+        meta = yaml.safe_load((dep / "Chart.yaml").read_text()) or {}
+        entry = locked.get(meta.get("name"))
+        if entry is None:
+            stale.append(f"{meta.get('name')} is not locked")
+        elif str(entry.get("version")) != str(meta.get("version")):
+            stale.append(f"{meta.get('name')} locked at {entry.get('version')}, chart is {meta.get('version')}")
+    return stale
+
+
 def _newest_mtime(path: Path) -> float:
     newest = path.stat().st_mtime
     for p in path.rglob("*"):
@@ -133,8 +150,14 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
         return
     for dep in deps:
         dependency_build(dep, helm=helm)
-    built = list((chart / "charts").glob("*.tgz")) if (chart / "charts").is_dir() else []
     lock = chart / "Chart.lock"
+    stale = stale_lock_entries(chart)
+    if stale:
+        raise HelmError(
+            f"{lock} is out of date ({'; '.join(stale)}): run `helm dependency update {chart}` and commit "
+            "the new Chart.lock"
+        )
+    built = list((chart / "charts").glob("*.tgz")) if (chart / "charts").is_dir() else []
     if built and lock.exists() and len(built) >= len(deps):
         oldest_build = min(p.stat().st_mtime for p in built)
         newest_src = max([_newest_mtime(d) for d in deps] + [(chart / "Chart.yaml").stat().st_mtime])

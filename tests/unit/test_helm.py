@@ -126,3 +126,20 @@ def test_helm_lint_errors_printed_on_stdout_are_kept(tmp_path: Path) -> None:
     chart = _chart(tmp_path, template="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.x.y }}\n")
     with pytest.raises(helm.HelmError, match=r"\[ERROR\]"):
         helm.run(["lint", str(chart)], context=f"chart {chart}")
+
+
+def test_a_stale_chart_lock_says_how_to_fix_it(tmp_path: Path) -> None:
+    _chart(tmp_path, "child")
+    parent = _chart(tmp_path, "parent")
+    with (parent / "Chart.yaml").open("a") as fh:
+        fh.write("dependencies:\n- name: child\n  version: '>=0.1.0'\n  repository: file://../child\n")
+    helm.render(parent)  # builds, no lock yet
+    helm.run(["dependency", "update", str(parent)])
+    (tmp_path / "child" / "Chart.yaml").write_text("apiVersion: v2\nname: child\nversion: 0.2.0\n")
+    with pytest.raises(helm.HelmError, match=r"child locked at 0.1.0, chart is 0.2.0.*helm dependency update"):
+        helm.render(parent)
+
+
+def test_committed_chart_locks_match_the_local_charts() -> None:
+    for chart in helm.charts():
+        assert helm.stale_lock_entries(chart) == [], chart

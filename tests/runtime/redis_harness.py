@@ -23,6 +23,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import tempfile
@@ -253,8 +254,21 @@ class RedisHarness:
         env = self._env(c, "proxy")
         return self._spawn("proxy", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
 
+    def _check_free(self, address: str, port: int) -> None:
+        with contextlib.closing(socket.socket()) as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex((address, port)) == 0:
+                raise HarnessError(f"{address}:{port} is already in use: another Redis test or benchmark is "
+                                   "running on this host (they share the 127.0.1.x addresses)")
+
     def start_all(self, proxy: bool = True, order: Sequence[int] | None = None) -> None:
         """Start every process at once (no waiting between them), like a Parallel StatefulSet."""
+        for i, address in enumerate(self.addresses):
+            for key, port in ((f"redis-{i}", self.redis_port), (f"sentinel-{i}", self.sentinel_port)):
+                if not (key in self.procs and self.procs[key].alive()):
+                    self._check_free(address, port)
+        if proxy:
+            self._check_free(self.proxy_address, self.redis_port)
         for i in order if order is not None else range(len(self.addresses)):
             self.start_sentinel(i)
             self.start_redis(i)
@@ -323,15 +337,18 @@ class RedisHarness:
 
     def client(self, i: int, timeout: float = 1.0) -> redis.Redis:
         return redis.Redis(host=self.addresses[i], port=self.redis_port, password=self.password,
-                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                           retry=Retry(NoBackoff(), 0))
 
     def sentinel_client(self, i: int, timeout: float = 1.0) -> redis.Redis:
         return redis.Redis(host=self.addresses[i], port=self.sentinel_port, password=self.password,
-                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                           retry=Retry(NoBackoff(), 0))
 
     def proxy_client(self, timeout: float = 1.0) -> redis.Redis:
         return redis.Redis(host=self.proxy_address, port=self.redis_port, password=self.password,
-                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True)
+                           socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
+                           retry=Retry(NoBackoff(), 0))
 
     def sentinel(self, timeout: float = 0.5) -> redis.sentinel.Sentinel:
         """A Sentinel-aware client, as a Nova service would use (REDIS_SENTINEL_ADDRS, master set, password)."""

@@ -228,7 +228,8 @@ class RedisHarness:
         log.parent.mkdir(parents=True, exist_ok=True)
         fh = open(log, "ab")  # noqa: SIM115 - the child owns it
         try:
-            popen = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+            popen = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                     cwd=log.parent)
         finally:
             fh.close()
         proc = Process(key, popen, log)
@@ -302,19 +303,24 @@ class RedisHarness:
         """Run the redis container's preStop hook of pod i, as the kubelet would."""
         c, env = self._container(i, "redis")
         argv = c.argv(c.spec["lifecycle"]["preStop"]["exec"]["command"])
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                              cwd=self.workdir)
 
     def run_probe(self, i: int, container: str, probe: str) -> subprocess.CompletedProcess[str]:
         """Run an exec probe (``startupProbe``, ``readinessProbe``, ``livenessProbe``) of a container of pod i."""
         c, env = self._container(i, container)
         argv = c.argv(c.spec[probe]["exec"]["command"])
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=10, check=False)
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=10, check=False,
+                              cwd=self.workdir)
 
     def close(self) -> None:
         for proc in list(self.procs.values()):
-            if proc.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
+            # Each process leads its own session (start_new_session): the group holds it and any helper a
+            # start script is still running (redis-cli, timeout). Killed by our own child's PID only.
+            # Only while the leader is not yet reaped, so the group id cannot belong to anyone else.
+            if proc.popen.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout=10)
         if self._own_workdir:

@@ -439,3 +439,12 @@ def test_acl_users_need_auth(helm_major: int) -> None:
     with pytest.raises(helm.HelmError) as err:
         helm.render(CHART, set_values=["aclUsers.svc.keyPrefix=s:", "auth.enabled=false"], helm=helm.find_helm(helm_major))
     assert "aclUsers needs auth.enabled=true" in str(err.value)
+
+
+def test_global_registry_and_pull_secrets_reach_every_pod(helm_major: int) -> None:
+    objs = objects(helm_major, set_values=("global.imageRegistry=mirror.local", "global.imagePullSecrets={g}",
+                                           "imagePullSecrets={c}", "metrics.enabled=true"))
+    for w in workloads(objs):
+        pod = w["spec"]["template"]["spec"]
+        assert pod["imagePullSecrets"] == [{"name": "g"}, {"name": "c"}]
+        assert all(c["image"].startswith("mirror.local/") for c in containers(pod))

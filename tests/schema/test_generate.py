@@ -206,3 +206,47 @@ def test_keys_merged_from_an_anchor_keep_the_description_of_their_source(tmp_pat
     svc = load_schema(chart)["properties"]["svc"]
     assert svc["properties"]["port"] == {"type": "integer", "default": 1, "description": "Port."}
     assert svc["additionalProperties"] is False
+
+
+def test_like_gives_every_entry_of_a_map_the_schema_of_a_defaults_block(tmp_path, run):
+    from tests.schema.conftest import make_chart
+
+    chart = make_chart(tmp_path, "svc", (
+        "# -- Defaults of every service.\n"
+        "defaults:\n"
+        "  # -- Replicas.\n"
+        "  # @schema {minimum: 1}\n"
+        "  replicas: 2\n"
+        "  # -- Port.\n"
+        "  port: 8080\n"
+        "# -- The services; each entry overrides defaults.\n"
+        "# @schema {additionalProperties: {like: defaults}}\n"
+        "services:\n"
+        "  # -- The api service.\n"
+        "  api:\n"
+        "    # -- Its port.\n"
+        "    port: 9000\n"
+    ))
+    assert run(chart).code == 0
+    schema = load_schema(chart)
+    entry = schema["properties"]["services"]["additionalProperties"]
+    assert entry["additionalProperties"] is False and "required" not in entry
+    assert "default" not in entry["properties"]["replicas"]
+    validator = jsonschema.Draft7Validator(schema)
+    assert not list(validator.iter_errors({"services": {"web": {"replicas": 3}}}))
+    errors = [e.message for e in validator.iter_errors({"services": {"web": {"replcas": 3}}})]
+    assert errors and "replcas" in errors[0]
+    assert list(validator.iter_errors({"services": {"web": {"replicas": 0}}}))
+
+
+def test_like_naming_a_missing_key_is_an_error_with_the_line(tmp_path, run):
+    from tests.schema.conftest import make_chart
+
+    chart = make_chart(tmp_path, "svc", (
+        "# -- The services.\n"
+        "# @schema {additionalProperties: {like: nothere}}\n"
+        "services: {}\n"
+    ))
+    result = run(chart)
+    assert result.code == 2
+    assert "values.yaml:2" in result.err and "`like: nothere` names no key" in result.err

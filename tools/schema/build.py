@@ -27,7 +27,7 @@ KEYWORDS = frozenset({
     "uniqueItems", "writeOnly", "$ref",
 })
 # Our extensions (docs/values-annotations.md).
-EXTENSIONS = frozenset({"k8s", "freeform", "nullable", "required", "items"})
+EXTENSIONS = frozenset({"k8s", "freeform", "nullable", "required", "items", "like"})
 NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 GLOBAL_DESCRIPTION = "Global values, shared by a parent chart with all its subcharts (set by Helm)."
@@ -257,6 +257,8 @@ def _hint_schema(ctx: _Context, key: Key, hint: Any) -> Any:
             out["$ref"] = ref
     if "$ref" in hint:
         out["$ref"] = _local_ref(ctx, key, hint.pop("$ref"))
+    if "like" in hint:
+        out.update(_like(ctx, key, hint.pop("like")))
     if hint.pop("freeform", False):
         out.update({"type": "object", "additionalProperties": True})
     nullable = hint.pop("nullable", False)
@@ -276,6 +278,40 @@ def _hint_schema(ctx: _Context, key: Key, hint: Any) -> Any:
     if nullable:
         out = _nullable(out)
     return _wrap_ref(out)
+
+
+def _like(ctx: _Context, key: Key, dotted: Any) -> dict[str, Any]:
+    """The schema of another key of this chart's values, every key optional and without defaults.
+
+    For maps of homogeneous entries that override a defaults block, e.g. on `services.microservices`:
+    `# @schema {additionalProperties: {like: services.defaults}}`, so a typo inside an entry is refused too.
+    """
+    target = ctx.values.find(tuple(str(dotted).split("."))) if isinstance(dotted, str) and dotted else None
+    if target is None:
+        ctx.problem(key.hint_line, f"{key.dotted}: `like: {dotted}` names no key of this values.yaml "
+                                   "(give a dotted path such as services.defaults)")
+        return {}
+    if target is key or key.dotted.startswith(target.dotted + "."):
+        ctx.problem(key.hint_line, f"{key.dotted}: `like: {dotted}` cannot name the key itself or a parent")
+        return {}
+    return _optional(_key(ctx, target))
+
+
+def _optional(schema: Any) -> Any:
+    """A copy of a schema with every `default`, `description` and `required` removed, recursively."""
+    if isinstance(schema, list):
+        return [_optional(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for name, value in schema.items():
+        if name in ("default", "required", "description"):
+            continue
+        if name in ("properties", "patternProperties") and isinstance(value, dict):
+            out[name] = {k: _optional(v) for k, v in value.items()}
+        else:
+            out[name] = _optional(value) if isinstance(value, (dict, list)) else value
+    return out
 
 
 def _local_ref(ctx: _Context, key: Key, ref: Any) -> str | None:

@@ -40,9 +40,12 @@ Usage: {{ include "nova-redis.name.suffixed" (dict "ctx" $ "suffix" "master") }}
 {{- default .Release.Namespace .Values.namespaceOverride -}}
 {{- end -}}
 
-{{/* Chart label value. Usage: {{ include "nova-redis.chart" . }} */}}
+{{/*
+Chart label value, always nova-redis-<version>: not .Chart.Name, which Helm replaces with the alias
+(`redis`) under the umbrella. Usage: {{ include "nova-redis.chart" . }}
+*/}}
 {{- define "nova-redis.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- printf "nova-redis-%s" .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/*

@@ -377,10 +377,11 @@ def test_metrics_sidecar_and_service_monitor_only_when_the_crd_exists(helm_major
 
 
 @pytest.mark.parametrize(("set_value", "message"), [
-    ("replicas=2", "replicas is 2"),
+    # the schema catches some before the templates do; either way the key's path is named
+    ("replicas=2", "at '/replicas': minimum: got 2, want 3"),
     ("sentinel.quorum=4", "sentinel.quorum is 4"),
     ("nodeAddresses={127.0.0.1}", "nodeAddresses has 1 entries"),
-    ("affinity.podAntiAffinity=always", "affinity.podAntiAffinity"),
+    ("affinity.podAntiAffinity=always", "at '/affinity/podAntiAffinity': value must be one of"),
     ("image.tag=", "image.tag and image.digest are both empty"),
     ("sentinel.masterSet=a b", "sentinel.masterSet"),
 ])
@@ -426,7 +427,7 @@ def test_acl_users_get_their_own_prefix_and_generated_password(helm_major: int) 
 
 @pytest.mark.parametrize(("set_value", "message"), [
     ("aclUsers.default.keyPrefix=x:", "aclUsers.default"),
-    ("aclUsers.svc.commands=+@all", "aclUsers.svc.keyPrefix is required"),
+    ("aclUsers.svc.commands=+@all", "at '/aclUsers/svc': missing property 'keyPrefix'"),
     ("aclUsers.Svc.keyPrefix=x:", "aclUsers.Svc"),
 ])
 def test_bad_acl_users_fail_with_a_message_naming_the_key(helm_major: int, set_value: str, message: str) -> None:

@@ -13,13 +13,16 @@ def _inv(profile: str, namespace: str = "nova") -> inventory.Inventory:
     return inventory.build(render(CHARTS / "nova", [VALUES / f"{profile}.yaml"], namespace=namespace), "nova", namespace)
 
 
-@pytest.mark.parametrize(("profile", "redis_ns", "db_ns", "svc_ns"),
-                         [("local", "nova", "nova", "nova"),
-                          ("production", "nova-redis", "nova-database", "nova-services")])
-def test_components_and_namespaces_of_each_profile(profile: str, redis_ns: str, db_ns: str, svc_ns: str) -> None:
+@pytest.mark.parametrize(("profile", "redis", "postgres", "redis_ns", "db_ns", "svc_ns"),
+                         [("local", "nova-redis", "nova-postgres", "nova", "nova", "nova"),
+                          # production names the objects as the spec does (fullnameOverride redis / postgres)
+                          ("production", "redis", "postgres", "nova-redis", "nova-database", "nova-services")])
+def test_components_and_namespaces_of_each_profile(
+    profile: str, redis: str, postgres: str, redis_ns: str, db_ns: str, svc_ns: str
+) -> None:
     inv = _inv(profile)
-    assert inv.redis is not None and (inv.redis.name, inv.redis.namespace) == ("nova-redis", redis_ns)
-    assert inv.postgres is not None and (inv.postgres.name, inv.postgres.namespace) == ("nova-postgres", db_ns)
+    assert inv.redis is not None and (inv.redis.name, inv.redis.namespace) == (redis, redis_ns)
+    assert inv.postgres is not None and (inv.postgres.name, inv.postgres.namespace) == (postgres, db_ns)
     etcd = [w for w in inv.phase("postgresql") if "etcd" in w.component]
     assert etcd and all(w.namespace == db_ns for w in etcd)
     services = {w.component for w in inv.phase("services")}
@@ -27,8 +30,8 @@ def test_components_and_namespaces_of_each_profile(profile: str, redis_ns: str, 
     assert all(w.namespace == svc_ns for w in inv.phase("services"))
     master = inv.service("-master", "redis")
     primary = inv.service("-primary", "postgresql")
-    assert master and (master.name, master.namespace, master.port) == ("nova-redis-master", redis_ns, 6379)
-    assert primary and (primary.name, primary.namespace, primary.port) == ("nova-postgres-primary", db_ns, 5432)
+    assert master and (master.name, master.namespace, master.port) == (f"{redis}-master", redis_ns, 6379)
+    assert primary and (primary.name, primary.namespace, primary.port) == (f"{postgres}-primary", db_ns, 5432)
     assert inv.redis.container_with_port("sentinel", 26379) and inv.redis.container_with_port("redis", 6379)
 
 

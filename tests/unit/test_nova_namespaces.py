@@ -99,14 +99,14 @@ def test_every_address_a_service_receives_names_a_rendered_service_and_port(prof
             continue
         data = decoded(o)
         db = service_port(objs, data["DATABASE_HOST"], int(data["DATABASE_PORT"]))
-        assert db.name.endswith("-postgres-primary")
+        assert db.name.endswith("postgres-primary")
         ro = service_port(objs, data["DATABASE_READ_HOST"], int(data["DATABASE_PORT"]))
-        assert ro.name.endswith("-postgres-replicas")
+        assert ro.name.endswith("postgres-replicas")
         master = service_port(objs, data["REDIS_HOST"], int(data["REDIS_PORT"]))
-        assert master.name.endswith("-redis-master")
+        assert master.name.endswith("redis-master")
         for addr in data["REDIS_SENTINEL_ADDRS"].split(","):
             host, port = addr.rsplit(":", 1)
-            assert service_port(objs, host, int(port)).name.endswith("-redis-sentinel")
+            assert service_port(objs, host, int(port)).name.endswith("redis-sentinel")
         checked += 1
     for o in objs:
         if o.kind == "ConfigMap" and o.name.endswith("-config") and (o.source or "").startswith("nova/templates/"):
@@ -135,8 +135,8 @@ def test_a_custom_cluster_domain_reaches_every_address(helm_major: int) -> None:
     domain = ["clusterDomain=k8s.internal", "redis.clusterDomain=k8s.internal", "postgres.clusterDomain=k8s.internal"]
     objs = render(CHART, [PRODUCTION], set_values=domain, major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
-    assert data["DATABASE_HOST"] == "nova-postgres-primary.nova-database.svc.k8s.internal"
-    assert data["REDIS_SENTINEL_ADDRS"] == "nova-redis-sentinel.nova-redis.svc.k8s.internal:26379"
+    assert data["DATABASE_HOST"] == "postgres-primary.nova-database.svc.k8s.internal"
+    assert data["REDIS_SENTINEL_ADDRS"] == "redis-sentinel.nova-redis.svc.k8s.internal:26379"
 
 
 def test_a_cluster_domain_the_subcharts_do_not_share_is_refused() -> None:
@@ -230,7 +230,7 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
     redis = next((o.namespace, labels) for o, labels in pod_templates(objs)
                  if o.kind == "StatefulSet" and (o.source or "").startswith("nova/charts/redis/"))
     postgres = next((o.namespace, labels) for o, labels in pod_templates(objs)
-                    if o.kind == "StatefulSet" and o.name == "nova-postgres")
+                    if o.kind == "StatefulSet" and o.name == "postgres")
     dns = ("kube-system", {"k8s-app": "kube-dns"})
     for name, pod in pods.items():
         assert egress_allowed(objs, pod, dns), name

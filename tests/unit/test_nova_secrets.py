@@ -70,10 +70,10 @@ def test_one_render_gives_database_and_services_the_same_passwords(helm_major: i
         assert own["DATABASE_PASSWORD"] == pg[f"{login}-password"], service
         assert own["DATABASE_URL"] == (
             f"postgresql://{login}:{pg[f'{login}-password']}@"
-            f"nova-postgres-primary.nova-database.svc.cluster.local:5432/{own['DATABASE_NAME']}")
+            f"postgres-primary.nova-database.svc.cluster.local:5432/{own['DATABASE_NAME']}")
         assert own["REDIS_PASSWORD"] == redis["redis-password"], service
         assert own["REDIS_URL"] == (
-            f"redis://:{redis['redis-password']}@nova-redis-master.nova-redis.svc.cluster.local:6379/0")
+            f"redis://:{redis['redis-password']}@redis-master.nova-redis.svc.cluster.local:6379/0")
         env = main_env(objs, service)
         assert {"secretRef": {"name": f"nova-{service}"}} in env["envFrom"]
         assert "DATABASE_PASSWORD" not in env["env"], "generated values come in through envFrom"

@@ -368,9 +368,9 @@ def test_init_container_waits_a_bounded_time_for_redis_and_postgres(helm_major: 
     assert [c["name"] for c in init] == ["wait-for-dependencies"]
     env = {e["name"]: e["value"] for e in init[0]["env"]}
     assert env["WAIT_FOR"].split() == [
-        "nova-redis-sentinel.nova-redis.svc.cluster.local:26379",
-        "nova-redis-master.nova-redis.svc.cluster.local:6379",
-        "nova-postgres-primary.nova-database.svc.cluster.local:5432",
+        "redis-sentinel.nova-redis.svc.cluster.local:26379",
+        "redis-master.nova-redis.svc.cluster.local:6379",
+        "postgres-primary.nova-database.svc.cluster.local:5432",
     ]
     assert env["WAIT_TIMEOUT_SECONDS"] == "120" and env["WAIT_ON_TIMEOUT"] == "fail"
 

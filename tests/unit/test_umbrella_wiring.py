@@ -29,7 +29,7 @@ def _required_anti_affinity(o) -> list:
 def test_production_spreads_every_redis_postgres_and_etcd_pod_over_nodes(helm_major: int) -> None:
     objs = render(CHARTS / "nova", [CHARTS.parent / "values" / "production.yaml"], major=helm_major)
     stateful = [o for o in objs if o.kind == "StatefulSet"]
-    assert {o.name for o in stateful} >= {"nova-redis", "nova-postgres", "nova-postgres-etcd"}
+    assert {o.name for o in stateful} >= {"redis", "postgres", "postgres-etcd"}  # the spec's names
     for o in stateful:
         terms = _required_anti_affinity(o)
         assert terms and terms[0]["topologyKey"] == "kubernetes.io/hostname", o.ref

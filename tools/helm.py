@@ -175,7 +175,7 @@ def parse_manifests(text: str) -> list[RenderedObject]:
             if line.startswith(SOURCE_PREFIX):
                 source = line[len(SOURCE_PREFIX):].strip()
                 break
-        data = yaml.load(doc, Loader=_Loader)  # noqa: S506 - a safe loader
+        data = yaml.load(doc, Loader=_Loader)
         if data is None:
             continue
         if not isinstance(data, dict):

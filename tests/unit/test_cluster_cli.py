@@ -242,8 +242,8 @@ def test_deploy_renders_the_chart_then_runs_helm_and_the_waits_in_order(
         f"helm upgrade --install nova {chart} --namespace nova --create-namespace -f {values} --timeout 900s",
         "kubectl rollout status statefulset/nova-redis -n nova --timeout=900s",
         'kubectl get secret nova-redis-credentials -n nova -o go-template={{index .data "redis-password" | base64decode}}',
-        "kubectl exec -i -n nova nova-redis-0 -c sentinel -- sh -c REDISCLI_AUTH=\"$(cat)\" redis-cli "
-        "--no-auth-warning -p 26379 SENTINEL get-master-addr-by-name nova",
+        ("kubectl exec -i -n nova nova-redis-0 -c sentinel -- sh -c REDISCLI_AUTH=\"$(cat)\" redis-cli "
+        "--no-auth-warning -p 26379 SENTINEL get-master-addr-by-name nova"),
         "kubectl rollout status deployment/nova-user-service -n apps --timeout=900s",
     ]
     assert "[2/3 PostgreSQL (etcd + Patroni)] nothing to wait for" in out

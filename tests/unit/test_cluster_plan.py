@@ -220,8 +220,8 @@ def test_status_shows_every_component_then_master_and_leader(inv: inventory.Inve
     pods = [c for c in cmds if c[1:3] == ("get", "pods") and "wide" in c]
     assert len(pods) == 5
     assert ("kubectl", "get", "pods", "-n", "nova-database", "-l",
-            "app.kubernetes.io/component=nova-postgres,app.kubernetes.io/instance=nova,"
-            "app.kubernetes.io/name=nova-postgres,nova-postgres/role=primary", "-o", "name") in cmds
+            ("app.kubernetes.io/component=nova-postgres,app.kubernetes.io/instance=nova,"
+            "app.kubernetes.io/name=nova-postgres,nova-postgres/role=primary"), "-o", "name") in cmds
     notes = [s.title for s in plan.plan_status(S, inv) if s.is_note]
     assert "  kubectl port-forward -n nova-redis svc/nova-redis-master 6379:6379" in notes
     assert "  kubectl port-forward -n nova-services svc/nova-user-service 8080:8080" in notes
@@ -231,8 +231,8 @@ def test_status_shows_every_component_then_master_and_leader(inv: inventory.Inve
 def test_logs_of_one_component_or_of_all(inv: inventory.Inventory) -> None:
     one = commands(plan.plan_logs(S, inv, "user-service"))
     assert one == [("kubectl", "logs", "-n", "nova-services", "-l",
-                    "app.kubernetes.io/component=nova-user-service,app.kubernetes.io/instance=nova,"
-                    "app.kubernetes.io/name=nova", "--all-containers", "--prefix", "--tail=200",
+                    ("app.kubernetes.io/component=nova-user-service,app.kubernetes.io/instance=nova,"
+                    "app.kubernetes.io/name=nova"), "--all-containers", "--prefix", "--tail=200",
                     "--max-log-requests=20")]
     assert [c[3] for c in commands(plan.plan_logs(S, inv, "postgresql"))] == ["nova-database", "nova-database"]
     assert len(commands(plan.plan_logs(S, inv, None))) == 5

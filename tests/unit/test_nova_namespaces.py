@@ -240,8 +240,8 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
              "search-service": {"user-service", "auth-service"}, "streaming-api": {"user-service", "auth-service"},
              "messaging-service": {"user-service", "auth-service"}}
     for src, callees in calls.items():
-        for dst in pods:
-            allowed = egress_allowed(objs, pods[src], pods[dst]) and ingress_allowed(objs, pods[src], pods[dst])
+        for dst, dst_pod in pods.items():
+            allowed = egress_allowed(objs, pods[src], dst_pod) and ingress_allowed(objs, pods[src], dst_pod)
             assert allowed == (dst in callees), f"{src} -> {dst}: allowed={allowed}"
     # The test pods reach every service, Redis and PostgreSQL.
     test_pod = next((o.namespace, labels) for o, labels in pod_templates(objs) if o.kind == "Pod")

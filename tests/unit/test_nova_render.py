@@ -19,7 +19,7 @@ PROFILE_IDS = [p.name for p in PROFILES]
 KUBE_VERSION = "1.31.0"
 
 RANDOM_TOKEN = re.compile(r"[A-Za-z0-9]{32,}")
-PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", re.S)
+PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", re.DOTALL)
 
 
 def normalise_text(text: str) -> str:

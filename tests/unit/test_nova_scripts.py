@@ -223,8 +223,8 @@ def postgres_with_user_service() -> Iterator[int]:
             as_postgres(["psql", "-X", "-h", str(base), "-p", str(port), "-U", "postgres", "-d", "postgres",
                          "-v", "ON_ERROR_STOP=1", "-c", sql])
         as_postgres(["psql", "-X", "-h", str(base), "-p", str(port), "-U", "postgres", "-d", "nova_core",
-                     "-v", "ON_ERROR_STOP=1", "-c", "CREATE SCHEMA users AUTHORIZATION user_service;"
-                     " CREATE SCHEMA auth; REVOKE ALL ON SCHEMA auth FROM PUBLIC;"])
+                     "-v", "ON_ERROR_STOP=1", "-c", ("CREATE SCHEMA users AUTHORIZATION user_service;"
+                     " CREATE SCHEMA auth; REVOKE ALL ON SCHEMA auth FROM PUBLIC;")])
         yield port
     finally:
         if (data / "postmaster.pid").exists():

@@ -50,9 +50,7 @@ def pod_specs(objs: list[helm.RenderedObject]) -> Iterator[tuple[helm.RenderedOb
     for o in objs:
         if o.kind == "Pod":
             yield o, o["metadata"], o["spec"]
-        elif o.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}:
-            yield o, o["spec"]["template"]["metadata"], o["spec"]["template"]["spec"]
-        elif o.kind == "Job":
+        elif o.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"} or o.kind == "Job":
             yield o, o["spec"]["template"]["metadata"], o["spec"]["template"]["spec"]
         elif o.kind == "CronJob":
             tpl = o["spec"]["jobTemplate"]["spec"]["template"]

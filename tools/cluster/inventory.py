@@ -188,7 +188,7 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
             if values.get("REDIS_SENTINEL_MASTER"):
                 master_set = values["REDIS_SENTINEL_MASTER"]
             for text in values.values():
-                m = re.search(r"^\s*sentinel monitor (\S+) ", text, re.M)
+                m = re.search(r"^\s*sentinel monitor (\S+) ", text, re.MULTILINE)
                 if m and _phase(o) == "redis":
                     master_set = m.group(1)
     for w in workloads:

@@ -264,8 +264,10 @@ def charts() -> list[Path]:
 
 
 def profiles(chart: Path) -> list[Path]:
-    """The values profiles that apply to a chart: values/*.yaml for the umbrella, and the chart's ci/*.yaml."""
-    found = sorted((chart / "ci").glob("*.yaml"))
+    """The values profiles that apply to a chart: values/*.yaml for the umbrella, the chart's ci/*.yaml
+    (chart-testing installs those on Kind) and ci/render/*.yaml (render-only scenarios, for instance ones
+    that need Secrets or hosts created outside the chart: linted and tested, never installed by ct)."""
+    found = sorted((chart / "ci").glob("*.yaml")) + sorted((chart / "ci" / "render").glob("*.yaml"))
     if chart.name == "nova":
         found = sorted(VALUES_DIR.glob("*.yaml")) + found
     return found

@@ -132,6 +132,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of nova-lint")
     parser.add_argument("--checkov-runs", type=int, default=None, help="runs of checkov (default: --runs)")
     args = parser.parse_args()
+    if args.runs < 1 or (args.checkov_runs is not None and args.checkov_runs < 1):
+        raise SystemExit("--runs and --checkov-runs must be at least 1")
     WORK.mkdir(parents=True, exist_ok=True)
     manifest = WORK / "lint-manifest.yaml"
     objects = generate(args.objects)
@@ -165,4 +167,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _cli import run
+
+    run(main, "lint")

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each tool (default 7)")
     parser.add_argument("--groups", type=int, default=100, help="top-level maps of ~31 keys (default 100)")
     args = parser.parse_args(argv)
+    if args.runs < 1 or args.groups < 1:
+        raise SystemExit("--runs and --groups must be at least 1")
 
     text, keys = build_values(args.groups)
     CHART.mkdir(parents=True, exist_ok=True)
@@ -183,4 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _cli import run
+
+    run(main, "schema")

@@ -1,0 +1,20 @@
+"""bench/: every benchmark's last printed line is one JSON object, on errors too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tools.helm import REPO_ROOT
+
+
+@pytest.mark.parametrize(("script", "args"), [("schema.py", ["--runs", "0"]), ("lint.py", ["--runs", "0"])])
+def test_a_benchmark_that_cannot_run_says_why_in_its_last_json_line(script: str, args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / script), *args],
+                          capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    assert proc.returncode == 2
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["error"] == proc.stderr.strip().splitlines()[-1] and "at least 1" in last["error"]

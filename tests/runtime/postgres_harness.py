@@ -11,7 +11,9 @@ The only changes are the ones a container runtime and a cluster would make, appl
 - the Kubernetes API -> a small fake API server on 127.0.2.250 that enforces the rendered Role and records the
   label patches, so Service selectors can be evaluated against the labels the callback set;
 - a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
-  selector labels match and the rendered readiness probe answers 200).
+  selector labels match and the rendered readiness probe answers 200); for the bootstrap Job, the -primary
+  Service is a stable "ClusterIP" on 127.0.2.241 (:class:`ServiceIP`) that routes each new connection to the pod
+  selected at that moment and refuses connections while none is, as kube-proxy does.
 
 Patroni, PostgreSQL and etcd run as the ``postgres`` OS user (setpriv), data under a temporary directory.
 Processes are stopped by PID (process groups they were started in) in :meth:`Cluster.stop`.
@@ -27,6 +29,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -50,6 +53,7 @@ NAMESPACE = "nova-database"
 ETCD_IP = "127.0.2.{}"          # member i -> 127.0.2.(1 + i)
 PG_IP = "127.0.2.{}"            # pod i -> 127.0.2.(11 + i)
 API_IP = "127.0.2.250"
+SERVICE_IP = "127.0.2.241"      # the -primary Service's "ClusterIP" (ServiceIP)
 OS_USER = "postgres"
 BINARIES = ("etcd", "patroni", "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_rewind",
             "setpriv", "/usr/bin/python3")
@@ -95,6 +99,16 @@ class Chart:
 
     def secrets(self) -> dict[str, dict[str, str]]:
         return {self.get("Secret", "-credentials")["metadata"]["name"]: self.secret()}
+
+    def component(self, kind: str, component: str) -> dict[str, Any]:
+        """The one object of ``kind`` labelled app.kubernetes.io/component=``component`` (the bootstrap Job's
+        name ends in a hash of its inputs)."""
+        found = [o.obj for o in self.objects if o.kind == kind
+                 and (o.obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component") == component]
+        if len(found) != 1:
+            raise LookupError(f"expected one {kind} of component {component}, found "
+                              f"{[f['metadata']['name'] for f in found]}")
+        return found[0]
 
     def configmap(self, suffix: str) -> dict[str, str]:
         return self.get("ConfigMap", suffix)["data"]
@@ -291,6 +305,99 @@ def http_json(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
         return None
 
 
+class ServiceIP:
+    """A Service's ClusterIP as kube-proxy provides it: a fixed address; each new connection goes to a pod the
+    Service selects at that moment (``endpoints()``), and is refused (closed at once) while it selects none.
+    ``refused`` counts those, ``routed`` the forwarded connections."""
+
+    def __init__(self, endpoints: Any, ip: str, port: int) -> None:
+        self.endpoints = endpoints            # () -> list of pod addresses
+        self.ip, self.port = ip, port
+        self.refused = 0
+        self.routed = 0
+        self._sock: socket.socket | None = None
+
+    def __enter__(self) -> Self:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.ip, self.port))
+        sock.listen(64)
+        self._sock = sock
+        threading.Thread(target=self._accept, name=f"service-ip-{self.ip}", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    def _accept(self) -> None:
+        while self._sock is not None:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._route, args=(client,), daemon=True).start()
+
+    def _route(self, client: socket.socket) -> None:
+        try:
+            targets = self.endpoints()
+        except Exception:  # noqa: BLE001 - a failing lookup is "no endpoints"
+            targets = []
+        if not targets:
+            self.refused += 1
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection((targets[0], self.port), timeout=3)
+        except OSError:
+            self.refused += 1
+            client.close()
+            return
+        upstream.settimeout(None)
+        self.routed += 1
+        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        self._pump(client, upstream)
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+
+@dataclass
+class PendingBootstrap:
+    """A bootstrap Job command started in the background (see :meth:`Cluster.start_bootstrap`)."""
+
+    popen: subprocess.Popen[str]
+    service: ServiceIP
+
+    def result(self, timeout: float = 120) -> dict[str, Any]:
+        """Wait for the command; its last stdout line (JSON) plus returncode and stderr."""
+        try:
+            out, err = self.popen.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            out, err = self.popen.communicate()
+            raise TimeoutError(f"the bootstrap did not finish in {timeout:.0f} s: {err}") from None
+        last = out.strip().splitlines()[-1] if out.strip() else "{}"
+        result = json.loads(last)
+        result["returncode"] = self.popen.returncode
+        result["stderr"] = err
+        return result
+
+
 @dataclass
 class Proc:
     name: str
@@ -317,6 +424,8 @@ class Cluster:
         self.pg_pods = [self._pod(self.pg_sts, i, PG_IP.format(11 + i)) for i in range(self.pg_sts["spec"]["replicas"])]
         self.hosts = self._dns()
         self.role_label = self.pg_container_env(self.pg_pods[0])["NOVA_ROLE_LABEL"]
+        self.primary_ip: ServiceIP | None = None
+        self.bootstraps: list[PendingBootstrap] = []
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _cluster_domain(self) -> str:
@@ -541,6 +650,15 @@ class Cluster:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        for pending in self.bootstraps:
+            if pending.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pending.popen.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    pending.popen.communicate(timeout=10)
+        if self.primary_ip is not None:
+            self.primary_ip.__exit__(None, None, None)
+            self.primary_ip = None
         for i in range(len(self.pg_pods)):
             with contextlib.suppress(Exception):
                 self.kill_node(i)
@@ -574,16 +692,24 @@ class Cluster:
         return next(iter(self.secrets.values()))
 
     # -- bootstrap Job -------------------------------------------------------------------------------------
-    def run_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None, timeout: float = 120
-                      ) -> dict[str, Any]:
-        """Run the rendered bootstrap Job's command (from ``objects``, default this cluster's render) with its
-        env; PGHOST (the -primary Service name) resolves to the pod the Service selects. A later render's
-        Secret keeps this cluster's existing keys, as `lookup` does on `helm upgrade`."""
+    def primary_service_ip(self) -> ServiceIP:
+        """The -primary Service's stable address (started on first use, stopped with the cluster)."""
+        if self.primary_ip is None:
+            self.primary_ip = ServiceIP(lambda: [self.pg_pods[i].ip for i in self.endpoints("-primary")],
+                                        SERVICE_IP, self.port("postgresql")).__enter__()
+        return self.primary_ip
+
+    def start_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None) -> PendingBootstrap:
+        """Start the rendered bootstrap Job's command (from ``objects``, default this cluster's render) with its
+        env, in the background, like the Job that Kubernetes starts with the release: PGHOST (the -primary
+        Service name) resolves to :meth:`primary_service_ip`, which routes to whichever pod the Service selects
+        when the script connects (none before a leader is ready). A later render's Secret keeps this cluster's
+        existing keys, as `lookup` does on `helm upgrade`."""
         chart = Chart(objects) if objects is not None else self.chart
-        job = chart.get("Job", "-bootstrap")
+        job = chart.component("Job", "bootstrap")
         spec = job["spec"]["template"]["spec"]
         container = spec["containers"][0]
-        root = self.tmp / f"bootstrap-{int(time.monotonic() * 1000)}"
+        root = self.tmp / f"bootstrap-{time.monotonic_ns()}"
         pod = Pod(root.name, "127.0.2.240", root)
         volumes = {v["name"]: v for v in spec["volumes"]}
         for m in container["volumeMounts"]:
@@ -598,18 +724,22 @@ class Cluster:
         env = container_env(container, pod, secrets)
         hosts = dict(self.hosts)
         primary = chart.service("-primary")["metadata"]["name"]
-        hosts[f"{primary}.{self.ns}.svc.{self.domain}"] = self.service_host("-primary")
+        service = self.primary_service_ip()
+        hosts[f"{primary}.{self.ns}.svc.{self.domain}"] = service.ip
         translate = Translator(pod.mounts, hosts, pod.ip)
         env = {**self.base_env(), **{k: translate(v) for k, v in env.items()}}
         cmd = [translate(a) for a in container["command"] + (container.get("args") or [])]
         cmd[0] = SYSTEM_PYTHON if Path(cmd[0]).name.startswith("python") else cmd[0]
-        proc = subprocess.run(_as_user(cmd), env=env, cwd=root, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
-        result = json.loads(last)
-        result["returncode"] = proc.returncode
-        result["stderr"] = proc.stderr
-        return result
+        popen = subprocess.Popen(_as_user(cmd), env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, start_new_session=True)
+        pending = PendingBootstrap(popen, service)
+        self.bootstraps.append(pending)
+        return pending
+
+    def run_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None, timeout: float = 120
+                      ) -> dict[str, Any]:
+        """:meth:`start_bootstrap` and wait for it: the last stdout line (JSON) with returncode and stderr."""
+        return self.start_bootstrap(objects).result(timeout)
 
 
 def _descendants(pid: int | None) -> list[int]:

@@ -1,7 +1,8 @@
 """Database isolation and the idempotent bootstrap, on a real Patroni cluster started from the rendered chart.
 
 One etcd member (this module is not about etcd) and three Patroni + PostgreSQL 15 nodes; the bootstrap Job's
-rendered command runs against the pod the -primary Service selects.
+rendered command runs against the -primary Service, first started before any PostgreSQL node exists (the Job is
+not a hook: it runs with the release and waits for the primary itself).
 """
 
 from __future__ import annotations
@@ -29,17 +30,38 @@ def objects() -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def cluster(objects: list[Any]) -> Iterator[h.Cluster]:
+def started(objects: list[Any]) -> Iterator[tuple[h.Cluster, h.PendingBootstrap, int]]:
+    """etcd up, then the bootstrap Job's command started before any PostgreSQL node (as Kubernetes starts the
+    Job together with the StatefulSets), then the Patroni nodes."""
     require_binaries(*h.BINARIES)
-    with h.running_cluster(objects) as c:
-        yield c
+    with h.Cluster(objects) as c:
+        c.start_etcd()
+        pending = c.start_bootstrap()
+        endpoints_at_start = len(c.endpoints("-primary"))
+        for i in range(len(c.pg_pods)):
+            c.start_patroni(i)
+        c.wait_healthy(120)
+        yield c, pending, endpoints_at_start
 
 
 @pytest.fixture(scope="module")
-def first_run(cluster: h.Cluster) -> dict[str, Any]:
-    result = cluster.run_bootstrap()
+def cluster(started: tuple[h.Cluster, h.PendingBootstrap, int]) -> h.Cluster:
+    return started[0]
+
+
+@pytest.fixture(scope="module")
+def first_run(started: tuple[h.Cluster, h.PendingBootstrap, int]) -> dict[str, Any]:
+    result = started[1].result(timeout=180)
     assert result["returncode"] == 0, result["stderr"]
     return result
+
+
+def test_bootstrap_started_before_any_primary_waits_for_it_and_applies(
+        started: tuple[h.Cluster, h.PendingBootstrap, int], first_run: dict[str, Any]) -> None:
+    _, pending, endpoints_at_start = started
+    assert endpoints_at_start == 0, "the -primary Service already had an endpoint when the bootstrap started"
+    assert pending.service.refused >= 1, "the bootstrap never met a -primary Service without endpoints"
+    assert pending.service.routed >= 1 and "create database nova_core" in first_run["changes"]
 
 
 def _plan(objects: list[Any]) -> dict[str, Any]:

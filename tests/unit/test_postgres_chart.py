@@ -36,6 +36,13 @@ def pod_specs(objects: list[helm.RenderedObject]) -> list[tuple[str, dict[str, A
             if o.kind in ("StatefulSet", "Deployment", "Job", "DaemonSet")]
 
 
+def bootstrap_job(objects: list[helm.RenderedObject]) -> dict[str, Any]:
+    jobs = [o.obj for o in objects if o.kind == "Job"
+            and o.obj["metadata"]["labels"].get("app.kubernetes.io/component") == "bootstrap"]
+    assert len(jobs) == 1, [o.ref for o in objects if o.kind == "Job"]
+    return jobs[0]
+
+
 def patroni_cfg(objects: list[helm.RenderedObject], fullname: str = "nova-postgres") -> dict[str, Any]:
     return yaml.safe_load(one(objects, "ConfigMap", f"{fullname}-patroni")["data"]["patroni.yml"])
 
@@ -199,8 +206,7 @@ def test_isolation_defaults_give_each_service_its_own_login_database_and_schema(
         "user_service": ("nova_core", "users"), "auth_service": ("nova_core", "auth"),
         "streaming_api": ("nova_core", "streaming"), "messaging_service": ("nova_messaging", "messaging"),
         "search_service": ("nova_search", "search")}
-    job = one(o, "Job", "nova-postgres-bootstrap")
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    job = bootstrap_job(o)
     env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["PGHOST"]["value"] == "nova-postgres-primary.nova-database.svc.cluster.local"
     for login, spec in plan["logins"].items():
@@ -321,3 +327,98 @@ def test_network_policies_let_only_postgres_reach_etcd_and_cover_every_pod(helm_
         "the Patroni REST API (switchover) must not be open to other namespaces"
     job = one(o, "NetworkPolicy", "nova-postgres-bootstrap")
     assert job["spec"]["policyTypes"] == ["Ingress"] and "ingress" not in job["spec"]
+
+
+def test_bootstrap_job_runs_with_the_release_not_as_a_hook_with_bounded_retries(helm_major: int) -> None:
+    o = objs(helm_major)
+    job = bootstrap_job(o)
+    assert not [k for k in (job["metadata"].get("annotations") or {}) if k.startswith(("helm.sh/hook", "argocd"))], \
+        "a hook waits for every resource to be Ready, and a service's readiness may need its login: deadlock"
+    spec = job["spec"]
+    assert spec["backoffLimit"] == 3 and spec["ttlSecondsAfterFinished"] == 86400
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["NOVA_BOOTSTRAP_WAIT"] == "600", "the Job itself waits for a writable primary"
+    assert spec["activeDeadlineSeconds"] >= (spec["backoffLimit"] + 1) * 600, "the deadline cuts the retries short"
+    config = one(o, "ConfigMap", "nova-postgres-bootstrap")
+    assert {v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v} == {config["metadata"]["name"]}
+    kept = bootstrap_job(objs(helm_major, set_values=("bootstrap.ttlSecondsAfterFinished=null",)))
+    assert "ttlSecondsAfterFinished" not in kept["spec"]
+    assert not [x for x in objs(helm_major, set_values=("bootstrap.enabled=false",))
+                if x.obj["metadata"]["labels"].get("app.kubernetes.io/component") == "bootstrap"]
+
+
+def test_bootstrap_job_name_hashes_its_inputs_so_only_a_change_makes_a_new_job(helm_major: int) -> None:
+    name = bootstrap_job(objs(helm_major))["metadata"]["name"]
+    assert len(name) <= 63 and name.startswith("nova-postgres-bootstrap-") and len(name.rsplit("-", 1)[1]) == 10
+    assert bootstrap_job(objs(7 - helm_major))["metadata"]["name"] == name, "helm 3 and 4 must agree"
+    unrelated = ("replicas=5", "resources.requests.cpu=500m", "etcd.replicas=5", "patroni.ttl=30")
+    assert bootstrap_job(objs(helm_major, set_values=unrelated))["metadata"]["name"] == name
+    changes = {
+        "a login added": ("isolation.logins.billing_service.database=nova_core",
+                          "isolation.logins.billing_service.schema=users"),
+        "a schema added": ("isolation.databases.nova_core.schemas={users,auth,streaming,extra}",),
+        "another Secret": ("auth.existingSecret=db-credentials",),
+        "the metrics login": ("metrics.enabled=true",),
+        "another image": ("image.tag=3.0-p2",),
+    }
+    names = {what: bootstrap_job(objs(helm_major, set_values=sv))["metadata"]["name"] for what, sv in changes.items()}
+    assert name not in names.values(), names
+    assert len(set(names.values())) == len(names), names
+    long = bootstrap_job(objs(helm_major, set_values=("fullnameOverride=" + "p" * 63,)))["metadata"]["name"]
+    assert len(long) <= 63 and long.endswith("-" + long.rsplit("-", 1)[1]) and len(long.rsplit("-", 1)[1]) == 10
+
+
+def test_bootstrap_job_name_follows_the_script_and_not_the_chart_version(tmp_path: Path) -> None:
+    copy = tmp_path / "nova-postgres"
+    shutil.copytree(CHART, copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def job_name() -> str:
+        return bootstrap_job(helm.render(copy, namespace=NS))["metadata"]["name"]
+
+    before = job_name()
+    chart_yaml = copy / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace("\nversion: ", "\nversion: 9.9.9-was-", 1))
+    assert job_name() == before, "a chart version bump alone must not re-run the bootstrap"
+    script = copy / "files" / "bootstrap.py"
+    script.write_text(script.read_text() + "\n# changed\n")
+    assert job_name() != before, "a changed bootstrap script must start a new Job"
+
+
+def _np_rules(objects: list[helm.RenderedObject]) -> list[tuple[str, dict[str, Any]]]:
+    return [(o.name, rule) for o in objects if o.kind == "NetworkPolicy" for rule in o.obj["spec"].get("ingress") or []]
+
+
+@pytest.mark.parametrize("values", [(), (str(PRODUCTION),)], ids=["default", "production"])
+def test_every_network_policy_ingress_rule_names_its_ports(helm_major: int, values: tuple[str, ...]) -> None:
+    o = objs(helm_major, values, ("metrics.enabled=true",))
+    rules = _np_rules(o)
+    assert len(rules) >= 5
+    for name, rule in rules:
+        assert rule.get("ports"), f"NetworkPolicy/{name}: an ingress rule without ports opens every port: {rule}"
+        assert rule.get("from"), f"NetworkPolicy/{name}: an ingress rule without from admits every peer: {rule}"
+
+
+def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -> None:
+    o = objs(helm_major, set_values=("metrics.enabled=true",))
+    selectors = {c: one(o, "StatefulSet", n)["spec"]["selector"]["matchLabels"]
+                 for c, n in (("postgres", "nova-postgres"), ("etcd", "nova-postgres-etcd"))}
+    etcd = one(o, "NetworkPolicy", "nova-postgres-etcd")
+    assert etcd["spec"]["podSelector"]["matchLabels"] == selectors["etcd"]
+    for rule in etcd["spec"]["ingress"]:
+        for peer in rule["from"]:
+            assert set(peer) == {"podSelector"}, f"etcd admits more than pods of this release: {peer}"
+            assert peer["podSelector"]["matchLabels"] in selectors.values(), peer
+            if peer["podSelector"]["matchLabels"] == selectors["postgres"]:
+                assert rule["ports"] == [{"port": "client"}], "PostgreSQL pods need etcd's client port only"
+    pg = one(o, "NetworkPolicy", "nova-postgres")
+    for rule in pg["spec"]["ingress"]:
+        if {"port": "patroni"} in rule["ports"]:
+            assert rule["from"] == [{"podSelector": {"matchLabels": selectors["postgres"]}}], \
+                f"the Patroni REST API (switchover, restart) is open beyond the PostgreSQL pods: {rule}"
+    job_pod = bootstrap_job(o)["spec"]["template"]["metadata"]["labels"]
+    admitted = {p["port"] for r in pg["spec"]["ingress"] for peer in r["from"]
+                if set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= job_pod.items()
+                for p in r["ports"]}
+    assert admitted == {"postgresql"}, "the bootstrap Job needs SQL only"

@@ -1,9 +1,10 @@
 """Idempotent database isolation bootstrap for nova-postgres.
 
-Run by the <fullname>-bootstrap Job after every install and upgrade (and by the runtime tests), as
-`bootstrap.py /etc/nova-bootstrap/plan.json`. The plan (rendered from isolation.* values) names databases,
-schemas and logins; the connection comes from libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD) and each
-login's password from the environment variable the plan names.
+Run by the <fullname>-bootstrap-<hash> Job, which is created with the release (not a hook) and waits here for
+the primary; a new Job whenever the plan, this script or the pod template changes. The runtime tests run the
+same rendered command: `bootstrap.py /etc/nova-bootstrap/plan.json`. The plan (rendered from isolation.*
+values) names databases, schemas and logins; the connection comes from libpq's environment (PGHOST, PGPORT,
+PGUSER, PGPASSWORD) and each login's password from the environment variable the plan names.
 
 Every step first reads the catalog and only acts when the state differs, so a second run changes nothing and
 a run with one service added changes only what that service needs. The last line printed is a JSON object
@@ -53,8 +54,14 @@ class Bootstrap:
             conn.close()
 
     def wait_for_primary(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
+        """Retry until the server at PGHOST is a writable primary, at most ``seconds``. The Job runs with the
+        release, not after it, so on a fresh install this is where it waits for etcd, Patroni and the -primary
+        Service; progress is logged every 30 s."""
+        started = time.monotonic()
+        deadline = started + seconds
+        next_log = started + 30
         last = ""
+        delay = 1.0
         while True:
             try:
                 with self.connect("postgres") as conn, conn.cursor() as cur:
@@ -64,10 +71,16 @@ class Bootstrap:
                     last = "the server is a replica (in recovery)"
             except pg.Error as exc:
                 last = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise TimeoutError(f"no writable primary at {os.environ.get('PGHOST', 'localhost')} after "
                                    f"{seconds:.0f} s: {last}")
-            time.sleep(2)
+            if now >= next_log:
+                print(f"bootstrap: waiting for a writable primary ({now - started:.0f} s): {last}", file=sys.stderr,
+                      flush=True)
+                next_log = now + 30
+            time.sleep(min(delay, max(deadline - now, 0.1)))
+            delay = min(delay * 2, 5.0)
 
     # -- helpers -----------------------------------------------------------------------------------------
     def run(self, cur, statement, what: str) -> None:

@@ -6,7 +6,8 @@ a writer that counts a write only when WAIT 1 confirms a replica has it, SIGKILL
 Afterwards every acknowledged write is looked up on the new master.
 
 Usage: python bench/failover.py redis [--runs N] [--set key=value ...]
-Last line printed: one JSON object with failover_s (median), acked_writes_lost (total), kills, and more.
+Last line printed: one JSON object with failover_s (median), acked_writes_lost (total), kills, and more;
+on every error path too (then with `error`, and a non-zero exit: 2 usage/render, 1 run failure).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,32 +32,59 @@ from tests.runtime.redis_harness import (
 from tools import helm
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # usage errors end in the JSON line too, not in SystemExit(2)
+        self.print_usage(sys.stderr)
+        raise _UsageError(message)
+
+
+def _fail(error: str, runs: list[dict[str, Any]], code: int) -> int:
+    """Print the error on stderr and, as the last line, one JSON object naming it; return ``code``."""
+    print(error, file=sys.stderr)
+    print(json.dumps({"backend": "redis", "error": error, "kills": len(runs), "failover_s_all": [r["failover_s"] for r in runs],
+                      "acked_writes_lost": sum(r["acked_writes_lost"] for r in runs)}, sort_keys=True), flush=True)
+    return code
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python bench/failover.py redis", description=__doc__.splitlines()[0])
+    """Run the benchmark; the last line printed is one JSON object on every path (``error`` set on failure)."""
+    parser = _Parser(prog="python bench/failover.py redis", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="kills to measure (default 3, at least 1)")
     parser.add_argument("--set", dest="set_values", action="append", default=[], metavar="KEY=VALUE",
                         help="extra chart values (default: the chart's production defaults)")
-    args = parser.parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(f"usage: {exc}", runs, 2)
+    except SystemExit as exc:  # --help
+        print(json.dumps({"backend": "redis", "help": True, "kills": 0}), flush=True)
+        return int(exc.code or 0)
     if args.runs < 1:
-        print("--runs must be at least 1", file=sys.stderr)
-        return 2
+        return _fail("--runs must be at least 1", runs, 2)
     missing = missing_binaries()
     if missing:
-        print(f"missing {', '.join(missing)}: run `make setup` as root to install the test daemons", file=sys.stderr)
-        return 2
-    runs = []
+        return _fail(f"missing {', '.join(missing)}: run `make setup` as root to install the test daemons", runs, 2)
     started = time.monotonic()
+    down_after_ms = None
     for n in range(args.runs):
         try:
             with RedisHarness(set_values=args.set_values) as h:
+                down_after_ms = h.down_after_ms
                 h.start_all()
                 result = kill_master_and_measure(h, f"bench{n}")
         except helm.HelmError as exc:
-            print(f"render failed: {exc}", file=sys.stderr)
-            return 2
+            return _fail(f"render failed: {exc}", runs, 2)
         except HarnessError as exc:
-            print(f"run {n + 1}: {exc}", file=sys.stderr)
-            return 1
+            return _fail(f"run {n + 1}: {exc}", runs, 1)
+        except KeyboardInterrupt:
+            return _fail(f"run {n + 1}: interrupted", runs, 130)
+        except Exception as exc:  # noqa: BLE001 - the JSON line must close every path, with the cause named
+            return _fail(f"run {n + 1}: {type(exc).__name__}: {exc}", runs, 1)
         result.pop("log")
         runs.append(result)
         print(f"run {n + 1}: master pod {result['old_master']} killed, pod {result['new_master']} promoted, "
@@ -64,11 +93,13 @@ def main(argv: list[str]) -> int:
     summary = summarize(runs)
     summary.update({
         "backend": "redis",
-        "down_after_ms": h.down_after_ms,
+        "down_after_ms": down_after_ms,
         "redis_version": shutil.which("redis-server") and _redis_version(),
         "wall_s": round(time.monotonic() - started, 1),
     })
-    print(json.dumps(summary, sort_keys=True))
+    if summary["acked_writes_lost"]:
+        summary["error"] = f"{summary['acked_writes_lost']} acknowledged writes lost"
+    print(json.dumps(summary, sort_keys=True), flush=True)
     return 0 if summary["acked_writes_lost"] == 0 else 1
 
 

@@ -5,7 +5,7 @@ and `masterProxy.bindAddress`. From the rendered objects this module takes, per 
 
 - the files of every ConfigMap volume (configs and scripts: nothing is copied from the chart by hand),
 - each container's command, environment (`fieldRef metadata.name` -> the pod name, `secretKeyRef` -> the
-  rendered Secret), preStop hook and exec probes,
+  rendered Secret, or unset when the ref is optional and the key is missing), preStop hooks and exec probes,
 
 maps every volume mount to a directory under a temp dir, and starts the container commands as local
 processes (Debian's redis-server, redis-sentinel and haproxy). Processes are stopped by PID on
@@ -84,6 +84,16 @@ class Process:
 
 
 @dataclass
+class ContainerStop:
+    """How one container of a deleted pod stopped: its preStop hook's result (None: no hook, or it ran past
+    the grace period), when the hook returned and when the process had exited (time.monotonic())."""
+
+    hook: subprocess.CompletedProcess[str] | None
+    hook_end: float
+    stopped: float
+
+
+@dataclass
 class Container:
     """A container of the rendered pod spec, with paths mapped to local directories."""
 
@@ -135,6 +145,8 @@ class RedisHarness:
         self.sentinel_port = int(env["SENTINEL_PORT"])
         self.master_set = str(env["SENTINEL_MASTER_SET"])
         self.password = self._password()
+        # Sentinel's own password, as the sentinel container gets it (falls back like common.sh does).
+        self.sentinel_password = self.secret_env("sentinel", "SENTINEL_PASSWORD") or self.password
         self.down_after_ms = self._sentinel_setting("down-after-milliseconds")
 
     # ---- rendered objects -------------------------------------------------------------------------------
@@ -159,9 +171,25 @@ class RedisHarness:
         for e in self._container_spec(container).get("env", []):
             ref = (e.get("valueFrom") or {}).get("secretKeyRef")
             if ref and e["name"] == name:
-                secret = self._one("Secret", ref["name"])
-                return base64.b64decode(secret["data"][ref["key"]]).decode()
+                return self._secret_value(ref)
         return None
+
+    def _secret_value(self, ref: dict[str, Any]) -> str | None:
+        """A secretKeyRef resolved against the rendered Secret; None for an optional ref to a missing key."""
+        secrets = [o.obj for o in self.objects if o.kind == "Secret" and o.name == ref["name"]]
+        data = secrets[0].get("data", {}) if secrets else {}
+        if ref["key"] in data:
+            return base64.b64decode(data[ref["key"]]).decode()
+        if ref.get("optional"):
+            return None
+        raise HarnessError(f"secretKeyRef {ref['name']}/{ref['key']} is not in the rendered objects and not optional")
+
+    def env_value(self, container: str, name: str) -> str:
+        """A plain (``value:``) env variable of a rendered container."""
+        for e in self._container_spec(container).get("env", []):
+            if e["name"] == name and "value" in e:
+                return str(e["value"])
+        raise HarnessError(f"container {container} has no env {name} with a plain value")
 
     def _sentinel_setting(self, key: str) -> int:
         cm = self._one("ConfigMap", f"{self.fullname}-config")
@@ -210,8 +238,9 @@ class RedisHarness:
             if (src.get("fieldRef") or {}).get("fieldPath") == "metadata.name":
                 env[e["name"]] = pod_name
             elif "secretKeyRef" in src:
-                ref = src["secretKeyRef"]
-                env[e["name"]] = base64.b64decode(self._one("Secret", ref["name"])["data"][ref["key"]]).decode()
+                value = self._secret_value(src["secretKeyRef"])
+                if value is not None:
+                    env[e["name"]] = value
             else:
                 raise HarnessError(f"container {c.name}: env {e['name']} has a source the harness cannot map: {src}")
         return env
@@ -299,12 +328,42 @@ class RedisHarness:
             os.kill(proc.pid, signal.SIGKILL)
             proc.popen.wait(timeout=10)
 
-    def run_prestop(self, i: int, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run the redis container's preStop hook of pod i, as the kubelet would."""
-        c, env = self._container(i, "redis")
+    def run_prestop(self, i: int, timeout: float = 60, container: str = "redis") -> subprocess.CompletedProcess[str]:
+        """Run one container's preStop hook of pod i (no process is stopped)."""
+        c, env = self._container(i, container)
         argv = c.argv(c.spec["lifecycle"]["preStop"]["exec"]["command"])
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
                               cwd=self.workdir)
+
+    def terminate_pod(self, i: int) -> dict[str, ContainerStop]:
+        """Delete pod i the way the kubelet does: every container's preStop hook starts at the same moment;
+        each container gets SIGTERM as soon as its OWN hook returns (at once when it has none), then SIGKILL
+        when the grace period ends. Returns, per container, the hook's result and the times it ended and
+        the process exited (time.monotonic())."""
+        grace = float(self.pod_spec.get("terminationGracePeriodSeconds", 30))
+        t0 = time.monotonic()
+        results: dict[str, ContainerStop] = {}
+
+        def one(name: str) -> None:
+            spec = self._container_spec(name)
+            hook = ((spec.get("lifecycle") or {}).get("preStop") or {}).get("exec")
+            done: subprocess.CompletedProcess[str] | None = None
+            if hook:
+                try:
+                    done = self.run_prestop(i, timeout=grace, container=name)
+                except subprocess.TimeoutExpired:
+                    done = None
+            hook_end = time.monotonic()
+            self.stop(f"{name}-{i}", timeout=max(0.1, grace - (hook_end - t0)))
+            results[name] = ContainerStop(done, hook_end, time.monotonic())
+
+        threads = [threading.Thread(target=one, args=(c["name"],))
+                   for c in self.pod_spec["containers"] if f"{c['name']}-{i}" in self.procs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=grace + 20)
+        return results
 
     def run_probe(self, i: int, container: str, probe: str) -> subprocess.CompletedProcess[str]:
         """Run an exec probe (``startupProbe``, ``readinessProbe``, ``livenessProbe``) of a container of pod i."""
@@ -347,7 +406,7 @@ class RedisHarness:
                            retry=Retry(NoBackoff(), 0))
 
     def sentinel_client(self, i: int, timeout: float = 1.0) -> redis.Redis:
-        return redis.Redis(host=self.addresses[i], port=self.sentinel_port, password=self.password,
+        return redis.Redis(host=self.addresses[i], port=self.sentinel_port, password=self.sentinel_password,
                            socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True,
                            retry=Retry(NoBackoff(), 0))
 
@@ -357,12 +416,13 @@ class RedisHarness:
                            retry=Retry(NoBackoff(), 0))
 
     def sentinel(self, timeout: float = 0.5) -> redis.sentinel.Sentinel:
-        """A Sentinel-aware client, as a Nova service would use (REDIS_SENTINEL_ADDRS, master set, password)."""
+        """A Sentinel-aware client, as a Nova service would use (REDIS_SENTINEL_ADDRS, master set, the Sentinel
+        password for the Sentinels and the Redis password for the master)."""
         # No retries inside the client (redis-py retries with a growing backoff by default): the workload
         # retries every 20 ms itself, so the measured time is the cluster's, not the client's backoff.
         return redis.sentinel.Sentinel(
             [(a, self.sentinel_port) for a in self.addresses],
-            sentinel_kwargs={"password": self.password, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+            sentinel_kwargs={"password": self.sentinel_password, "socket_timeout": timeout, "socket_connect_timeout": timeout,
                              "retry": Retry(NoBackoff(), 0)},
             password=self.password, socket_timeout=timeout, socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 from collections.abc import Iterator
 
@@ -73,6 +74,19 @@ def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentin
             redis.Redis(host=cluster.addresses[master], port=cluster.redis_port, retry=NO_RETRY).ping()
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(host=cluster.addresses[master], port=cluster.sentinel_port, retry=NO_RETRY).ping()
+        # Sentinel has its own password (sentinel-password): the Redis password does not open it, and the
+        # Sentinel password does not open Redis. The Sentinels still reached the Redis nodes (auth-pass =
+        # redis-password) and each other (sentinel-pass): wait_stable saw 2 replicas and 2 other Sentinels.
+        assert cluster.sentinel_password and cluster.sentinel_password != cluster.password
+        for i in range(3):
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(host=cluster.addresses[i], port=cluster.sentinel_port, password=cluster.password,
+                            retry=NO_RETRY).ping()
+            assert redis.Redis(host=cluster.addresses[i], port=cluster.sentinel_port,
+                               password=cluster.sentinel_password, retry=NO_RETRY).ping()
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(host=cluster.addresses[i], port=cluster.redis_port, password=cluster.sentinel_password,
+                            retry=NO_RETRY).ping()
         # An ACL user of a service reaches its own key prefix only, on the master and after replication.
         svc_password = cluster.secret_env("redis", "ACL_USER_0_PASSWORD")
         svc = redis.Redis(host=cluster.addresses[master], port=cluster.redis_port, username="user-service",
@@ -150,30 +164,59 @@ def test_killed_master_is_replaced_without_losing_acked_writes_and_rejoins_fence
     wait_until(lambda: cluster.role(old)["role"] == "slave", 30, "Sentinel to demote the stray master")
 
 
-def test_prestop_on_master_hands_over_before_it_stops(cluster: RedisHarness) -> None:
+def test_deleting_the_master_pod_runs_both_prestop_hooks_and_hands_over_before_sentinel_stops(
+        cluster: RedisHarness) -> None:
     old = cluster.wait_stable()
+    old_host = cluster.addresses[old]
     writer = Writer(cluster, "prestop")
     writer.start()
     wait_until(lambda: len(writer.log.acked) >= 20, 30, "20 acknowledged writes")
+
+    # Watch, independently of the hooks, when the Sentinels first name another master.
+    switched: list[float] = []
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.is_set() and not switched:
+            if any(v and v != old_host for v in cluster.sentinel_views()):
+                switched.append(time.monotonic())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    # The kubelet: both containers' preStop hooks at once; SIGTERM to each container when its own hook returns.
     t0 = time.monotonic()
-    done = cluster.run_prestop(old, timeout=60)
-    handover_s = time.monotonic() - t0
-    assert done.returncode == 0, done.stderr
-    assert "handed over to" in done.stderr, done.stderr
-    # Before the process is stopped: the Sentinels name another master and the old one is its replica.
-    views = cluster.sentinel_views()
-    assert len(set(views)) == 1 and views[0] != cluster.addresses[old]
+    stops = cluster.terminate_pod(old)
+    watching.set()
+    watcher.join(timeout=5)
+    redis_stop, sentinel_stop = stops["redis"], stops["sentinel"]
+    assert redis_stop.hook is not None and redis_stop.hook.returncode == 0, redis_stop
+    assert "handed over to" in redis_stop.hook.stderr, redis_stop.hook.stderr
+    assert sentinel_stop.hook is not None and sentinel_stop.hook.returncode == 0, sentinel_stop
+    assert "Sentinel stays up until the hand-over is done" in sentinel_stop.hook.stderr, sentinel_stop.hook.stderr
+    assert "done; letting Sentinel stop" in sentinel_stop.hook.stderr, sentinel_stop.hook.stderr
+    # The old master's Sentinel was stopped only after the Sentinels had switched to the new master.
+    assert switched, "no Sentinel ever named a new master"
+    assert sentinel_stop.stopped >= sentinel_stop.hook_end >= switched[0]
+    # Both hooks stayed within PRESTOP_TIMEOUT, and the pod is gone.
+    prestop_timeout = int(cluster.env_value("redis", "PRESTOP_TIMEOUT"))
+    assert max(redis_stop.hook_end, sentinel_stop.hook_end) - t0 < prestop_timeout
+    assert not cluster.procs[f"redis-{old}"].alive() and not cluster.procs[f"sentinel-{old}"].alive()
+    # The hand-over completed: the remaining Sentinels agree on one new master, and the write-safe
+    # endpoint follows it.
+    views = [v for i, v in enumerate(cluster.sentinel_views()) if i != old]
+    assert len(set(views)) == 1 and views[0] not in (None, old_host), views
     new = cluster.index_of(str(views[0]))
-    assert cluster.role(old)["role"] == "slave"
-    # Then the kubelet's SIGTERM: the whole pod stops.
-    cluster.stop(f"redis-{old}")
-    cluster.stop(f"sentinel-{old}")
+    wait_until(lambda: cluster.proxy_status()[f"node{new}"] == "UP", 20, "HAProxy to mark the new master UP")
+    cluster.proxy_client().set("prestop:proxy", "1")
     time.sleep(1.5)
     log = writer.stop()
     # The longest run of failed writes: from the pause to the clients' switch to the new master.
     gaps = [b - a for a, b in zip(log.successes, log.successes[1:])]
     window = max(gaps) if gaps else float("inf")
-    print(f"preStop hand-over took {handover_s:.2f}s; longest gap between acknowledged writes {window:.2f}s")
+    print(f"pod deletion: hooks took redis {redis_stop.hook_end - t0:.2f}s, sentinel {sentinel_stop.hook_end - t0:.2f}s; "
+          f"longest gap between acknowledged writes {window:.2f}s")
+    assert len(log.acked) > 20
     assert missing_writes(cluster, log, new) == []
     # A hand-over, not a failure detection: writes resumed well before Sentinel could even declare a
     # master down (down-after-milliseconds).

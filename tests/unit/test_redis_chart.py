@@ -156,8 +156,12 @@ def test_redis_and_sentinel_are_probed_separately_with_meaningful_checks(helm_ma
     assert sentinel_c["readinessProbe"]["exec"]["command"][-1] == "sentinel-readiness"
     assert sentinel_c["livenessProbe"]["exec"]["command"][-1] == "sentinel-liveness"
     assert redis_c["lifecycle"]["preStop"]["exec"]["command"][-1].endswith("prestop-redis.sh")
-    # The preStop hand-over is bounded by the grace period.
-    assert env_of(redis_c)["PRESTOP_TIMEOUT"] == str(sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] - 5)
+    # The kubelet runs both hooks at once and stops each container when its own hook returns: the
+    # Sentinel of the master's pod waits for the hand-over, with the same bound as the redis hook.
+    assert sentinel_c["lifecycle"]["preStop"]["exec"]["command"][-1].endswith("prestop-sentinel.sh")
+    grace = sts["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    for c in (redis_c, sentinel_c):
+        assert env_of(c)["PRESTOP_TIMEOUT"] == str(grace - 5), c["name"]
 
 
 def test_writable_paths_are_empty_dirs_or_the_data_volume(helm_major: int) -> None:
@@ -270,18 +274,41 @@ def _all_argv(objs: list[helm.RenderedObject]) -> list[str]:
 def test_generated_secret_feeds_redis_sentinel_and_proxy_without_argv_or_configmap(helm_major: int) -> None:
     objs = objects(helm_major)
     secret = one(objs, "Secret", "nova-redis")
+    assert set(secret["data"]) == {"redis-password", "sentinel-password"}
     password = base64.b64decode(secret["data"]["redis-password"]).decode()
-    assert len(password) >= 32
+    sentinel_password = base64.b64decode(secret["data"]["sentinel-password"]).decode()
+    assert len(password) >= 32 and len(sentinel_password) >= 32
+    assert sentinel_password != password
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     for w in workloads(objs):
         for c in w["spec"]["template"]["spec"]["containers"]:
             env = env_of(c)
             assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "nova-redis", "key": "redis-password"}}, c["name"]
     assert env_of(container(one(objs, "StatefulSet"), "redis"))["REDISCLI_AUTH"]["secretKeyRef"]["key"] == "redis-password"
-    assert not any(password in a for a in _all_argv(objs))
+    # Sentinel's requirepass (sentinel container), the scripts that ask Sentinels (redis container) and
+    # HAProxy's Sentinel check read sentinel-password; the exporter talks to Redis only.
+    sts, proxy = one(objs, "StatefulSet"), one(objs, "Deployment", "nova-redis-master")
+    for c in (container(sts, "sentinel"), container(sts, "redis"), container(proxy, "haproxy")):
+        assert env_of(c)["SENTINEL_PASSWORD"] == {"secretKeyRef": {"name": "nova-redis", "key": "sentinel-password"}}, c["name"]
+    for secret_value in (password, sentinel_password):
+        assert not any(secret_value in a for a in _all_argv(objs))
+        for cm in (o.obj for o in objs if o.kind == "ConfigMap"):
+            assert not any(secret_value in v for v in cm["data"].values()), cm["metadata"]["name"]
     assert not any(re.search(r"(^|\s)-a(\s|$)|--pass", a) for a in _all_argv(objs))
-    for cm in (o.obj for o in objs if o.kind == "ConfigMap"):
-        assert not any(password in v for v in cm["data"].values()), cm["metadata"]["name"]
+
+
+def test_sentinel_and_haproxy_sentinel_check_use_the_sentinel_password(helm_major: int) -> None:
+    objs = objects(helm_major)
+    data = one(objs, "ConfigMap", "nova-redis-config")["data"]
+    start = data["start-sentinel.sh"]
+    assert re.search(r'conf_quote "\$SENTINEL_PASSWORD"\)\n\s+printf .requirepass', start)
+    assert "printf 'sentinel sentinel-pass %s\\n' \"$q\"" in start
+    assert re.search(r"sentinel auth-pass %s %s.*conf_quote \"\$REDIS_PASSWORD\"", start)
+    cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+    for body in re.findall(r"^backend node\d+\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE):
+        redis_part, sentinel_part = body.split("tcp-check connect port 26379")
+        assert "${REDIS_PASSWORD}" in redis_part and "SENTINEL_PASSWORD" not in redis_part
+        assert "${SENTINEL_PASSWORD}" in sentinel_part and "REDIS_PASSWORD" not in sentinel_part
 
 
 def test_existing_secret_is_evaluated_with_tpl_and_no_secret_is_generated(helm_major: int, tmp_path: Path) -> None:
@@ -292,6 +319,12 @@ def test_existing_secret_is_evaluated_with_tpl_and_no_secret_is_generated(helm_m
     for w in workloads(objs):
         for c in w["spec"]["template"]["spec"]["containers"]:
             assert env_of(c)["REDIS_PASSWORD"]["secretKeyRef"] == {"name": "nova-redis-credentials", "key": "redis-password"}
+    # A Secret made for an older chart may lack sentinel-password: the ref is optional and the scripts then
+    # use redis-password for Sentinel (common.sh, start-haproxy.sh).
+    sts, proxy = one(objs, "StatefulSet"), one(objs, "Deployment", "nova-redis-master")
+    for c in (container(sts, "sentinel"), container(sts, "redis"), container(proxy, "haproxy")):
+        assert env_of(c)["SENTINEL_PASSWORD"]["secretKeyRef"] == {
+            "name": "nova-redis-credentials", "key": "sentinel-password", "optional": True}, c["name"]
 
 
 def test_auth_disabled_renders_no_secret_and_no_auth_step(helm_major: int) -> None:
@@ -299,7 +332,7 @@ def test_auth_disabled_renders_no_secret_and_no_auth_step(helm_major: int) -> No
     assert not [o for o in objs if o.kind == "Secret"]
     for w in workloads(objs):
         for c in w["spec"]["template"]["spec"]["containers"]:
-            assert "REDIS_PASSWORD" not in env_of(c) and "REDISCLI_AUTH" not in env_of(c)
+            assert not {"REDIS_PASSWORD", "REDISCLI_AUTH", "SENTINEL_PASSWORD"} & set(env_of(c))
     assert "AUTH" not in one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
 
 
@@ -332,7 +365,8 @@ def test_rendered_haproxy_config_is_valid_for_haproxy() -> None:
     cfg = one(objects(4, set_values=("nodeAddresses={127.0.1.1,127.0.1.2,127.0.1.3}",)),
               "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
     proc = subprocess.run(["haproxy", "-c", "-f", "/dev/stdin"], input=cfg, capture_output=True, text=True,
-                          env={"REDIS_PASSWORD": "x", "REDIS_PASSWORD_LEN": "1", "PATH": "/usr/sbin:/usr/bin:/bin"},
+                          env={"REDIS_PASSWORD": "x", "REDIS_PASSWORD_LEN": "1", "SENTINEL_PASSWORD": "yy",
+                               "SENTINEL_PASSWORD_LEN": "2", "PATH": "/usr/sbin:/usr/bin:/bin"},
                           check=False)
     assert proc.returncode == 0, proc.stderr
 
@@ -345,8 +379,8 @@ def test_scripts_in_the_configmap_are_the_files_and_pass_shellcheck(helm_major: 
     data = dict(one(objs, "ConfigMap", "nova-redis-config")["data"])
     data.update(one(objs, "ConfigMap", "nova-redis-master")["data"])
     scripts = {k: v for k, v in data.items() if k.endswith(".sh")}
-    assert set(scripts) == {"common.sh", "start-redis.sh", "start-sentinel.sh", "prestop-redis.sh", "probe.sh",
-                            "start-haproxy.sh"}
+    assert set(scripts) == {"common.sh", "start-redis.sh", "start-sentinel.sh", "prestop-redis.sh",
+                            "prestop-sentinel.sh", "probe.sh", "start-haproxy.sh"}
     for name, text in scripts.items():
         source = next(CHART.glob(f"files/*/{name}"))
         assert text.rstrip("\n") == source.read_text().rstrip("\n"), name
@@ -391,9 +425,14 @@ def test_bad_values_fail_with_a_message_naming_the_key(helm_major: int, set_valu
     assert message in str(err.value)
 
 
-def test_chart_metadata_is_bumped_and_described() -> None:
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+
+def test_chart_metadata_has_a_semver_version_and_a_real_description() -> None:
+    # The increment itself (a chart change bumps the version) is checked by tools.ctlint against the merge base.
     meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert meta["version"] == "0.2.0"
+    assert SEMVER.match(str(meta["version"])), meta["version"]
+    assert SEMVER.match(str(meta["appVersion"])), meta["appVersion"]
     assert "placeholder" not in meta["description"] and "Sentinel" in meta["description"]
 
 
@@ -410,12 +449,29 @@ def test_network_policies_select_every_pod_and_open_only_the_service_ports(helm_
         assert ports == ({"redis", "sentinel", "metrics"} if w["kind"] == "StatefulSet" else {"redis"})
 
 
+@pytest.mark.parametrize("set_values", [
+    ("metrics.enabled=true",),
+    ("metrics.enabled=true", "networkPolicy.allowFrom[0].podSelector.matchLabels.app=x",
+     "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=obs"),
+])
+def test_every_network_policy_ingress_rule_names_its_ports(helm_major: int, set_values: tuple[str, ...]) -> None:
+    # A rule with `from` but no `ports` opens every port to those peers.
+    policies = [o.obj for o in objects(helm_major, set_values=set_values) if o.kind == "NetworkPolicy"]
+    assert {p["metadata"]["name"] for p in policies} == {"nova-redis", "nova-redis-master"}
+    for p in policies:
+        for n, rule in enumerate(p["spec"].get("ingress") or []):
+            assert rule.get("from"), f"{p['metadata']['name']} ingress[{n}] has no peers"
+            assert rule.get("ports"), f"{p['metadata']['name']} ingress[{n}] has no ports"
+            assert all(port.get("port") for port in rule["ports"]), f"{p['metadata']['name']} ingress[{n}]"
+
+
 def test_acl_users_get_their_own_prefix_and_generated_password(helm_major: int) -> None:
     objs = objects(helm_major, set_values=("aclUsers.user-service.keyPrefix=user:",
                                            "aclUsers.search-service.keyPrefix=search:",
                                            "aclUsers.search-service.commands=+@read"))
     secret = one(objs, "Secret", "nova-redis")
-    assert set(secret["data"]) == {"redis-password", "acl-user-service-password", "acl-search-service-password"}
+    assert set(secret["data"]) == {"redis-password", "sentinel-password", "acl-user-service-password",
+                                   "acl-search-service-password"}
     redis_env = env_of(container(one(objs, "StatefulSet"), "redis"))
     users = {redis_env[f"ACL_USER_{i}_NAME"]: (redis_env[f"ACL_USER_{i}_RULES"], redis_env[f"ACL_USER_{i}_PASSWORD"])
              for i in range(2)}

@@ -273,7 +273,24 @@ Usage: {{ include "nova-redis.podEnv" . | nindent 12 }}
     secretKeyRef:
       name: {{ include "nova-redis.secretName" . }}
       key: redis-password
+{{ include "nova-redis.sentinelPasswordEnv" . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+SENTINEL_PASSWORD from key `sentinel-password` (Sentinel's requirepass and sentinel-pass). Optional with
+an existingSecret: when the key is missing the scripts fall back to REDIS_PASSWORD.
+Usage: {{ include "nova-redis.sentinelPasswordEnv" . }}
+*/}}
+{{- define "nova-redis.sentinelPasswordEnv" -}}
+- name: SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nova-redis.secretName" . }}
+      key: sentinel-password
+      {{- if .Values.auth.existingSecret }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/*

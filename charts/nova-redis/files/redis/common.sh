@@ -1,7 +1,8 @@
 # shellcheck shell=sh disable=SC2034  # the variables below are read by the scripts that source this file
 # Shared by start-redis.sh, start-sentinel.sh, prestop-redis.sh and probe.sh (sourced, never run).
 # Everything comes from the environment the StatefulSet sets; nothing here is a password on argv:
-# redis-cli reads the password from REDISCLI_AUTH.
+# redis-cli reads the password from REDISCLI_AUTH (the Redis password, or the Sentinel password when
+# it talks to a Sentinel).
 set -eu
 
 : "${POD_NAME:?POD_NAME must be set (the pod name, ending in -<ordinal>)}"
@@ -13,6 +14,9 @@ SENTINEL_MASTER_SET=${SENTINEL_MASTER_SET:-nova}
 DISCOVERY_TIMEOUT=${DISCOVERY_TIMEOUT:-10}
 CLI_TIMEOUT=${CLI_TIMEOUT:-2}
 SENTINEL_STATE="$NOVA_REDIS_DATA_DIR/sentinel/sentinel.conf"
+# Sentinel's own password (key sentinel-password of the auth Secret). An existingSecret made for an
+# older chart may lack that key (the env ref is optional): Sentinel then keeps using redis-password.
+SENTINEL_PASSWORD=${SENTINEL_PASSWORD:-${REDIS_PASSWORD:-}}
 
 ORDINAL=${POD_NAME##*-}
 
@@ -44,17 +48,26 @@ else
     BIND_ADDRESSES="* -::*"
 fi
 
-# cli HOST PORT ARGS...: redis-cli with a time limit and raw output.
-cli() {
+# cli HOST PORT ARGS...: redis-cli with a time limit and raw output; the Sentinel port gets the
+# Sentinel password, any other port the Redis password (both through the environment, never argv).
+cli() (
     _host=$1
     _port=$2
     shift 2
+    if [ "$_port" = "$SENTINEL_PORT" ]; then
+        if [ -n "$SENTINEL_PASSWORD" ]; then
+            REDISCLI_AUTH=$SENTINEL_PASSWORD
+            export REDISCLI_AUTH
+        else
+            unset REDISCLI_AUTH
+        fi
+    fi
     if command -v timeout >/dev/null 2>&1; then
         timeout "$CLI_TIMEOUT" redis-cli --raw -h "$_host" -p "$_port" "$@" 2>/dev/null
     else
         redis-cli --raw -h "$_host" -p "$_port" "$@" 2>/dev/null
     fi
-}
+)
 
 # info_field FIELD: a field of the local Redis's INFO replication ("" when unreachable).
 info_field() {
@@ -153,5 +166,9 @@ check_password() {
     case "${REDIS_PASSWORD:-}" in
         *'
 '*) log "the redis-password in the Secret contains a newline; Redis cannot use it"; exit 1 ;;
+    esac
+    case "$SENTINEL_PASSWORD" in
+        *'
+'*) log "the sentinel-password in the Secret contains a newline; Sentinel cannot use it"; exit 1 ;;
     esac
 }

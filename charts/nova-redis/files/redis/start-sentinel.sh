@@ -45,11 +45,15 @@ new="$SENTINEL_STATE.new"
     fi
     printf 'sentinel monitor %s %s %s %s\n' "$SENTINEL_MASTER_SET" "$master" "$REDIS_PORT" "$SENTINEL_QUORUM"
     cat "$NOVA_REDIS_CONFIG_DIR/sentinel-master.conf"
-    if [ -n "${REDIS_PASSWORD:-}" ]; then
-        q=$(conf_quote "$REDIS_PASSWORD")
+    # Sentinel's own password (clients, HAProxy and the other Sentinels use it) is sentinel-password;
+    # Sentinel logs in to the Redis nodes with redis-password.
+    if [ -n "$SENTINEL_PASSWORD" ]; then
+        q=$(conf_quote "$SENTINEL_PASSWORD")
         printf 'requirepass %s\n' "$q"
-        printf 'sentinel auth-pass %s %s\n' "$SENTINEL_MASTER_SET" "$q"
         printf 'sentinel sentinel-pass %s\n' "$q"
+    fi
+    if [ -n "${REDIS_PASSWORD:-}" ]; then
+        printf 'sentinel auth-pass %s %s\n' "$SENTINEL_MASTER_SET" "$(conf_quote "$REDIS_PASSWORD")"
     fi
 } >"$new"
 mv "$new" "$SENTINEL_STATE"

@@ -8,7 +8,9 @@ through the -primary Service, SIGKILL the leader's processes, measure until anot
 -primary Service selects it, count acknowledged commits missing on the new leader, restart the killed node and
 wait until it streams again as a replica. The last line printed is one JSON object:
 failover_s (median), failover_s_max, committed_lost (total), acked_commits, kills, rejoin_s (median), rewinds.
-Goal: failover_s under 30, committed_lost 0. Exit 0 when the goal is met, 1 when not, 2 on a set-up error.
+Goal: failover_s under 30, committed_lost 0. Exit 0 when the goal is met, 1 when not, 2 on any error (render,
+missing binaries, a daemon that does not come up); on every path the last line is one JSON object, errors as
+{"backend": "postgres", "error": "...", "kills": N}.
 """
 
 from __future__ import annotations
@@ -49,25 +51,24 @@ def run_kills(objects: list[helm.RenderedObject], runs: int, failovers: list[flo
                   f"writable seen: {observed['writable_seen']})", flush=True)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="failover_postgres", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="number of leader kills (default 3, minimum 3)")
-    parser.add_argument("--values", action="append", default=None,
-                        help="values file (default: charts/nova-postgres/ci/production-values.yaml)")
-    args = parser.parse_args(argv)
+def fail(message: str, kills: int = 0, code: int = 2) -> int:
+    """Report an error on stderr and as the last line (one JSON object); return the exit code."""
+    print(f"failover_postgres: {message}", file=sys.stderr, flush=True)
+    print(json.dumps({"backend": "postgres", "error": message, "kills": kills}), flush=True)
+    return code
+
+
+def measure(args: argparse.Namespace) -> int:
     if args.runs < 3:
-        print("failover_postgres: --runs must be at least 3", file=sys.stderr)
-        return 2
+        return fail("--runs must be at least 3")
     missing = h.missing_binaries()
     if missing:
-        print(f"failover_postgres: missing {', '.join(missing)}: run `make setup`", file=sys.stderr)
-        return 2
+        return fail(f"missing {', '.join(missing)}: run `make setup`")
     values = args.values or [str(h.CHART / "ci" / "production-values.yaml")]
     try:
         objects = h.render(values)
     except helm.HelmError as exc:
-        print(f"failover_postgres: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"render failed: {exc}")
 
     failovers: list[float] = []
     rejoins: list[float] = []
@@ -75,10 +76,8 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         run_kills(objects, args.runs, failovers, rejoins, counters)
-    except (TimeoutError, RuntimeError, OSError) as exc:
-        print(f"failover_postgres: {exc}", file=sys.stderr)
-        print(json.dumps({"backend": "postgres", "error": str(exc), "kills": len(failovers)}))
-        return 2
+    except Exception as exc:  # noqa: BLE001 - any failure still ends with the JSON line
+        return fail(f"{type(exc).__name__}: {exc}", kills=len(failovers))
     lost, acked, rewinds = counters["lost"], counters["acked"], counters["rewinds"]
     summary = {
         "backend": "postgres",
@@ -92,8 +91,27 @@ def main(argv: list[str]) -> int:
         "target_s": TARGET_S,
         "total_s": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(summary))
+    print(json.dumps(summary), flush=True)
     return 0 if summary["failover_s"] < TARGET_S and lost == 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="failover_postgres", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="number of leader kills (default 3, minimum 3)")
+    parser.add_argument("--values", action="append", default=None,
+                        help="values file (default: charts/nova-postgres/ci/production-values.yaml)")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse printed the usage; still end with the JSON line
+        if exc.code in (0, None):
+            raise
+        return fail(f"bad arguments: {' '.join(argv)}")
+    try:
+        return measure(args)
+    except KeyboardInterrupt:
+        return fail("interrupted", code=130)
+    except Exception as exc:  # noqa: BLE001 - a set-up error must still end with the JSON line
+        return fail(f"{type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -121,8 +121,12 @@ class RedisHarness:
         addresses: Sequence[str] = DEFAULT_ADDRESSES,
         proxy_address: str = DEFAULT_PROXY_ADDRESS,
         workdir: Path | None = None,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
+        """``secrets``: Secrets that exist in the cluster but are not rendered (an ``auth.existingSecret``),
+        name -> key -> plain value."""
         self.addresses = list(addresses)
+        self.secrets = {name: dict(data) for name, data in (secrets or {}).items()}
         self.proxy_address = proxy_address
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nova-redis-"))
@@ -176,6 +180,13 @@ class RedisHarness:
 
     def _secret_value(self, ref: dict[str, Any]) -> str | None:
         """A secretKeyRef resolved against the rendered Secret; None for an optional ref to a missing key."""
+        if ref["name"] in self.secrets:
+            given = self.secrets[ref["name"]]
+            if ref["key"] in given:
+                return given[ref["key"]]
+            if ref.get("optional"):
+                return None
+            raise HarnessError(f"secretKeyRef {ref['name']}/{ref['key']}: the key is not in the Secret given to the harness")
         secrets = [o.obj for o in self.objects if o.kind == "Secret" and o.name == ref["name"]]
         data = secrets[0].get("data", {}) if secrets else {}
         if ref["key"] in data:

@@ -107,6 +107,27 @@ def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentin
             assert cluster.run_probe(replica, "redis", probe).returncode != 0, probe
 
 
+def test_existing_secret_without_sentinel_password_keeps_sentinel_on_the_redis_password(tmp_path) -> None:
+    # A Secret made for chart 0.2 has only redis-password: Sentinel, the scripts and HAProxy's Sentinel
+    # check must all fall back to it (the SENTINEL_PASSWORD ref is optional).
+    require_binaries(*BINARIES)
+    legacy = {"legacy-redis": {"redis-password": "legacy-pass-0123456789"}}
+    with RedisHarness(workdir=tmp_path / "legacy", secrets=legacy,
+                      set_values=("auth.existingSecret=legacy-redis",)) as cluster:
+        assert not [o for o in cluster.objects if o.kind == "Secret"]
+        assert cluster.secret_env("sentinel", "SENTINEL_PASSWORD") is None
+        cluster.start_all()
+        master = cluster.wait_stable()
+        for i in range(3):
+            assert redis.Redis(host=cluster.addresses[i], port=cluster.sentinel_port,
+                               password="legacy-pass-0123456789", retry=NO_RETRY).ping()
+            with pytest.raises(redis.AuthenticationError):
+                redis.Redis(host=cluster.addresses[i], port=cluster.sentinel_port, retry=NO_RETRY).ping()
+        wait_until(lambda: cluster.proxy_status() == {f"node{i}": ("UP" if i == master else "DOWN") for i in range(3)},
+                   20, "HAProxy to pass both checks for the master with the redis-password")
+        assert cluster.proxy_client().set("legacy:key", "1")
+
+
 def test_killed_master_is_replaced_without_losing_acked_writes_and_rejoins_fenced(cluster: RedisHarness) -> None:
     # SIGKILL of the master pod while a client writes through Sentinel (WAIT 1 acknowledges a write).
     result = kill_master_and_measure(cluster, "kill")

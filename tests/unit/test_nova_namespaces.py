@@ -268,3 +268,127 @@ def test_ingress_and_metrics_peers_are_allowed_only_to_their_ports(helm_major: i
     assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in http["from"]
     metrics = next(r for r in rules if r["ports"] == [{"port": "metrics", "protocol": "TCP"}])
     assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+# NetworkPolicies are additive: one rule without `ports` in any policy that selects a pod opens every port of
+# that pod. These tests walk every pod and every container port of the local and production renders.
+NP_PROFILES = pytest.mark.parametrize("profile", [LOCAL, PRODUCTION], ids=["local", "production"])
+MONITORING = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
+
+
+def container_ports(objs: list[helm.RenderedObject]) -> list[tuple[helm.RenderedObject, tuple[str, dict[str, str]],
+                                                                   list[str | int]]]:
+    """(object, (namespace, pod labels), [port names and numbers]) of every workload that listens."""
+    out = []
+    for o, labels in pod_templates(objs):
+        spec = o["spec"] if o.kind == "Pod" else o["spec"]["template"]["spec"]
+        ports: list[str | int] = []
+        for c in spec.get("containers", []):
+            for p in c.get("ports", []):
+                ports += [p["containerPort"], *([p["name"]] if "name" in p else [])]
+        if ports:
+            out.append((o, (o.namespace, labels), ports))
+    return out
+
+
+def service_pods(objs: list[helm.RenderedObject]) -> dict[str, tuple[str, dict[str, str]]]:
+    return {labels["app.kubernetes.io/component"]: (o.namespace, labels)
+            for o, labels in pod_templates(objs) if (o.source or "").startswith("nova/templates/services/")}
+
+
+def dependency_pod(objs: list[helm.RenderedObject], chart: str, component: str) -> tuple[str, dict[str, str]]:
+    return next((o.namespace, labels) for o, labels in pod_templates(objs)
+                if labels.get("app.kubernetes.io/name") == chart and labels.get("app.kubernetes.io/component") == component)
+
+
+def egress_ports(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+                 dst: tuple[str, dict[str, str]]) -> set[str | int | None]:
+    """Ports the source's egress rules open towards the destination pod (None: a rule without ports)."""
+    found: set[str | int | None] = set()
+    for pol in policies(objs):
+        if pol.namespace == src[0] and selects(pol["spec"]["podSelector"], src[1]):
+            for rule in pol["spec"].get("egress", []):
+                if any(peer_matches(p, dst[0], dst[1], pol.namespace) for p in rule.get("to", [])):
+                    found |= {p.get("port") for p in rule.get("ports", [])} or {None}
+    return found
+
+
+@NP_PROFILES
+def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profile: str, helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    etcd = dependency_pod(objs, "nova-postgres", "etcd")
+    postgres = dependency_pod(objs, "nova-postgres", "postgres")
+    for name, pod in [*service_pods(objs).items(), ("monitoring", MONITORING)]:
+        for port in ["client", "peer", 2379, 2380]:
+            assert not ingress_allowed(objs, pod, etcd, port), f"{name} -> etcd {port}"
+        for port in ["patroni", 8008]:
+            assert not ingress_allowed(objs, pod, postgres, port), f"{name} -> patroni {port}"
+        if name != "monitoring":
+            # Egress of a service towards the database namespace names the PostgreSQL port only.
+            assert egress_ports(objs, pod, etcd) <= {5432}, name
+            assert egress_ports(objs, pod, postgres) == {5432}, name
+
+
+@NP_PROFILES
+def test_services_reach_only_the_client_ports_of_redis_the_master_proxy_and_postgres(profile: str,
+                                                                                     helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    redis = dependency_pod(objs, "nova-redis", "redis")
+    proxy = dependency_pod(objs, "nova-redis", "master-proxy")
+    postgres = dependency_pod(objs, "nova-postgres", "postgres")
+    for name, pod in service_pods(objs).items():
+        assert ingress_allowed(objs, pod, redis, "redis") and ingress_allowed(objs, pod, redis, "sentinel"), name
+        assert ingress_allowed(objs, pod, proxy, "redis"), name
+        assert ingress_allowed(objs, pod, postgres, "postgresql"), name
+        assert not ingress_allowed(objs, pod, redis, "metrics"), name
+        assert not ingress_allowed(objs, pod, proxy, "health"), name
+        assert egress_ports(objs, pod, redis) == {6379, 26379}, name
+
+
+@NP_PROFILES
+def test_a_nova_labelled_pod_in_another_namespace_reaches_no_redis_or_postgres_port(profile: str,
+                                                                                    helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    impostors = [("intruder", labels) for labels in [*(pod[1] for pod in service_pods(objs).values()),
+                                                     {"app.kubernetes.io/name": "nova"}]]
+    checked = 0
+    for o, dst, ports in container_ports(objs):
+        if not (o.source or "").startswith(("nova/charts/redis/", "nova/charts/postgres/")):
+            continue
+        for impostor in impostors:
+            for port in ports:
+                assert not ingress_allowed(objs, impostor, dst, port), f"{impostor} -> {o.ref} {port}"
+                checked += 1
+    assert checked
+
+
+@NP_PROFILES
+def test_monitoring_reaches_only_metrics_ports(profile: str, helm_major: int) -> None:
+    objs = render(CHART, [profile], major=helm_major)
+    scraped = set()
+    for o, dst, ports in container_ports(objs):
+        for port in ports:
+            if ingress_allowed(objs, MONITORING, dst, port):
+                assert port == "metrics", f"monitoring -> {o.ref} port {port}"
+                scraped.add(o.name)
+    if profile == PRODUCTION:
+        # The spec's monitoring hooks: every service, the Redis and the PostgreSQL exporters.
+        assert scraped == {"redis", "postgres", *(f"nova-{s}" for s in SERVICES)}
+    else:
+        assert not scraped
+
+
+def test_client_access_to_the_subcharts_survives_turning_off_the_services_policies(helm_major: int) -> None:
+    objs = render(CHART, [LOCAL], set_values=["networkPolicy.enabled=false"], major=helm_major)
+    assert not [p for p in policies(objs) if (p.source or "").startswith("nova/templates/services/")]
+    user = ("default", {"app.kubernetes.io/name": "nova", "app.kubernetes.io/instance": "nova",
+                        "app.kubernetes.io/component": "user-service"})
+    assert ingress_allowed(objs, user, dependency_pod(objs, "nova-redis", "redis"), "sentinel")
+    assert ingress_allowed(objs, user, dependency_pod(objs, "nova-postgres", "postgres"), "postgresql")
+    # Without the umbrella's dependency policies, client access is whatever the subcharts' allowFrom says.
+    objs = render(CHART, [LOCAL], set_values=["networkPolicy.dependencies=false",
+                                             "redis.networkPolicy.allowFrom[0].podSelector.matchLabels.x=y"],
+                  major=helm_major)
+    assert not [p for p in policies(objs) if p.name.endswith("-clients")]
+    assert not ingress_allowed(objs, user, dependency_pod(objs, "nova-postgres", "postgres"), "postgresql")
+    assert ingress_allowed(objs, ("default", {"x": "y"}), dependency_pod(objs, "nova-redis", "redis"), "redis")

@@ -112,15 +112,17 @@ def test_wait_for_lets_a_service_start_degraded_after_the_timeout(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def redis_with_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    """redis-server and redis-sentinel on 127.0.0.1, both protected by the rendered Redis password."""
+    """redis-server (redis-password) and redis-sentinel (its own sentinel-password) on 127.0.0.1, with the
+    rendered passwords, the way nova-redis configures them."""
     require_binaries("redis-server", "redis-sentinel", "nc")
     tmp_path = tmp_path_factory.mktemp("redis")
     password = secret("nova-redis-credentials")["redis-password"]
+    sentinel_password = secret("nova-redis-credentials")["sentinel-password"]
     ports = {"redis": free_port(), "sentinel": free_port()}
     conf = tmp_path / "sentinel.conf"
     conf.write_text(f"port {ports['sentinel']}\nbind 127.0.0.1\ndir {tmp_path}\n"
                     f"sentinel monitor nova 127.0.0.1 {ports['redis']} 1\n"
-                    f"sentinel auth-pass nova {password}\nrequirepass {password}\n")
+                    f"sentinel auth-pass nova {password}\nrequirepass {sentinel_password}\n")
     procs = [subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--bind", "127.0.0.1",
                                "--requirepass", password, "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -172,22 +174,38 @@ def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, redis_with_
     assert "no master for other" in result.stderr
 
 
-def test_redis_check_authenticates_a_services_acl_user_and_skips_sentinel(
+def test_redis_check_fails_when_sentinel_refuses_its_password(tmp_path: Path,
+                                                              redis_with_sentinel: dict[str, int]) -> None:
+    env = redis_env(redis_with_sentinel, secret("nova-user-service"))
+    env["REDIS_SENTINEL_PASSWORD"] = env["REDIS_PASSWORD"]  # the data password is not Sentinel's
+    result = run_script(script("check-redis.sh", tmp_path), env)
+    assert result.returncode == 1
+    assert "refused the password" in result.stderr
+
+
+def test_redis_check_authenticates_a_services_acl_user_and_sentinel_with_its_own_password(
     tmp_path: Path, redis_with_sentinel: dict[str, int]
 ) -> None:
     objs = render(CHART, set_values=["redis.aclUsers.user_service.keyPrefix=user:",
                                      "services.microservices.user-service.redis.user=user_service"])
     own = next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service")
     env = redis_env(redis_with_sentinel, {k: base64.b64decode(v).decode() for k, v in own["data"].items()})
+    # This second render generated new passwords: hand over the Sentinel password the fixture runs with.
+    env["REDIS_SENTINEL_PASSWORD"] = secret("nova-user-service")["REDIS_SENTINEL_PASSWORD"]
     admin = secret("nova-redis-credentials")["redis-password"]
     rules = f"on >{env['REDIS_PASSWORD']} ~{env['REDIS_KEY_PREFIX']}* +@all -@admin -@dangerous"
     subprocess.run(["redis-cli", "-p", str(redis_with_sentinel["redis"]), "--no-auth-warning", "-a", admin,
                     "ACL", "SETUSER", env["REDIS_USERNAME"], *rules.split()], check=True, capture_output=True)
     result = run_script(script("check-redis.sh", tmp_path), env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "skipped for ACL user user_service" in result.stdout
+    assert "AUTH and PING ok" in result.stdout and "knows master set nova" in result.stdout
     env["REDIS_PASSWORD"] = admin  # the default user's password is not user_service's
     assert run_script(script("check-redis.sh", tmp_path), env).returncode == 1
+    # Without a Sentinel password an ACL user's check cannot ask Sentinel and says so.
+    env = {k: v for k, v in env.items() if k != "REDIS_SENTINEL_PASSWORD"}
+    env["REDIS_PASSWORD"] = base64.b64decode(own["data"]["REDIS_PASSWORD"]).decode()
+    result = run_script(script("check-redis.sh", tmp_path), env)
+    assert result.returncode == 0 and "skipped for ACL user user_service" in result.stdout
 
 
 # ---------------------------------------------------------------------------------------------- check-postgres.sh

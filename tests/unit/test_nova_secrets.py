@@ -5,6 +5,7 @@ password is a default in values.yaml."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -60,7 +61,8 @@ def test_one_render_gives_database_and_services_the_same_passwords(helm_major: i
     redis = decoded(s[("nova-redis", "nova-redis-credentials")])
     pg = decoded(s[("nova-database", "nova-postgres-credentials")])
     assert re.fullmatch(r"[A-Za-z0-9]{32}", redis["redis-password"])
-    assert redis["sentinel-password"] == redis["redis-password"]
+    assert re.fullmatch(r"[A-Za-z0-9]{32}", redis["sentinel-password"])
+    assert redis["sentinel-password"] != redis["redis-password"], "Sentinel has its own password"
     assert {"superuser-password", "replication-password", "rest-password"} <= set(pg)
     passwords = [v for k, v in pg.items()]
     assert len(set(passwords)) == len(passwords), "every credential gets its own password"
@@ -71,12 +73,42 @@ def test_one_render_gives_database_and_services_the_same_passwords(helm_major: i
         assert own["DATABASE_URL"] == (
             f"postgresql://{login}:{pg[f'{login}-password']}@"
             f"postgres-primary.nova-database.svc.cluster.local:5432/{own['DATABASE_NAME']}")
-        assert own["REDIS_PASSWORD"] == redis["redis-password"], service
+        user = ACL_USERS[service][0]
+        assert own["REDIS_PASSWORD"] == redis[f"acl-{user}-password"], service
+        assert own["REDIS_SENTINEL_PASSWORD"] == redis["sentinel-password"], service
         assert own["REDIS_URL"] == (
-            f"redis://:{redis['redis-password']}@redis-master.nova-redis.svc.cluster.local:6379/0")
+            f"redis://{user}:{redis[f'acl-{user}-password']}@redis-master.nova-redis.svc.cluster.local:6379/0")
         env = main_env(objs, service)
         assert {"secretRef": {"name": f"nova-{service}"}} in env["envFrom"]
         assert "DATABASE_PASSWORD" not in env["env"], "generated values come in through envFrom"
+
+
+# Production: each service's own Redis ACL user and key prefix (spec P0 "all services share one Redis").
+ACL_USERS = {"user-service": ("user_service", "user:"), "auth-service": ("auth_service", "auth:"),
+             "search-service": ("search_service", "search:"), "streaming-api": ("streaming_api", "streaming:"),
+             "messaging-service": ("messaging_service", "messaging:")}
+
+
+def test_production_gives_each_service_its_own_redis_user_key_prefix_and_password(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major)
+    s = secrets(objs)
+    redis = decoded(s[("nova-redis", "nova-redis-credentials")])
+    own = {svc: decoded(s[("nova-services", f"nova-{svc}")]) for svc in SERVICES}
+    assert {svc: (d["REDIS_USERNAME"], d["REDIS_KEY_PREFIX"]) for svc, d in own.items()} == ACL_USERS
+    users = [d["REDIS_USERNAME"] for d in own.values()]
+    prefixes = [d["REDIS_KEY_PREFIX"] for d in own.values()]
+    assert len(set(users)) == 5 and "default" not in users
+    assert not [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)], "prefixes overlap"
+    passwords = [d["REDIS_PASSWORD"] for d in own.values()]
+    assert len(set(passwords)) == 5
+    assert redis["redis-password"] not in passwords, "no service gets the default user's password"
+    for svc, d in own.items():
+        assert redis["redis-password"] not in d["REDIS_URL"], svc
+        assert d["REDIS_SENTINEL_PASSWORD"] == redis["sentinel-password"] != redis["redis-password"]
+    # The nova-redis chart creates exactly these users (it reads their password keys).
+    sts = json.dumps([o.obj for o in objs if "charts/redis/" in (o.source or "") and o.kind == "StatefulSet"])
+    for u in users:
+        assert f'"key": "acl-{u}-password"' in sts, u
 
 
 def test_each_service_has_its_own_login_and_database(helm_major: int) -> None:
@@ -160,7 +192,7 @@ def test_kafka_brokers_are_a_comma_list_in_each_service_secret(helm_major: int) 
 
 
 def test_existing_secrets_replace_every_generated_value(helm_major: int) -> None:
-    objs = render(CHART, [CI / "existing-secrets-values.yaml"], major=helm_major)
+    objs = render(CHART, [CI / "render" / "existing-secrets-values.yaml"], major=helm_major)
     rendered = secrets(objs)
     # Only the per-service connection settings are rendered, with no password in them and no Argo CD skip.
     assert sorted(name for _, name in rendered) == sorted(f"nova-{s}" for s in SERVICES)
@@ -176,6 +208,8 @@ def test_existing_secrets_replace_every_generated_value(helm_major: int) -> None
         assert e["DATABASE_URL"]["value"] == (
             "postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)")
         assert e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "nova-redis-own", "key": "redis-password"}
+        assert e["REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": "nova-redis-own", "key": "sentinel-password", "optional": True}
         assert e["KAFKA_BROKERS"]["valueFrom"]["secretKeyRef"] == {"name": "nova-kafka", "key": "kafka-brokers"}
         assert e["TLS_CERT_FILE"]["value"] == "/etc/nova/tls/tls.crt"
         vols = {v["name"]: v for v in env["volumes"]}
@@ -190,7 +224,7 @@ def test_existing_secrets_replace_every_generated_value(helm_major: int) -> None
 
 
 def test_external_dependencies_take_passwords_from_existing_secrets(helm_major: int) -> None:
-    objs = render(CHART, [CI / "external-values.yaml"], major=helm_major)
+    objs = render(CHART, [CI / "render" / "external-values.yaml"], major=helm_major)
     assert not [o for o in objs if (o.source or "").startswith("nova/charts/")]
     data = decoded(secrets(objs)[("default", "nova-user-service")])
     assert data["DATABASE_HOST"] == "pg-primary.db.example.internal"
@@ -279,3 +313,32 @@ def test_a_redis_user_that_is_no_acl_user_is_refused() -> None:
     with pytest.raises(helm.HelmError, match=r"user-service\.redis\.user=cache is not a Redis ACL user: add "
                                              r"redis\.aclUsers\.cache\.keyPrefix"):
         render(CHART, set_values=["services.microservices.user-service.redis.user=cache"])
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("kafka", r"secrets\.kafka\.brokers is empty but secrets\.kafka\.required=true: set secrets\.kafka\.brokers"),
+    ("turn", r"secrets\.turn\.uris is empty but secrets\.turn\.required=true"),
+])
+def test_a_required_kafka_or_turn_placeholder_left_empty_fails_naming_the_key(item: str, message: str) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        render(CHART, [PRODUCTION], set_values=[f"secrets.{item}.required=true"])
+
+
+def test_required_kafka_and_turn_render_once_filled(helm_major: int) -> None:
+    objs = render(CHART, [PRODUCTION], major=helm_major, set_values=[
+        "secrets.kafka.required=true", "secrets.kafka.brokers={kafka-0.kafka:9092}",
+        "secrets.turn.required=true", "secrets.turn.uris={turns:turn.example.com:5349}"])
+    assert decoded(secrets(objs)[("nova-services", "nova-user-service")])["KAFKA_BROKERS"] == "kafka-0.kafka:9092"
+    cm = next(o for o in objs if o.kind == "ConfigMap" and o.name == "nova-streaming-api-config")
+    assert cm["data"]["TURN_URIS"] == "turns:turn.example.com:5349"
+
+
+def test_production_install_warns_about_the_empty_kafka_and_turn_placeholders() -> None:
+    from tests.conftest import helm_path
+
+    helm.dependency_build(CHART, helm=helm_path(4))
+    out = helm.run(["install", "nova", str(CHART), "-f", str(PRODUCTION), "--dry-run=client",
+                    "--namespace", "nova-services"], helm=helm_path(4))
+    notes = out.split("NOTES:", 1)[1]
+    assert "WARNING: KAFKA_BROKERS is empty: set secrets.kafka.brokers" in notes
+    assert "WARNING: TURN_URIS is empty for messaging-service, streaming-api: set secrets.turn.uris" in notes

@@ -246,19 +246,50 @@ def test_probes_use_the_http_port_and_paths_are_configurable(helm_major: int) ->
         assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= 60
 
 
-def test_pods_drain_before_sigterm_within_a_30_second_grace_period(helm_major: int) -> None:
-    for name, dep in by_component(render(CHART, major=helm_major), "Deployment").items():
-        spec = dep["spec"]["template"]["spec"]
-        assert spec["terminationGracePeriodSeconds"] == 30
-        pre_stop = main_container(dep)["lifecycle"]["preStop"]
-        assert pre_stop == {"exec": {"command": ["sleep", "5"]}}, name
-        assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+@pytest.mark.parametrize(("kube", "pre_stop"), [
+    ("1.29.0", {"exec": {"command": ["sleep", "5"]}}),  # no sleep action before 1.30: run sleep in the image
+    ("1.30.0", {"sleep": {"seconds": 5}}),
+    ("1.33.0", {"sleep": {"seconds": 5}}),  # native: distroless images have no sleep binary
+])
+def test_pods_drain_before_sigterm_within_a_30_second_grace_period(kube: str, pre_stop: dict, helm_major: int) -> None:
+    for name, dep in by_component(render(CHART, major=helm_major, kube_version=kube), "Deployment").items():
+        assert dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 30
+        assert main_container(dep)["lifecycle"]["preStop"] == pre_stop, (kube, name)
 
 
-def test_native_sleep_action_replaces_the_exec_pause_when_asked(helm_major: int) -> None:
-    deps = by_component(render(CHART, set_values=["services.defaults.preStop.useSleepAction=true"],
+def test_the_exec_pause_can_be_forced_on_a_cluster_with_the_sleep_action(helm_major: int) -> None:
+    deps = by_component(render(CHART, set_values=["services.microservices.user-service.preStop.action=exec"],
+                               major=helm_major, kube_version="1.33.0"), "Deployment")
+    assert main_container(deps["user-service"])["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "5"]}}
+    assert main_container(deps["auth-service"])["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+
+
+def test_rollouts_surge_with_soft_anti_affinity_and_replace_in_place_with_hard(helm_major: int) -> None:
+    deps = by_component(render(CHART, set_values=["services.microservices.auth-service.antiAffinity=hard"],
                                major=helm_major), "Deployment")
-    assert main_container(deps["user-service"])["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    # Soft: a surge pod may share a node, so no pod goes down before its replacement is ready.
+    assert deps["user-service"]["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}}
+    # Hard on a cluster with as many nodes as replicas: a surge pod would stay Pending forever.
+    assert deps["auth-service"]["spec"]["strategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def test_the_update_strategy_is_a_value_per_service(helm_major: int) -> None:
+    deps = by_component(render(CHART, major=helm_major, set_values=[
+        "services.microservices.auth-service.antiAffinity=hard",
+        "services.microservices.auth-service.strategy.rollingUpdate.maxUnavailable=2",
+        "services.microservices.search-service.strategy.type=Recreate",
+        "services.defaults.strategy.rollingUpdate.maxSurge=1"]), "Deployment")
+    assert deps["auth-service"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 2}
+    assert deps["search-service"]["spec"]["strategy"] == {"type": "Recreate"}
+    assert deps["user-service"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+
+
+def test_split_namespaces_scenario_with_hard_anti_affinity_never_surges(helm_major: int) -> None:
+    objs = render(CHART, [CHART / "ci" / "split-namespaces-values.yaml"], major=helm_major)
+    for name, dep in by_component(objs, "Deployment").items():
+        assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}, name
 
 
 def test_a_pre_stop_pause_as_long_as_the_grace_period_is_refused() -> None:

@@ -2,7 +2,8 @@
 # helm test: this service's Redis credentials work.
 #   - the write-safe endpoint REDIS_HOST:REDIS_PORT accepts AUTH with REDIS_PASSWORD (as REDIS_USERNAME when
 #     the service has its own ACL user) and answers PING;
-#   - every Sentinel in REDIS_SENTINEL_ADDRS knows the master set REDIS_SENTINEL_MASTER.
+#   - every Sentinel in REDIS_SENTINEL_ADDRS accepts REDIS_SENTINEL_PASSWORD (else REDIS_PASSWORD of the
+#     default user) and knows the master set REDIS_SENTINEL_MASTER.
 # Speaks RESP through nc (netcat-openbsd, -N), so no redis-cli is needed. Retries CHECK_ATTEMPTS times.
 set -eu
 
@@ -16,24 +17,26 @@ resp_command() {
     done
 }
 
-# ask HOST PORT COMMAND...: AUTH (when a password is set) and COMMAND, then half-close (nc -N: Sentinel has no
-# QUIT); prints the replies.
+# ask USER PASSWORD HOST PORT COMMAND...: AUTH (as USER when given, when a password is set) and COMMAND, then
+# half-close (nc -N: Sentinel has no QUIT); prints the replies.
 ask() {
-    host="$1"
-    port="$2"
-    shift 2
+    user="$1"
+    password="$2"
+    host="$3"
+    port="$4"
+    shift 4
     {
-        if [ -n "${REDIS_USERNAME:-}" ]; then
-            resp_command AUTH "$REDIS_USERNAME" "$REDIS_PASSWORD"
-        elif [ -n "${REDIS_PASSWORD:-}" ]; then
-            resp_command AUTH "$REDIS_PASSWORD"
+        if [ -n "$user" ]; then
+            resp_command AUTH "$user" "$password"
+        elif [ -n "$password" ]; then
+            resp_command AUTH "$password"
         fi
         resp_command "$@"
     } | nc -N -w 5 "$host" "$port" | tr -d '\r'
 }
 
 check_master() {
-    out=$(ask "$REDIS_HOST" "$REDIS_PORT" PING) || return 1
+    out=$(ask "${REDIS_USERNAME:-}" "${REDIS_PASSWORD:-}" "$REDIS_HOST" "$REDIS_PORT" PING) || return 1
     case "$out" in
         *-WRONGPASS*|*-NOAUTH*|*-ERR*) echo "redis $REDIS_HOST:$REDIS_PORT refused: $out" >&2; return 1 ;;
         *+PONG*) echo "redis $REDIS_HOST:$REDIS_PORT: AUTH and PING ok"; return 0 ;;
@@ -42,9 +45,14 @@ check_master() {
 }
 
 check_sentinels() {
-    if [ -n "${REDIS_USERNAME:-}" ]; then
-        # An ACL user's service talks to the write-safe endpoint; Sentinel knows only the default user.
-        echo "sentinel: skipped for ACL user $REDIS_USERNAME"
+    # Sentinel has its own password (REDIS_SENTINEL_PASSWORD, key sentinel-password); without it Sentinel
+    # uses the default user's redis-password, which a service with its own ACL user does not receive.
+    if [ -n "${REDIS_SENTINEL_PASSWORD:-}" ]; then
+        sentinel_password="$REDIS_SENTINEL_PASSWORD"
+    elif [ -z "${REDIS_USERNAME:-}" ]; then
+        sentinel_password="${REDIS_PASSWORD:-}"
+    else
+        echo "sentinel: skipped for ACL user $REDIS_USERNAME (no REDIS_SENTINEL_PASSWORD)"
         return 0
     fi
     old_ifs="$IFS"
@@ -55,7 +63,7 @@ check_sentinels() {
     set +f
     IFS="$old_ifs"
     for addr in "$@"; do
-        out=$(ask "${addr%:*}" "${addr##*:}" SENTINEL get-master-addr-by-name "$REDIS_SENTINEL_MASTER") || return 1
+        out=$(ask "" "$sentinel_password" "${addr%:*}" "${addr##*:}" SENTINEL get-master-addr-by-name "$REDIS_SENTINEL_MASTER") || return 1
         case "$out" in
             *-WRONGPASS*|*-NOAUTH*) echo "sentinel $addr refused the password: $out" >&2; return 1 ;;
             *'*2'*) echo "sentinel $addr knows master set $REDIS_SENTINEL_MASTER" ;;

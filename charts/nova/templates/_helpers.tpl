@@ -482,7 +482,8 @@ argocd.argoproj.io/hook: Skip
 
 {{/*
 Env entries of a service container that come from Secrets the umbrella does not render (existing Secrets):
-DATABASE_PASSWORD/URL, REDIS_PASSWORD/URL, KAFKA_BROKERS. Generated values arrive with envFrom instead.
+DATABASE_PASSWORD/URL, REDIS_PASSWORD/URL, REDIS_SENTINEL_PASSWORD (optional key sentinel-password: without
+it Sentinel uses redis-password), KAFKA_BROKERS. Generated values arrive with envFrom instead.
 Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 12 }}
 */}}
 {{- define "nova.service.secretEnv" -}}
@@ -503,6 +504,12 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
     secretKeyRef:
       name: {{ include "nova.redis.secretName" $ctx }}
       key: {{ ternary (printf "acl-%s-password" $svc.redis.user) "redis-password" (ne (toString $svc.redis.user) "") }}
+- name: REDIS_SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "nova.redis.secretName" $ctx }}
+      key: sentinel-password
+      optional: true
 - name: REDIS_URL
   value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%s/%d" (ternary "$(REDIS_USERNAME)" "" (ne (toString $svc.redis.user) "")) (include "nova.redis.masterHost" $ctx) (include "nova.redis.port" $ctx) (int $svc.redis.db) | quote }}
 {{- end }}
@@ -525,6 +532,26 @@ Usage: {{ include "nova.netpol.dependencyPeer" (dict "ctx" $ "name" "nova-redis"
     matchLabels:
       app.kubernetes.io/name: {{ .name }}
       app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- end -}}
+
+{{/* NetworkPolicy egress rule to the Redis pods and the master proxy: Redis and Sentinel ports only. Usage: {{ include "nova.netpol.redisEgress" $ }} */}}
+{{- define "nova.netpol.redisEgress" -}}
+- to:
+    {{- include "nova.netpol.dependencyPeer" (dict "ctx" . "name" "nova-redis" "namespace" (include "nova.redis.namespace" .)) | nindent 4 }}
+  ports:
+    - port: {{ include "nova.redis.port" . }}
+      protocol: TCP
+    - port: {{ int (dig "sentinel" "port" 26379 .Values.redis) }}
+      protocol: TCP
+{{- end -}}
+
+{{/* NetworkPolicy egress rule to the PostgreSQL pods: the PostgreSQL port only. Usage: {{ include "nova.netpol.postgresEgress" $ }} */}}
+{{- define "nova.netpol.postgresEgress" -}}
+- to:
+    {{- include "nova.netpol.dependencyPeer" (dict "ctx" . "name" "nova-postgres" "namespace" (include "nova.postgres.namespace" .)) | nindent 4 }}
+  ports:
+    - port: {{ include "nova.postgres.port" . }}
+      protocol: TCP
 {{- end -}}
 
 {{/* NetworkPolicy egress rule to DNS. Usage: {{ include "nova.netpol.dnsEgress" $ }} */}}

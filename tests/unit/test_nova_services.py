@@ -286,6 +286,13 @@ def test_the_update_strategy_is_a_value_per_service(helm_major: int) -> None:
     assert deps["user-service"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
+def test_a_rollout_that_can_neither_surge_nor_take_a_pod_down_is_refused() -> None:
+    with pytest.raises(helm.HelmError, match=r"services\.microservices\.auth-service\.strategy: maxSurge and "
+                                             r"maxUnavailable are both 0"):
+        render(CHART, set_values=["services.microservices.auth-service.antiAffinity=hard",
+                                  "services.microservices.auth-service.strategy.rollingUpdate.maxUnavailable=0"])
+
+
 def test_split_namespaces_scenario_with_hard_anti_affinity_never_surges(helm_major: int) -> None:
     objs = render(CHART, [CHART / "ci" / "split-namespaces-values.yaml"], major=helm_major)
     for name, dep in by_component(objs, "Deployment").items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from tools.lint.finding import Finding, Severity
@@ -60,3 +60,10 @@ def hpa_max_replicas(hpas: list[Obj]) -> dict[tuple[str, str, str], int]:
         if isinstance(maximum, int) and ref.get("kind") and ref.get("name"):
             out[(str(ref["kind"]), hpa.effective_namespace, str(ref["name"]))] = maximum
     return out
+
+
+def missing_probe(index: Any, report: Reporter, probe: str) -> Iterator[Finding]:
+    """Findings for long-running containers without ``probe`` (livenessProbe, readinessProbe)."""
+    for w, c in index.iter_containers():
+        if c.long_running and not c.spec.get(probe):
+            yield report(w.obj, f"{c.path}.{probe}", f"container {c.name!r} has no {probe}", c.name)

@@ -16,7 +16,7 @@ from typing import Any
 
 from tools.lint.finding import Finding, Severity
 from tools.lint.model import Index
-from tools.lint.rules._base import Reporter
+from tools.lint.rules._base import Reporter, missing_probe
 
 ID = "readiness-probe"
 SEVERITY = Severity.ERROR
@@ -27,6 +27,4 @@ report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for w, c in index.iter_containers():
-        if c.long_running and not c.spec.get("readinessProbe"):
-            yield report(w.obj, f"{c.path}.readinessProbe", f"container {c.name!r} has no readinessProbe", c.name)
+    yield from missing_probe(index, report, "readinessProbe")

@@ -40,6 +40,7 @@ import copy
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -212,6 +213,23 @@ def manifest_text(case: Case) -> str:
 def lint_case(case: Case) -> list[Finding]:
     config = parse_config({"rules": dict(case.options)}, f"{case.id} options")
     return lint(parse_manifests(manifest_text(case), f"{case.id}.yaml"), config, list(case.kube_versions))
+
+
+def mismatches(case: Case, found: list[Finding]) -> list[str]:
+    """Why ``found`` is not exactly what the case states (empty when it is): missing, unexpected, wrong message."""
+    shown = {finding_key(f): f for f in found}
+    want = Counter(e.key for e in case.expect)
+    got = Counter(finding_key(f) for f in found)
+    problems = [f"missing {k}" for k in (want - got).elements()]
+    problems += [f"unexpected {k}: {shown[k].message}" for k in (got - want).elements()]
+    for e in case.expect:
+        if e.message and not any(finding_key(f) == e.key and e.message in f.message for f in found):
+            problems.append(f"no finding at {e.key} says {e.message!r}")
+    if case.outcome == "pass" and any(e.rule == case.rule for e in case.expect):
+        problems.append("a passing case expects no finding of its own rule")
+    if case.outcome == "fail" and not any(e.rule == case.rule for e in case.expect):
+        problems.append("a failing case expects at least one finding of its rule")
+    return problems
 
 
 def _steps(raw: Any, default_object: str | None, where: str) -> tuple[Mapping[str, Any], ...]:

@@ -14,7 +14,8 @@ Suffixes are case-sensitive (``1K``, ``1KI`` and ``512MB`` are refused); no spac
 parser only accepts a whole-number exponent, so ``1e1.5`` is refused too. Negative quantities are
 valid quantities; resource requests and limits refuse them separately (see :func:`parse_quantity`'s
 callers). ``QUANTITY_PATTERN`` is the same grammar as a regular expression for a JSON schema
-``pattern`` (applied to strings; YAML numbers such as ``cpu: 2`` are quantities too).
+``pattern`` (applied to strings; YAML numbers such as ``cpu: 2`` are quantities too), and
+``NON_NEGATIVE_QUANTITY_PATTERN`` the one for requests, limits, storage and sizeLimit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import re
 from decimal import Context, Decimal, DecimalException
 
 QUANTITY_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+# The same without a minus sign: what requests, limits, storage and sizeLimit accept ("-0" aside).
+NON_NEGATIVE_QUANTITY_PATTERN = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
 
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)", re.DOTALL)
 _EXPONENT = re.compile(r"[eE]([+-]?[0-9]+)")

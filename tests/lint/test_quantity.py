@@ -8,7 +8,7 @@ from decimal import Decimal
 import jsonschema
 import pytest
 
-from tools.quantity import QUANTITY_PATTERN, is_quantity, parse_quantity
+from tools.quantity import NON_NEGATIVE_QUANTITY_PATTERN, QUANTITY_PATTERN, is_quantity, parse_quantity
 
 VALID: list[tuple[str | int | float, Decimal]] = [
     ("0", Decimal(0)),
@@ -52,6 +52,7 @@ def test_valid_quantity_parses_to_its_exact_value(text: str | float, value: Deci
     assert parse_quantity(text) == value
     if isinstance(text, str):
         assert re.fullmatch(QUANTITY_PATTERN, text)
+        assert bool(re.fullmatch(NON_NEGATIVE_QUANTITY_PATTERN, text)) == (value >= 0)
 
 
 @pytest.mark.parametrize("text", INVALID, ids=lambda v: repr(v))
@@ -61,6 +62,7 @@ def test_invalid_quantity_raises_value_error_and_fails_the_pattern(text: object)
     assert not is_quantity(text)  # type: ignore[arg-type]
     if isinstance(text, str):
         assert not re.fullmatch(QUANTITY_PATTERN, text)
+        assert not re.fullmatch(NON_NEGATIVE_QUANTITY_PATTERN, text)
 
 
 def test_error_messages_name_the_value_and_suggest_the_kubernetes_spelling() -> None:

@@ -16,6 +16,7 @@ lint: setup ## The main job: render every chart and values profile with helm and
 test: setup ## Every test (unit, lint fixtures, schema, runtime daemons; cluster tests skip without a cluster)
 	$(PY) -m ruff check tools tests bench
 	$(PY) -m tools.schema --check
+	$(PY) -m tools.lint.docs --check
 	$(PY) -m pytest -q
 
 test-unit: setup ## Only the fast tests (no daemons)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.lint.cases import BASELINE, FIXTURES, case_file
 from tools.lint import cli
 
-FIXTURES = Path(__file__).parent / "fixtures"
+__all__ = ["BASELINE", "DEMO_CHART", "FIXTURES", "Result", "case_file", "run_lint"]
 DEMO_CHART = Path(__file__).parent / "charts" / "demo"
 
 
@@ -36,7 +36,3 @@ def run_lint(argv: Sequence[str], stdin: str = "") -> Result:
         mp.undo()
     return Result(code, out.getvalue(), err.getvalue())
 
-
-def expected_count(path: Path) -> int | None:
-    match = re.search(r"expect: (\d+)", path.read_text().splitlines()[0])
-    return int(match.group(1)) if match else None

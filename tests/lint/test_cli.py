@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.lint.conftest import DEMO_CHART, FIXTURES, run_lint
+from tests.lint.conftest import BASELINE, DEMO_CHART, case_file, run_lint
 from tools import helm
 
-CLEAN = FIXTURES / "run-as-non-root" / "pass.yaml"
-PRIVILEGED = FIXTURES / "no-privileged" / "fail.yaml"
+CLEAN = BASELINE
+PRIVILEGED = case_file("no-privileged", "privileged")
+SLOW_START = case_file("startup-probe", "long-initial-delay-instead-of-startup-probe")
 
 
 def _findings(result_out: str) -> list[dict]:
@@ -38,9 +39,9 @@ def test_findings_at_failing_severity_exit_1_and_name_rule_object_container_and_
 
 
 def test_findings_below_fail_on_exit_0() -> None:
-    result = run_lint(["--manifests", str(FIXTURES / "startup-probe" / "fail.yaml"), "--no-config"])
+    result = run_lint(["--manifests", str(SLOW_START), "--no-config"])
     assert result.code == 1  # warning fails by default
-    result = run_lint(["--manifests", str(FIXTURES / "startup-probe" / "fail.yaml"), "--no-config",
+    result = run_lint(["--manifests", str(SLOW_START), "--no-config",
                        "--fail-on", "error"])
     assert result.code == 0 and "startup-probe" in result.out
 
@@ -132,7 +133,7 @@ def test_config_sets_severity_off_and_thresholds(tmp_path: Path) -> None:
     path = _config(tmp_path, "rules:\n  no-privileged: {severity: info}\n")
     result = run_lint(["--manifests", str(PRIVILEGED), "--config", path, "--format", "json"])
     assert result.code == 0 and _findings(result.out)[0]["severity"] == "info"
-    fail = FIXTURES / "resilience-policy" / "fail.yaml"
+    fail = case_file("resilience-policy", "limits-exceeded-in-config-map")
     path = _config(tmp_path, "rules:\n  resilience-policy: {max-request-timeout: 60s, max-connect-timeout: 2s}\n")
     messages = [f["message"] for f in _findings(run_lint(["--manifests", str(fail), "--config", path,
                                                             "--format", "json"]).out)]

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from tests.lint.conftest import FIXTURES
+from tests.lint.conftest import case_file
 from tools.lint.config import Config
 from tools.lint.engine import lint
 from tools.lint.finding import Finding, Severity
@@ -22,10 +22,13 @@ from tools.lint.inputs import parse_manifests, read_manifests
 def findings() -> list[Finding]:
     """Findings of three severities, with and without container, template and line."""
     out: list[Finding] = []
-    for name in ("resilience-policy/fail.yaml", "startup-probe/fail.yaml", "kube-schema-unavailable/fail.yaml",
-                 "no-host-namespaces/fail.yaml"):
-        out += lint(read_manifests(str(FIXTURES / name)), Config(), ["1.29"], input_name=name)
-    text = (FIXTURES / "no-privileged" / "fail.yaml").read_text()
+    for rule, case in (("resilience-policy", "limits-exceeded-in-config-map"),
+                       ("startup-probe", "long-initial-delay-instead-of-startup-probe"),
+                       ("kube-schema-unavailable", "custom-resources-reported-once"),
+                       ("no-host-namespaces", "network-pid-and-ipc")):
+        name = f"{rule}/{case}"
+        out += lint(read_manifests(str(case_file(rule, case))), Config(), ["1.29"], input_name=name)
+    text = case_file("no-privileged", "privileged").read_text()
     out += lint(parse_manifests(text, "stdin"), Config(), ["1.29"], input_name="stdin")
     assert {f.severity for f in out} == set(Severity)
     assert any(f.container is None for f in out) and any(f.template is None for f in out)

@@ -1,76 +1,126 @@
-"""Every rule against its fixtures, and the meta-test that every rule has fixtures, docs and metadata."""
+"""Every rule against its cases (baseline + patch), and the meta-tests: every rule has cases, docs and metadata."""
 
 from __future__ import annotations
 
 import inspect
 import re
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.lint.conftest import FIXTURES, expected_count
+from tests.lint.cases import (
+    BASELINE,
+    FIXTURES,
+    Case,
+    CaseError,
+    all_cases,
+    case_docs,
+    get_case,
+    lint_case,
+    mismatches,
+)
 from tools.lint.config import Config
 from tools.lint.engine import lint
 from tools.lint.finding import Severity
 from tools.lint.inputs import read_manifests
 from tools.lint.rules import REGISTRY, RULES
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "lint-rules.md"
-FIXTURE_FILES = sorted(FIXTURES.glob("*/*.yaml"))
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "lint-rules.md"
+CASES = all_cases()
+TOOLS = ("kube-linter", "Polaris", "kube-score", "checkov")
 
 
-def _rule_findings(path: Path, rule_id: str) -> list:
-    return [f for f in lint(read_manifests(str(path)), Config(), ["1.29"]) if f.rule == rule_id]
+def _shown(findings: list) -> list[str]:
+    return [f"{f.rule} {f.object_ref} [{f.container}] {f.path}: {f.message}" for f in findings]
 
 
-@pytest.mark.parametrize("path", [p for p in FIXTURE_FILES if p.name.startswith("pass")],
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_passing_fixture_has_no_finding_of_its_rule(path: Path) -> None:
-    found = _rule_findings(path, path.parent.name)
-    assert found == [], [f"{f.path}: {f.message}" for f in found]
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "pass"], ids=lambda c: c.id)
+def test_passing_case_has_no_finding_of_its_rule_and_only_the_stated_others(case: Case) -> None:
+    found = lint_case(case)
+    assert mismatches(case, found) == [], _shown(found)
 
 
-@pytest.mark.parametrize("path", [p for p in FIXTURE_FILES if p.name.startswith("fail")],
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_failing_fixture_has_exactly_the_expected_findings_of_its_rule(path: Path) -> None:
-    expected = expected_count(path)
-    assert expected, f"{path}: first line must say '# expect: N' (N > 0)"
-    found = _rule_findings(path, path.parent.name)
-    assert len(found) == expected, [f"{f.path}: {f.message}" for f in found]
+@pytest.mark.parametrize("case", [c for c in CASES if c.outcome == "fail"], ids=lambda c: c.id)
+def test_failing_case_reports_exactly_the_stated_rule_object_container_and_path(case: Case) -> None:
+    found = lint_case(case)
+    assert mismatches(case, found) == [], _shown(found)
     for f in found:
-        assert f.path and f.message and f.remediation and f.kind and f.name
+        assert f.message and f.remediation == REGISTRY[f.rule].REMEDIATION
 
 
-def test_the_compliant_baseline_is_clean_under_every_rule() -> None:
-    """The pass.yaml baseline (a full service) gives no finding of any rule, on both default versions."""
-    objects = read_manifests(str(FIXTURES / "run-as-non-root" / "pass.yaml"))
-    assert lint(objects, Config(), ["1.29", "1.37"]) == []
+def test_a_case_that_fails_for_another_reason_does_not_match() -> None:
+    """The harness itself: another path, another object, another rule or another message is a mismatch."""
+    case = get_case("no-privileged", "privileged")
+    (stated,) = case.expect
+    found = lint_case(case)
+    assert mismatches(case, found) == []
+    for wrong in (replace(stated, path=stated.path.replace("privileged", "runAsUser")),
+                  replace(stated, object="Deployment/nova-services/other"),
+                  replace(stated, container=None),
+                  replace(stated, rule="no-host-port"),
+                  replace(stated, message="is not privileged")):
+        assert mismatches(replace(case, expect=(wrong,)), found), wrong
+    extra = replace(case, steps=(*case.steps, {"in": "Deployment/nova-services/api",
+                                               "set": "spec.template.spec.hostPID", "value": True}))
+    assert any("unexpected ('no-host-namespaces'" in m for m in mismatches(extra, lint_case(extra)))
+    assert mismatches(replace(case, outcome="pass"), found)
 
 
-def test_every_rule_has_passing_and_failing_fixtures() -> None:
+def test_the_baseline_is_clean_under_every_rule_on_both_default_versions() -> None:
+    objects = read_manifests(str(BASELINE))
+    assert len(objects) == 6
+    assert _shown(lint(objects, Config(), ["1.29", "1.37"])) == []
+
+
+def test_every_rule_has_a_passing_and_a_failing_case() -> None:
     for rule_id in REGISTRY:
-        folder = FIXTURES / rule_id
-        assert list(folder.glob("pass*.yaml")), f"{rule_id}: no {folder}/pass*.yaml"
-        assert list(folder.glob("fail*.yaml")), f"{rule_id}: no {folder}/fail*.yaml"
+        outcomes = {c.outcome for c in CASES if c.rule == rule_id}
+        assert outcomes == {"pass", "fail"}, f"{rule_id}: tests/lint/fixtures/{rule_id}.yaml needs pass and fail cases"
 
 
-def test_every_fixture_folder_belongs_to_a_registered_rule() -> None:
-    assert {p.name for p in FIXTURES.iterdir() if p.is_dir()} <= set(REGISTRY)
+def test_every_cases_file_belongs_to_a_registered_rule() -> None:
+    assert {p.stem for p in FIXTURES.glob("*.yaml")} - {BASELINE.stem} <= set(REGISTRY)
 
 
-def test_every_rule_has_a_docs_section_with_equivalents() -> None:
-    text = DOCS.read_text()
-    for rule_id in REGISTRY:
-        match = re.search(rf"^## {re.escape(rule_id)}\n(.*?)(?=^## |\Z)", text, re.DOTALL | re.MULTILINE)
-        assert match, f"docs/lint-rules.md has no '## {rule_id}' section"
-        section = match.group(1)
-        assert rule_id_description(rule_id) in section, f"{rule_id}: docs section is stale (description differs)"
-        for tool in ("kube-linter", "Polaris", "kube-score", "checkov"):
-            assert tool in section, f"{rule_id}: docs section does not name the {tool} equivalent"
+def test_case_names_are_unique() -> None:
+    ids = Counter(c.id for c in CASES)
+    assert [i for i, n in ids.items() if n > 1] == []
 
 
-def rule_id_description(rule_id: str) -> str:
-    return REGISTRY[rule_id].DESCRIPTION
+def test_a_patch_step_that_does_not_apply_is_an_error_naming_the_case(tmp_path: Path) -> None:
+    bad = Case("no-privileged", "fail", "typo", "a path that is not in the baseline",
+               ({"in": "Deployment/nova-services/api", "delete": "spec.template.spec.containerz[0]"},), ())
+    with pytest.raises(CaseError, match=r"no-privileged/fail/typo: patch\[0\]: spec.template.spec.containerz: no such"):
+        case_docs(bad)
+    other = Case("no-privileged", "fail", "gone", "an object that is not there",
+                 ({"in": "Deployment/nova-services/nope", "set": "spec.replicas", "value": 2},), ())
+    with pytest.raises(CaseError, match="object 'Deployment/nova-services/nope' is not in the baseline"):
+        case_docs(other)
+
+
+def test_the_baseline_documents_are_untouched_by_patches() -> None:
+    before = list(yaml.safe_load_all(BASELINE.read_text()))
+    for case in CASES:
+        case_docs(case)
+    assert list(yaml.safe_load_all(BASELINE.read_text())) == before
+
+
+def _section(rule_id: str) -> str:
+    match = re.search(rf"^## {re.escape(rule_id)}\n(.*?)(?=^## |\Z)", DOCS.read_text(), re.DOTALL | re.MULTILINE)
+    assert match, f"docs/lint-rules.md has no '## {rule_id}' section (run: python -m tools.lint.docs)"
+    return match.group(1)
+
+
+def test_every_rule_has_a_docs_section_with_its_metadata_and_equivalents() -> None:
+    for rule in RULES:
+        section = _section(rule.ID)
+        assert rule.DESCRIPTION in section and rule.REMEDIATION in section, f"{rule.ID}: docs section is stale"
+        for tool in TOOLS:
+            assert tool in section and rule.EQUIVALENTS[tool] in section, f"{rule.ID}: no {tool} equivalent in docs"
 
 
 def test_every_rule_module_declares_its_metadata_and_examples() -> None:
@@ -80,6 +130,26 @@ def test_every_rule_module_declares_its_metadata_and_examples() -> None:
         assert isinstance(rule.SEVERITY, Severity)
         assert rule.DESCRIPTION.strip() and rule.REMEDIATION.strip()
         assert isinstance(rule.OPTIONS, dict)
+        assert sorted(rule.EQUIVALENTS) == sorted(TOOLS) and all(v.strip() for v in rule.EQUIVALENTS.values()), rule.ID
         doc = rule.__doc__ or ""
         assert "Passing" in doc and "Failing" in doc, f"{rule.ID}: docstring needs a passing and a failing example"
         assert inspect.isgeneratorfunction(rule.check), f"{rule.ID}: check() must be a generator"
+
+
+def _nova_service_names() -> set[str]:
+    values = yaml.safe_load((REPO / "charts" / "nova" / "values.yaml").read_text())
+    return set(values["services"]["microservices"])
+
+
+def test_no_rule_default_names_a_nova_service() -> None:
+    """The linter is general: what is Nova-specific lives in .nova-lint.yaml, not in rule defaults."""
+    names = _nova_service_names()
+    assert "user-service" in names
+    for rule in RULES:
+        defaults = repr(rule.OPTIONS)
+        assert not [n for n in names if n in defaults], f"{rule.ID}: a default names a Nova service"
+
+
+def test_the_repository_config_lists_the_nova_services_for_resilience_policy() -> None:
+    config = yaml.safe_load((REPO / ".nova-lint.yaml").read_text())
+    assert set(config["rules"]["resilience-policy"]["services"]) == _nova_service_names()

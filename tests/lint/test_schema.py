@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.lint.conftest import FIXTURES
-from tools.lint.inputs import read_manifests
+from tests.lint.cases import all_cases, case_docs
 from tools.lint.schema import KubeSchemas, Unsupported, _Compiler, newest_version, resolve_version
 
 
@@ -35,10 +34,11 @@ def _mutations(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _objects() -> list[dict[str, Any]]:
+    """One object per apiVersion/kind of the lint cases (the baseline and every patch)."""
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(FIXTURES.glob("*/*.yaml")):
-        for o in read_manifests(str(path)):
-            seen.setdefault((o.api_version, o.kind), o.obj)
+    for case in all_cases():
+        for obj in case_docs(case):
+            seen.setdefault((obj["apiVersion"], obj["kind"]), obj)
     return list(seen.values())
 
 

@@ -32,6 +32,12 @@ DESCRIPTION = ("Every ConfigMap and Secret a pod references (env, envFrom, volum
 REMEDIATION = ("Render the ConfigMap/Secret in the chart, fix the name or key, mark the reference optional, or "
                "declare it under rules.config-references.external-configmaps / external-secrets.")
 OPTIONS: dict[str, Any] = {"external-configmaps": [], "external-secrets": []}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "—",
+    "kube-score": "—",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 Ref = tuple[str, str, str | None, bool, str, str | None]  # kind, name, key, optional, path, container

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container drops ALL capabilities and adds none (except those listed in allowed-add)."
 REMEDIATION = "Set securityContext.capabilities.drop: [ALL] on the container and remove capabilities.add."
 OPTIONS: dict[str, Any] = {"allowed-add": []}
+EQUIVALENTS = {
+    "kube-linter": "`drop-net-raw-capability` (NET_RAW only)",
+    "Polaris": "`dangerousCapabilities`, `insecureCapabilities`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_37, CKV_K8S_25, CKV_K8S_28, CKV_K8S_39",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

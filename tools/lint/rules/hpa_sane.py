@@ -27,6 +27,12 @@ DESCRIPTION = ("Every HorizontalPodAutoscaler has 1 <= minReplicas <= maxReplica
 REMEDIATION = ("Point scaleTargetRef at the workload's kind and name, keep minReplicas <= maxReplicas, and set "
                "resources.requests for each resource the HPA measures.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`dangling-horizontalpodautoscaler`",
+    "Polaris": "`hpaMinAvailability`, `hpaMaxAvailability` (replica counts only)",
+    "kube-score": "`horizontalpodautoscaler-has-target`",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

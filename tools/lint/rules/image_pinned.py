@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container image has a tag that is not latest (or a digest)."
 REMEDIATION = "Pin the image to a released version tag (for example redis:7.2.4) or to a digest (@sha256:...)."
 OPTIONS: dict[str, Any] = {"forbidden-tags": ["latest"]}
+EQUIVALENTS = {
+    "kube-linter": "`latest-tag`",
+    "Polaris": "`tagNotSpecified`",
+    "kube-score": "`container-image-tag`",
+    "checkov": "CKV_K8S_14 (CKV_K8S_43 demands digests)",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -30,6 +30,12 @@ DESCRIPTION = ("Every nova-lint.io/ignore.<rule>[.<container>] annotation names 
 REMEDIATION = ("Use nova-lint.io/ignore.<rule-id>[.<container>]: \"<why this is safe>\" with a rule id from "
                "docs/lint-rules.md, or remove the annotation.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "— (`ignore-check.kube-linter.io/<check>` takes no mandatory reason)",
+    "Polaris": "— (exemption annotations, no reason)",
+    "kube-score": "— (`kube-score/ignore`, no reason)",
+    "checkov": "— (`checkov.io/skip<N>` comment, reason optional)",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

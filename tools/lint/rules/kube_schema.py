@@ -33,6 +33,12 @@ DESCRIPTION = "Every object validates against the strict Kubernetes JSON schema 
 REMEDIATION = ("Fix the field named in the message (check spelling, nesting and type against the Kubernetes API "
                "reference for that version), or move to an API version the cluster serves.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "— (kubeconform/kubeval territory; `no-extensions-v1beta` covers one removed API group)",
+    "Polaris": "—",
+    "kube-score": "— (`stable-version` flags deprecated APIs only)",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -27,6 +27,12 @@ SEVERITY = Severity.INFO
 DESCRIPTION = "Kinds without a bundled schema (CRDs) are reported once per apiVersion/kind and not schema-checked."
 REMEDIATION = "Nothing to fix in the object; validate custom resources against their CRD's schema in a cluster."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "—",
+    "kube-score": "—",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

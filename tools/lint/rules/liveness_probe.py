@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every long-running container (not Jobs, not plain init containers) has a livenessProbe."
 REMEDIATION = "Add a livenessProbe (httpGet, tcpSocket, grpc or exec) to the container."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`no-liveness-probe`",
+    "Polaris": "`livenessProbeMissing`",
+    "kube-score": "`pod-probes`",
+    "checkov": "CKV_K8S_8",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

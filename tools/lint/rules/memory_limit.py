@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container (init containers included) sets a memory limit."
 REMEDIATION = "Set resources.limits.memory on the container (at least its memory request)."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`unset-memory-requirements`",
+    "Polaris": "`memoryLimitsMissing`",
+    "kube-score": "`container-resources`",
+    "checkov": "CKV_K8S_13",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -25,6 +25,12 @@ DESCRIPTION = "Every pod is selected by a NetworkPolicy in its namespace (so it 
 REMEDIATION = ("Add a NetworkPolicy in the pod's namespace whose podSelector matches the pod template labels "
                "(a default-deny policy with podSelector: {} plus explicit allows).")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`non-isolated-pod`",
+    "Polaris": "`missingNetworkPolicy`",
+    "kube-score": "`pod-networkpolicy`",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "No pod sets hostNetwork, hostPID or hostIPC."
 REMEDIATION = "Remove hostNetwork, hostPID and hostIPC from the pod spec (or set them to false)."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`host-network`, `host-pid`, `host-ipc`",
+    "Polaris": "`hostNetworkSet`, `hostPIDSet`, `hostIPCSet`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_19, CKV_K8S_17, CKV_K8S_18",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "No pod mounts a hostPath volume."
 REMEDIATION = "Use an emptyDir, a PersistentVolumeClaim, a ConfigMap or a Secret instead of hostPath."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`sensitive-host-mounts`, `docker-sock` (listed directories only)",
+    "Polaris": "`hostPathSet`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_27 (docker socket only)",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "No container port sets hostPort."
 REMEDIATION = "Remove hostPort and reach the pod through a Service."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "— (`privileged-ports` is about container ports below 1024)",
+    "Polaris": "`hostPortSet`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_26",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container sets allowPrivilegeEscalation: false."
 REMEDIATION = "Set securityContext.allowPrivilegeEscalation: false on the container."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`privilege-escalation-container`",
+    "Polaris": "`privilegeEscalationAllowed`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_20",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

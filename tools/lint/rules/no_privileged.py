@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "No container runs privileged."
 REMEDIATION = "Remove securityContext.privileged (or set it to false); grant only the capability actually needed."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`privileged-container`",
+    "Polaris": "`runAsPrivileged`",
+    "kube-score": "`container-security-context-privileged`",
+    "checkov": "CKV_K8S_16",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

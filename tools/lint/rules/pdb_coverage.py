@@ -32,6 +32,13 @@ DESCRIPTION = ("Every replicated workload is selected by a PodDisruptionBudget t
 REMEDIATION = ("Add a PodDisruptionBudget in the workload's namespace whose selector matches the pod template "
                "labels, with maxUnavailable: 1 (or minAvailable below the replica count).")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`pdb-max-unavailable`, `pdb-min-available` (PDB values, not coverage)",
+    "Polaris": "`missingPodDisruptionBudget`, `pdbDisruptionsIsZero`",
+    "kube-score": ("`deployment-has-poddisruptionbudget`, `statefulset-has-poddisruptionbudget`, "
+                "`poddisruptionbudget-has-policy`"),
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

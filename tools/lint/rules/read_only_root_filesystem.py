@@ -24,6 +24,12 @@ DESCRIPTION = "Every container sets readOnlyRootFilesystem: true."
 REMEDIATION = ("Set securityContext.readOnlyRootFilesystem: true and mount an emptyDir (or a volume) "
                "where the process must write, such as /tmp.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`no-read-only-root-fs`",
+    "Polaris": "`notReadOnlyRootFilesystem`",
+    "kube-score": "`container-security-context-readonlyrootfilesystem`",
+    "checkov": "CKV_K8S_22",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every long-running container (not Jobs, not plain init containers) has a readinessProbe."
 REMEDIATION = "Add a readinessProbe (httpGet, tcpSocket, grpc or exec) to the container."
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`no-readiness-probe`",
+    "Polaris": "`readinessProbeMissing`",
+    "kube-score": "`pod-probes`",
+    "checkov": "CKV_K8S_9",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

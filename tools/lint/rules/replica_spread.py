@@ -27,6 +27,12 @@ DESCRIPTION = ("Every replicated workload has pod anti-affinity or a topology sp
 REMEDIATION = ("Add affinity.podAntiAffinity (preferred or required, topologyKey kubernetes.io/hostname) or "
                "topologySpreadConstraints whose labelSelector matches the pod template labels.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`no-anti-affinity`",
+    "Polaris": "`topologySpreadConstraint`",
+    "kube-score": "`deployment-has-host-podantiaffinity`, `statefulset-has-host-podantiaffinity`",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

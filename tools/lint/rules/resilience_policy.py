@@ -1,8 +1,9 @@
-"""Every Nova service has the resilience settings of the design: request timeout <= 3 s, connect
+"""Every service has the resilience settings of the design: request timeout <= 3 s, connect
 timeout <= 1 s, retries and a circuit breaker configured.
 
-A Nova service is a workload whose pod label ``service-label`` (app.kubernetes.io/component) is
-one of ``services``, or any workload whose containers set one of the four variables. Values are
+A service is a workload whose pod label ``service-label`` (app.kubernetes.io/component) is one of
+``services`` (none by default: a repository lists its own in the config file), or any workload
+whose containers set one of the four variables. Values are
 resolved the way the kubelet does: literal env, env valueFrom configMapKeyRef / secretKeyRef,
 and envFrom ConfigMaps / Secrets of the same render. Durations are Go-style (``3s``, ``500ms``,
 ``1m30s``); a bare number is read in ``bare-number-unit``.
@@ -31,13 +32,13 @@ from tools.lint.rules._env import EnvValue, resolve_env
 
 ID = "resilience-policy"
 SEVERITY = Severity.ERROR
-DESCRIPTION = ("Every Nova service container sets HTTP_REQUEST_TIMEOUT <= 3s, HTTP_CONNECT_TIMEOUT <= 1s, "
+DESCRIPTION = ("Every service container sets HTTP_REQUEST_TIMEOUT <= 3s, HTTP_CONNECT_TIMEOUT <= 1s, "
                "RETRY_ATTEMPTS (>= 1) and CIRCUIT_BREAKER_FAILURE_RATE (1-100 %), from env or ConfigMaps.")
 REMEDIATION = ("Deliver the resilience settings to the container (envFrom the resilience ConfigMap) with "
                "timeouts within the limits in .nova-lint.yaml (rules.resilience-policy).")
 OPTIONS: dict[str, Any] = {
     "service-label": "app.kubernetes.io/component",
-    "services": ["user-service", "auth-service", "search-service", "streaming-api", "messaging-service"],
+    "services": [],
     "request-timeout-env": "HTTP_REQUEST_TIMEOUT",
     "connect-timeout-env": "HTTP_CONNECT_TIMEOUT",
     "retry-attempts-env": "RETRY_ATTEMPTS",
@@ -46,6 +47,12 @@ OPTIONS: dict[str, Any] = {
     "max-connect-timeout": "1s",
     "min-retry-attempts": 1,
     "bare-number-unit": "s",
+}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "—",
+    "kube-score": "—",
+    "checkov": "—",
 }
 report = Reporter(ID, SEVERITY, REMEDIATION)
 

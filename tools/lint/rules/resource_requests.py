@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container (init containers included) sets CPU and memory requests."
 REMEDIATION = "Set resources.requests.cpu and resources.requests.memory on the container."
 OPTIONS: dict[str, Any] = {"resources": ["cpu", "memory"]}
+EQUIVALENTS = {
+    "kube-linter": "`unset-cpu-requirements`, `unset-memory-requirements`",
+    "Polaris": "`cpuRequestsMissing`, `memoryRequestsMissing`",
+    "kube-score": "`container-resources`",
+    "checkov": "CKV_K8S_10, CKV_K8S_12",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -24,6 +24,12 @@ DESCRIPTION = "Every container runs as non-root (runAsNonRoot: true) with a non-
 REMEDIATION = ("Set securityContext.runAsNonRoot: true and runAsUser to a non-zero UID (for example 10001) "
                "in the pod or container securityContext.")
 OPTIONS: dict[str, Any] = {}
+EQUIVALENTS = {
+    "kube-linter": "`run-as-non-root`",
+    "Polaris": "`runAsRootAllowed`",
+    "kube-score": "`container-security-context-user-group-id`",
+    "checkov": "CKV_K8S_23, CKV_K8S_40",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

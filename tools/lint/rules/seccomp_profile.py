@@ -23,6 +23,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "Every container runs with seccompProfile.type RuntimeDefault or Localhost (pod or container level)."
 REMEDIATION = "Set securityContext.seccompProfile.type: RuntimeDefault in the pod securityContext."
 OPTIONS: dict[str, Any] = {"allowed-types": ["RuntimeDefault", "Localhost"]}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "— (`linuxHardening` accepts seccomp among alternatives)",
+    "kube-score": "`container-seccomp-profile` (optional test)",
+    "checkov": "CKV_K8S_31",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

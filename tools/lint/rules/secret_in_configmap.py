@@ -1,4 +1,4 @@
-"""ConfigMaps hold no secret-looking values (use a Secret).
+r"""ConfigMaps hold no secret-looking values (use a Secret).
 
 Keys named like secrets (password, token, api_key ...) with a literal value, private keys, cloud
 and JWT tokens, URLs with a password, and config-file lines such as ``requirepass s3cr3t``.
@@ -29,6 +29,12 @@ DESCRIPTION = "No ConfigMap value looks like a secret (named like one with a lit
 REMEDIATION = ("Move the value to a Secret and reference it (secretKeyRef, envFrom secretRef or a secret volume); "
                "keep only a placeholder in the ConfigMap.")
 OPTIONS: dict[str, Any] = {"allowed-keys": []}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "`sensitiveConfigmapContent`",
+    "kube-score": "—",
+    "checkov": "— (only its separate secrets framework scans files)",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

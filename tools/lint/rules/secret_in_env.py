@@ -24,6 +24,12 @@ SEVERITY = Severity.ERROR
 DESCRIPTION = "No container env var holds a secret-looking literal value."
 REMEDIATION = "Put the value in a Secret and use env[].valueFrom.secretKeyRef (or a secret volume) instead."
 OPTIONS: dict[str, Any] = {"allowed-names": []}
+EQUIVALENTS = {
+    "kube-linter": "`env-var-secret`",
+    "Polaris": "`sensitiveContainerEnvVar`",
+    "kube-score": "—",
+    "checkov": "— (CKV_K8S_35 flags secretKeyRef env, the opposite advice)",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -27,6 +27,12 @@ DESCRIPTION = ("Pods whose ServiceAccount has no RBAC binding do not mount a ser
                "(automountServiceAccountToken: false on the pod or its ServiceAccount).")
 REMEDIATION = "Set automountServiceAccountToken: false on the pod spec or on its ServiceAccount."
 OPTIONS: dict[str, Any] = {"api-service-accounts": []}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "`automountServiceAccountToken`",
+    "kube-score": "—",
+    "checkov": "CKV_K8S_38",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -30,6 +30,12 @@ DESCRIPTION = "Every Service with a selector matches the pods of some workload, 
 REMEDIATION = ("Make spec.selector equal to (a subset of) the pod template labels of the workload it fronts, "
                "and name the container port that targetPort refers to.")
 OPTIONS: dict[str, Any] = {"runtime-labels": []}
+EQUIVALENTS = {
+    "kube-linter": "`dangling-service`",
+    "Polaris": "—",
+    "kube-score": "`service-targets-pod`",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

@@ -30,6 +30,12 @@ DESCRIPTION = ("Slow-starting long-running containers (StatefulSets, or probes d
 REMEDIATION = ("Add a startupProbe with failureThreshold x periodSeconds covering the worst start-up time and "
                "drop the long initialDelaySeconds from liveness/readiness.")
 OPTIONS: dict[str, Any] = {"slow-start-seconds": 30, "slow-kinds": ["StatefulSet"]}
+EQUIVALENTS = {
+    "kube-linter": "— (`startup-port` only checks the probe's port)",
+    "Polaris": "—",
+    "kube-score": "—",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 

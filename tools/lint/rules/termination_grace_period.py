@@ -30,6 +30,12 @@ DESCRIPTION = ("terminationGracePeriodSeconds (default 30) exceeds every preStop
                "min-margin-seconds.")
 REMEDIATION = "Raise terminationGracePeriodSeconds above the preStop pause plus the time the process needs to stop."
 OPTIONS: dict[str, Any] = {"min-margin-seconds": 1}
+EQUIVALENTS = {
+    "kube-linter": "—",
+    "Polaris": "—",
+    "kube-score": "—",
+    "checkov": "—",
+}
 report = Reporter(ID, SEVERITY, REMEDIATION)
 
 _SLEEP = re.compile(r"\bsleep\s+(\d+(?:\.\d+)?)s?\b")

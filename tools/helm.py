@@ -31,6 +31,11 @@ SOURCE_PREFIX = "# Source: "
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
 
 
+# helm 3 and 4 note each symlinked subchart on stderr; that is how local dependencies are held here, so the
+# notice is left out of error messages.
+SYMLINK_NOTICE = "found symbolic link in path"
+
+
 class HelmError(Exception):
     """helm failed or could not be found. ``str()`` is a message fit for a user (one line or helm's own text)."""
 
@@ -96,7 +101,8 @@ def run(args: Sequence[str], *, helm: str | None = None, context: str = "", cwd:
         where = f" ({context})" if context else ""
         # helm lint reports its findings on stdout as [ERROR]/[WARNING] lines: keep those too.
         findings = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith(("[ERROR]", "[WARNING]"))]
-        detail = "\n".join([*findings, proc.stderr.strip()]).strip()
+        stderr = [ln for ln in proc.stderr.splitlines() if SYMLINK_NOTICE not in ln]
+        detail = "\n".join([*findings, *stderr]).strip()
         raise HelmError(f"helm {' '.join(args[:1])} failed{where}:\n{detail}")
     return proc.stdout
 

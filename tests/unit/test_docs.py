@@ -258,6 +258,32 @@ def test_doc_command_runs_as_written_on_a_fresh_clone(clone: Path, command: Comm
     assert proc.returncode == 0, f"{command} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
 
 
+HELM_INSTALL = re.compile(r"^(?P<helm>(\.venv/bin/)?helm) (upgrade --install|install) (?P<rest>.*)$")
+
+
+def offline_render(command: Command) -> str | None:
+    """A cluster-bound `helm install`/`upgrade --install` as the `helm template` with the same arguments."""
+    m = HELM_INSTALL.match(command.key)
+    return f"{m['helm']} template {m['rest']}" if m else None
+
+
+def test_the_cluster_bound_helm_installs_include_the_headline() -> None:
+    offline = {offline_render(c) for c in COMMANDS if c.key in NOT_RUN} - {None}
+    assert "helm template nova charts/nova -f values/local.yaml" in offline
+    assert len(offline) >= 4
+
+
+@pytest.mark.parametrize("command", sorted({c.key: c for c in COMMANDS if c.key in NOT_RUN and offline_render(c)}
+                                           .values(), key=str), ids=str)
+def test_cluster_bound_helm_installs_render_offline_with_the_same_arguments(clone: Path, command: Command) -> None:
+    """What `helm install` would send: the chart, values files and flags the docs give are right."""
+    env = {**os.environ, "PATH": f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["sh", "-c", str(offline_render(command))], cwd=clone, env=env, capture_output=True,
+                          text=True, check=False, timeout=120)
+    assert proc.returncode == 0, f"{command} (as helm template):\n{proc.stderr[-3000:]}"
+    assert helm.parse_manifests(proc.stdout)
+
+
 # --- values keys ------------------------------------------------------------------------------------------
 
 SCHEMAS = {c.name: c / "values.schema.json" for c in helm.charts() if (c / "values.schema.json").is_file()}

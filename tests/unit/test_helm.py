@@ -334,3 +334,14 @@ def test_helm_package_carries_the_current_subcharts_and_no_stale_package(tmp_pat
     rendered = _sh(f"helm template nova {package} -f values/local.yaml", repo, bin_dir)
     assert rendered.returncode == 0, rendered.stderr
     assert "marker-live" in {o.name for o in helm.parse_manifests(rendered.stdout)}
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_a_render_error_of_a_chart_with_symlinked_dependencies_is_not_buried_in_symlink_notices(
+    tmp_path: Path, major: int
+) -> None:
+    parent, _ = _linked_pair(tmp_path)
+    (parent / "templates" / "cm.yaml").write_text('{{ fail "set replicas" }}\n')
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(parent, helm=helm.find_helm(major))
+    assert "set replicas" in str(err.value) and "symbolic link" not in str(err.value)

@@ -6,6 +6,7 @@ path they name exists; the versions and claims they state match the code.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -130,7 +131,7 @@ class Command:
 
     @property
     def key(self) -> str:
-        """The command without its trailing comment and with runs of blanks inside kept as written."""
+        """The command without its trailing comment (what NOT_RUN lists)."""
         return strip_comment(self.text).strip()
 
     def __str__(self) -> str:
@@ -236,14 +237,18 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _venv_is_set_up(clone: Path) -> None:
-    """`make` targets run `make setup`, which pip-installs when the venv's stamp is not this pyproject's.
-    The venv is shared: never let a test install into it."""
-    digest = subprocess.run(["sha256sum", "pyproject.toml"], cwd=clone, capture_output=True, text=True,
-                            check=True).stdout[:16]
+    """`make` targets run `make setup`, which pip-installs when the venv's stamp is not this pyproject's and
+    replaces a helm binary whose sha256 is not the pinned one. The venv is shared: never let a test change it."""
+    digest = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()[:16]
     stamp = clone / ".venv" / f".deps-{digest}"
-    if not stamp.exists():
-        pytest.fail(f"{stamp} is missing: run `make setup` first (the doc-test never installs into .venv)",
-                    pytrace=False)
+    pins = dict(re.findall(r'^(\w+)="([^"]*)"', (clone / "scripts/versions.env").read_text(), re.MULTILINE))
+    helms = {"helm": pins.get("HELM4_SHA256"), "helm3": pins.get("HELM3_SHA256")}
+    stale = [str(stamp)] if not stamp.exists() else []
+    stale += [f".venv/bin/{name}" for name, want in helms.items()
+              if hashlib.sha256((clone / ".venv/bin" / name).read_bytes()).hexdigest() != want]
+    if stale:
+        pytest.fail(f"the venv is not set up for this checkout ({', '.join(stale)}): run `make setup` first "
+                    "(the doc-test never installs into .venv)", pytrace=False)
 
 
 @pytest.mark.parametrize("command", TO_RUN, ids=str)

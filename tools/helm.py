@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -28,6 +29,11 @@ CHARTS_DIR = REPO_ROOT / "charts"
 VALUES_DIR = REPO_ROOT / "values"
 SOURCE_PREFIX = "# Source: "
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
+
+
+# helm 3 and 4 note each symlinked subchart on stderr; that is how local dependencies are held here, so the
+# notice is left out of error messages.
+SYMLINK_NOTICE = "found symbolic link in path"
 
 
 class HelmError(Exception):
@@ -95,25 +101,93 @@ def run(args: Sequence[str], *, helm: str | None = None, context: str = "", cwd:
         where = f" ({context})" if context else ""
         # helm lint reports its findings on stdout as [ERROR]/[WARNING] lines: keep those too.
         findings = [ln for ln in proc.stdout.splitlines() if ln.lstrip().startswith(("[ERROR]", "[WARNING]"))]
-        detail = "\n".join([*findings, proc.stderr.strip()]).strip()
+        stderr = [ln for ln in proc.stderr.splitlines() if SYMLINK_NOTICE not in ln]
+        detail = "\n".join([*findings, *stderr]).strip()
         raise HelmError(f"helm {' '.join(args[:1])} failed{where}:\n{detail}")
     return proc.stdout
 
 
+@dataclass(frozen=True)
+class LocalDependency:
+    """A ``file://`` dependency of a chart: its name, the chart directory it points at, and whether the
+    parent holds it as a symlink ``charts/<name> -> <that directory>`` (then helm reads the live sources and
+    nothing needs building)."""
+
+    name: str
+    source: Path
+    linked: bool
+
+
 def _local_dependencies(chart: Path) -> list[Path]:
+    return [d.source for d in local_dependencies(chart)]
+
+
+def local_dependencies(chart: Path) -> list[LocalDependency]:
+    """The chart's ``file://`` dependencies. Raises HelmError for one that is not a chart, or whose
+    ``charts/<name>`` entry is neither absent nor a symlink to it (a copied directory would go stale)."""
     meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
     deps = []
     for entry in meta.get("dependencies") or []:
         repo = str(entry.get("repository", ""))
-        if repo.startswith("file://"):
-            dep = (chart / repo[len("file://"):]).resolve()
-            if not (dep / "Chart.yaml").is_file():
-                raise HelmError(
-                    f"{chart / 'Chart.yaml'}: dependency {entry.get('name')!r} points at {repo}, "
-                    f"which is not a chart (no {dep / 'Chart.yaml'})"
-                )
-            deps.append(dep)
+        if not repo.startswith("file://"):
+            continue
+        name = str(entry.get("name"))
+        dep = (chart / repo[len("file://"):]).resolve()
+        if not (dep / "Chart.yaml").is_file():
+            raise HelmError(
+                f"{chart / 'Chart.yaml'}: dependency {name!r} points at {repo}, "
+                f"which is not a chart (no {dep / 'Chart.yaml'})"
+            )
+        deps.append(LocalDependency(name, dep, _is_link_to(chart, name, dep)))
     return deps
+
+
+def _is_link_to(chart: Path, name: str, dep: Path) -> bool:
+    entry = chart / "charts" / name
+    if not entry.is_symlink() and not entry.exists():
+        return False
+    link = os.path.relpath(dep, entry.parent)
+    fix = f"`ln -sfn {link} {entry}`"
+    if not entry.is_symlink():
+        raise HelmError(
+            f"{entry}: dependency {name!r} must be a symlink to {dep}, not a copy (which goes stale): "
+            f"remove it and run {fix} (on a checkout without symlinks: `git config core.symlinks true` "
+            "and check out again)"
+        )
+    if entry.resolve() != dep:
+        raise HelmError(f"{entry} points at {entry.resolve()}, but Chart.yaml's file:// repository is {dep}: run {fix}")
+    return True
+
+
+def stray_packages(chart: Path) -> list[Path]:
+    """``charts/<name>-*.tgz`` copies of symlinked dependencies (``helm dependency build`` writes them next
+    to the links) that the chart's .helmignore does not hide: with both a link and a package helm renders
+    either one, at random, so a changed subchart could render stale."""
+    stray = []
+    for dep in local_dependencies(chart):
+        if dep.linked:
+            stray += [p for p in sorted((chart / "charts").glob(f"{dep.name}-*.tgz"))
+                      if not helmignored(chart, p.relative_to(chart).as_posix())]
+    return stray
+
+
+def helmignored(chart: Path, rel: str) -> bool:
+    """Whether ``rel`` (a file path relative to the chart) is excluded by the chart's .helmignore: the
+    subset of helm's rules this project uses (globs; a ``/`` anchors to the chart root; ``!`` negates;
+    the last matching line wins)."""
+    ignore = chart / ".helmignore"
+    lines = ignore.read_text().splitlines() if ignore.is_file() else []
+    ignored = False
+    for raw in lines:
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#") or pattern.endswith("/"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").lstrip("/")
+        target = rel if "/" in pattern else rel.rsplit("/", 1)[-1]
+        if fnmatch.fnmatchcase(target, pattern):
+            ignored = not negate
+    return ignored
 
 
 def stale_lock_entries(chart: Path) -> list[str]:
@@ -143,13 +217,18 @@ def _newest_mtime(path: Path) -> float:
 
 
 def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
-    """``helm dependency build`` when a file:// dependency changed since the last build (or never built)."""
+    """Make the chart's file:// dependencies renderable and current.
+
+    A dependency held as a symlink ``charts/<name> -> ../../<name>`` (how this repository ships them, so a
+    fresh clone renders with no step) needs nothing: helm reads the live sources. A packaged copy of it next
+    to the link that .helmignore does not hide is refused, as helm would pick either one at random. Other
+    file:// dependencies get ``helm dependency build`` when they changed since the last build."""
     chart = Path(chart).resolve()
-    deps = _local_dependencies(chart)
+    deps = local_dependencies(chart)
     if not deps:
         return
     for dep in deps:
-        dependency_build(dep, helm=helm)
+        dependency_build(dep.source, helm=helm)
     lock = chart / "Chart.lock"
     stale = stale_lock_entries(chart)
     if stale:
@@ -157,10 +236,21 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
             f"{lock} is out of date ({'; '.join(stale)}): run `helm dependency update {chart}` and commit "
             "the new Chart.lock"
         )
+    stray = stray_packages(chart)
+    if stray:
+        names = ", ".join(p.name for p in stray)
+        raise HelmError(
+            f"{chart / 'charts'}: {names} next to the symlinked dependenc{'y' if len(stray) == 1 else 'ies'}: helm "
+            f"would render the package or the live chart at random (stale after a change): add `charts/*.tgz` "
+            f"to {chart / '.helmignore'}, or delete {'it' if len(stray) == 1 else 'them'}"
+        )
+    packaged = [d for d in deps if not d.linked]
+    if not packaged:
+        return
     built = list((chart / "charts").glob("*.tgz")) if (chart / "charts").is_dir() else []
-    if built and lock.exists() and len(built) >= len(deps):
+    if built and lock.exists() and len(built) >= len(packaged):
         oldest_build = min(p.stat().st_mtime for p in built)
-        newest_src = max([_newest_mtime(d) for d in deps] + [(chart / "Chart.yaml").stat().st_mtime])
+        newest_src = max([_newest_mtime(d.source) for d in packaged] + [(chart / "Chart.yaml").stat().st_mtime])
         if oldest_build >= newest_src:
             return
     run(["dependency", "build", str(chart), "--skip-refresh"], helm=helm, context=f"chart {chart}")

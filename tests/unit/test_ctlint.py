@@ -7,12 +7,15 @@ those configurations accept a conforming chart and reject the mistakes below.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.freshclone import fresh_clone
 from tools import ctlint
 from tools.ctlint import semver
 
@@ -331,3 +334,56 @@ def test_build_metadata_does_not_count_as_an_increment() -> None:
 def test_non_semver_is_rejected(bad: str) -> None:
     with pytest.raises(semver.SemverError):
         semver.parse(bad)
+
+
+# --- local dependencies held as symlinks ----------------------------------------------------------
+
+def _link_beta_into_alpha(repo: Path, helmignore: bool = True) -> Path:
+    alpha = write_chart(repo, "alpha", extra_meta='kubeVersion: ">=1.29.0-0"\ndependencies:\n  - name: beta\n'
+                        '    version: 0.1.0\n    repository: file://../beta\n')
+    (alpha / "charts").mkdir(exist_ok=True)
+    (alpha / "charts" / "beta").symlink_to("../../beta")
+    if helmignore:
+        (alpha / ".helmignore").write_text("charts/*.tgz\n")
+    return alpha
+
+
+def test_a_symlinked_local_dependency_lints_clean_without_building_anything(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alpha = _link_beta_into_alpha(repo)
+    code, _, err = run(repo, capsys, "--charts", "charts/alpha")
+    assert code == 0, err
+    assert not list((alpha / "charts").glob("*.tgz"))
+
+
+def test_a_package_helm_could_load_next_to_a_symlinked_dependency_is_a_finding(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alpha = _link_beta_into_alpha(repo, helmignore=False)
+    subprocess.run([str(ROOT / ".venv/bin/helm"), "dependency", "build", str(alpha)], check=True,
+                   capture_output=True)  # what ct itself runs first
+    code, _, err = run(repo, capsys, "--charts", "charts/alpha")
+    assert code == 1
+    assert "charts/alpha/Chart.yaml: [dependencies]" in err and "beta-0.1.0.tgz" in err and ".helmignore" in err
+
+
+def test_adding_a_dependency_link_changes_the_chart_so_its_version_must_grow(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feature_branch(repo)
+    _link_beta_into_alpha(repo)
+    commit(repo, "alpha bundles beta")
+    code, out, err = run(repo, capsys)
+    assert code == 1 and "linting charts/alpha" in out and "linting charts/beta" not in out
+    assert "charts/alpha/Chart.yaml: [version-increment]" in err
+
+
+def test_ct_lint_of_our_charts_passes_on_a_fresh_clone_after_cts_own_dependency_build(tmp_path: Path) -> None:
+    clone = fresh_clone(tmp_path)
+    helm_bin = str(ROOT / ".venv/bin/helm")
+    subprocess.run([helm_bin, "dependency", "build", "charts/nova"], cwd=clone, check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "tools.ctlint", "--all"], cwd=clone, capture_output=True,
+                          text=True, check=False, env={**os.environ, "HELM": helm_bin})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"ctlint: [3-9] chart\(s\) linted, 0 failed", proc.stdout), proc.stdout

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import stat
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.unit.freshclone import fresh_clone
 from tools import helm
 
 
@@ -143,3 +148,201 @@ def test_a_stale_chart_lock_says_how_to_fix_it(tmp_path: Path) -> None:
 def test_committed_chart_locks_match_the_local_charts() -> None:
     for chart in helm.charts():
         assert helm.stale_lock_entries(chart) == [], chart
+
+
+# --- local dependencies held as symlinks charts/<name> -> ../../<name> -------------------------------------
+
+def _linked_pair(tmp_path: Path, helmignore: str | None = "charts/*.tgz\n") -> tuple[Path, Path]:
+    """parent depends on child (file://../child) through the symlink parent/charts/child."""
+    child = _chart(tmp_path, "child", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: child-v1\n")
+    parent = _chart(tmp_path, "parent")
+    with (parent / "Chart.yaml").open("a") as fh:
+        fh.write("dependencies:\n- name: child\n  version: 0.1.0\n  repository: file://../child\n")
+    (parent / "charts").mkdir()
+    (parent / "charts" / "child").symlink_to("../../child")
+    if helmignore is not None:
+        (parent / ".helmignore").write_text(helmignore)
+    return parent, child
+
+
+def _names(objs: list[helm.RenderedObject]) -> set[str]:
+    return {o.name for o in objs}
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_a_symlinked_dependency_renders_live_without_any_build(tmp_path: Path, major: int) -> None:
+    parent, child = _linked_pair(tmp_path)
+    binary = helm.find_helm(major)
+    assert "child-v1" in _names(helm.render(parent, helm=binary))
+    (child / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: child-v2\n")
+    assert "child-v2" in _names(helm.render(parent, helm=binary))
+    assert not list((parent / "charts").glob("*.tgz")), "nothing is packaged for a symlinked dependency"
+    assert not (parent / "Chart.lock").exists()
+
+
+def test_a_package_next_to_a_symlinked_dependency_is_refused_unless_helmignore_hides_it(tmp_path: Path) -> None:
+    parent, _ = _linked_pair(tmp_path, helmignore=None)
+    helm.run(["dependency", "build", str(parent)])  # what chart-testing and old habits run
+    assert [p.name for p in (parent / "charts").glob("*.tgz")] == ["child-0.1.0.tgz"]
+    with pytest.raises(helm.HelmError, match=r"child-0\.1\.0\.tgz next to the symlinked dependency.*at random.*"
+                       r"add `charts/\*\.tgz` to .*\.helmignore"):
+        helm.render(parent)
+    (parent / ".helmignore").write_text("# packaged copies of the linked charts\ncharts/*.tgz\n")
+    assert "child-v1" in _names(helm.render(parent))
+
+
+def test_a_copied_dependency_directory_is_refused_with_the_link_to_make(tmp_path: Path) -> None:
+    parent, child = _linked_pair(tmp_path)
+    (parent / "charts" / "child").unlink()
+    shutil.copytree(child, parent / "charts" / "child")
+    with pytest.raises(helm.HelmError, match=r"charts/child: dependency 'child' must be a symlink.*"
+                       r"`ln -sfn \.\./\.\./child .*charts/child`"):
+        helm.render(parent)
+
+
+def test_a_symlink_to_another_chart_is_refused(tmp_path: Path) -> None:
+    parent, _ = _linked_pair(tmp_path)
+    _chart(tmp_path, "other")
+    (parent / "charts" / "child").unlink()
+    (parent / "charts" / "child").symlink_to("../../other")
+    with pytest.raises(helm.HelmError, match=r"charts/child points at .*/other, but Chart.yaml's file:// "
+                       r"repository is .*/child"):
+        helm.render(parent)
+
+
+@pytest.mark.parametrize(("pattern", "rel", "ignored"), [
+    ("charts/*.tgz", "charts/nova-redis-0.3.0.tgz", True),
+    ("/charts/*.tgz", "charts/nova-redis-0.3.0.tgz", True),
+    ("*.tgz", "charts/nova-redis-0.3.0.tgz", True),
+    ("charts/*.tgz\n!charts/nova-redis-0.3.0.tgz", "charts/nova-redis-0.3.0.tgz", False),
+    ("*.orig\n# charts/*.tgz", "charts/nova-redis-0.3.0.tgz", False),
+    ("charts/", "charts/nova-redis-0.3.0.tgz", False),  # a directory rule; helm needs charts/
+])
+def test_helmignore_matching(tmp_path: Path, pattern: str, rel: str, ignored: bool) -> None:
+    (tmp_path / ".helmignore").write_text(pattern + "\n")
+    assert helm.helmignored(tmp_path, rel) is ignored
+
+
+def test_every_local_dependency_of_our_charts_is_a_symlink_whose_packages_helm_never_loads() -> None:
+    linked = {(c.name, d.name) for c in helm.charts() for d in helm.local_dependencies(c) if d.linked}
+    assert {("nova", "nova-redis"), ("nova", "nova-postgres")} <= linked
+    for chart in helm.charts():
+        for dep in helm.local_dependencies(chart):
+            assert dep.linked, f"{chart.name}: {dep.name} is not a symlink charts/{dep.name} -> {dep.source}"
+            assert helm.helmignored(chart, f"charts/{dep.name}-9.9.9.tgz"), f"{chart}/.helmignore"
+
+
+# --- the headline commands on a fresh clone -------------------------------------------------------------
+
+HEADLINE_TEMPLATE = "helm template nova charts/nova -f values/local.yaml"
+HEADLINE_INSTALL = "helm install nova charts/nova -f values/local.yaml --dry-run=client"
+
+
+def _bin_dir(tmp: Path, major: int) -> Path:
+    """A directory whose `helm` is helm ``major``, to put first on PATH."""
+    d = tmp / f"bin{major}"
+    d.mkdir(exist_ok=True)
+    if not (d / "helm").exists():
+        (d / "helm").symlink_to(helm.find_helm(major))
+    return d
+
+
+def _sh(command: str, cwd: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "KUBECONFIG": str(bin_dir / "no-kubeconfig")}
+    return subprocess.run(["sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of the working tree, shared by the tests that do not change it."""
+    return fresh_clone(tmp_path_factory.mktemp("fresh"))
+
+
+def _workloads(manifest: str) -> set[str]:
+    return {f"{o.kind}/{o.name}" for o in helm.parse_manifests(manifest) if o.kind in ("StatefulSet", "Deployment")}
+
+
+def _git_status(repo: Path) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=repo, capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.parametrize(("major", "command"), [
+    (4, HEADLINE_TEMPLATE), (3, HEADLINE_TEMPLATE), (4, HEADLINE_INSTALL),
+], ids=["helm4-template", "helm3-template", "helm4-install-dry-run"])
+def test_the_headline_command_works_on_a_fresh_clone_with_no_other_step(
+    clone: Path, tmp_path: Path, major: int, command: str
+) -> None:
+    proc = _sh(command, clone, _bin_dir(tmp_path, major))
+    assert proc.returncode == 0, proc.stderr
+    manifest = proc.stdout.split("MANIFEST:", 1)[-1].split("NOTES:", 1)[0]
+    workloads = _workloads(manifest)
+    # both subcharts are there: Redis + Sentinel, etcd + Patroni/PostgreSQL, and the five services
+    assert {"StatefulSet/nova-redis", "StatefulSet/nova-postgres", "StatefulSet/nova-postgres-etcd"} <= workloads
+    assert sum(w.startswith("Deployment/") for w in workloads) >= 5
+    assert _git_status(clone).strip() in ("", "!! .venv"), "rendering wrote into the clone"
+
+
+def test_helm_3_install_needs_a_cluster_even_with_dry_run_client(clone: Path, tmp_path: Path) -> None:
+    """Why the docs list helm 3's `install --dry-run=client` as a cluster command: helm 3 asks the API
+    server for its version first (any chart). If a helm 3 release lifts that, the doc-test can run it."""
+    proc = _sh(HEADLINE_INSTALL, clone, _bin_dir(tmp_path, 3))
+    assert proc.returncode != 0 and "Kubernetes cluster unreachable" in proc.stderr
+
+
+MARKER = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_a_changed_subchart_renders_current_even_after_helm_dependency_build(tmp_path: Path, major: int) -> None:
+    repo = fresh_clone(tmp_path / "c")
+    bin_dir = _bin_dir(tmp_path, major)
+    marker = repo / "charts" / "nova-redis" / "templates" / "marker.yaml"
+    marker.write_text(MARKER.format(name="marker-packaged"))
+    built = _sh("helm dependency build charts/nova", repo, bin_dir)  # chart-testing runs this itself
+    assert built.returncode == 0, built.stderr
+    packaged = sorted(re.sub(r"-[\d.]+\S*\.tgz$", "", p.name) for p in (repo / "charts/nova/charts").glob("*.tgz"))
+    assert packaged == ["nova-postgres", "nova-redis"], "helm writes packages next to the links"
+    assert "Chart.lock" not in _git_status(repo), "Chart.lock stays as committed"
+    marker.write_text(MARKER.format(name="marker-live"))
+    # Without .helmignore's charts/*.tgz helm picks the link or the package at random (about 1 run in 6).
+    for _ in range(6):
+        proc = _sh(HEADLINE_TEMPLATE, repo, bin_dir)
+        assert proc.returncode == 0, proc.stderr
+        names = {o.name for o in helm.parse_manifests(proc.stdout)}
+        assert "marker-live" in names and "marker-packaged" not in names
+    assert "marker-live" in _names(helm.render(repo / "charts/nova", [repo / "values/local.yaml"],
+                                               helm=helm.find_helm(major)))
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_helm_package_carries_the_current_subcharts_and_no_stale_package(tmp_path: Path, major: int) -> None:
+    repo = fresh_clone(tmp_path / "c")
+    bin_dir = _bin_dir(tmp_path, major)
+    assert _sh("helm dependency build charts/nova", repo, bin_dir).returncode == 0
+    (repo / "charts/nova-postgres/templates/marker.yaml").write_text(MARKER.format(name="marker-live"))
+    proc = _sh("helm package charts/nova -d dist", repo, bin_dir)
+    assert proc.returncode == 0, proc.stderr
+    (package,) = (repo / "dist").glob("nova-*.tgz")
+    with tarfile.open(package) as tar:
+        members = tar.getnames()
+    assert "nova/charts/nova-postgres/templates/marker.yaml" in members
+    assert "nova/charts/nova-redis/Chart.yaml" in members
+    assert not [m for m in members if m.endswith(".tgz")], "no packaged copy inside the package"
+    # without .helmignore's charts/*.tgz helm loads link and package and writes both under one path
+    assert len(members) == len(set(members)), "each subchart file once"
+    rendered = _sh(f"helm template nova {package} -f values/local.yaml", repo, bin_dir)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "marker-live" in {o.name for o in helm.parse_manifests(rendered.stdout)}
+
+
+@pytest.mark.parametrize("major", [4, 3])
+def test_a_render_error_of_a_chart_with_symlinked_dependencies_is_not_buried_in_symlink_notices(
+    tmp_path: Path, major: int
+) -> None:
+    parent, _ = _linked_pair(tmp_path)
+    (parent / "templates" / "cm.yaml").write_text('{{ fail "set replicas" }}\n')
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(parent, helm=helm.find_helm(major))
+    assert "set replicas" in str(err.value) and "symbolic link" not in str(err.value)

@@ -11,9 +11,11 @@ from typing import TextIO
 
 from tools.cluster.plan import Settings, Step
 
+# The oldest kind CI installs (.github/workflows/install.yaml); docs/deployment-guide.md states the same.
+KIND_MIN_VERSION = "v0.27.0"
 INSTALL_HINTS = {
     "docker": "install Docker (https://docs.docker.com/engine/install/) and start it",
-    "kind": "install kind v0.30+ (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
+    "kind": f"install kind {KIND_MIN_VERSION} or newer (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)",
     "kubectl": "install kubectl (https://kubernetes.io/docs/tasks/tools/)",
     "helm": "run `make setup` (installs helm 4 as .venv/bin/helm) or set HELM",
 }

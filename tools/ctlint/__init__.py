@@ -2,7 +2,8 @@
 
 For every chart changed against the merge base with the target branch (or every chart with ``--all``):
 
-1. ``helm dependency build`` (through :mod:`tools.helm`);
+1. the local dependencies (through :func:`tools.helm.dependency_build`): nothing to build for one held as a
+   symlink ``charts/<name>``, ``helm dependency build`` for others; a stray package helm could load is a finding;
 2. the Chart.yaml version must be greater (semver) than at the merge base when the chart changed;
 3. Chart.yaml validated against ``chart-yaml-schema`` with yamale;
 4. yamllint with ``lint-conf`` on Chart.yaml, values.yaml and every ``ci/*-values.yaml``;

@@ -163,12 +163,12 @@ def test_missing_dependency_symlink_is_named_with_the_command_that_creates_it(
     assert err[0].endswith("app/charts/lib`")
 
 
-def test_a_packaged_copy_next_to_the_symlink_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_packaged_copy_next_to_the_symlink_is_left_out_of_the_archive(tmp_path: Path) -> None:
     charts = _tree_with_library(tmp_path)
-    (charts / "app" / "charts" / "lib-0.1.0.tgz").write_bytes(b"old")
-    assert _run(charts) == 1
-    err = capsys.readouterr().err
-    assert "two copies of lib" in err and "delete" in err and "lib-0.1.0.tgz" in err
+    (charts / "app" / "charts" / "lib-0.0.9.tgz").write_bytes(b"stale copy from helm dependency build")
+    assert _run(charts) == 0
+    bundled = sorted(m for m in _members(tmp_path / "dist" / "app-1.2.3.tgz") if m.startswith("app/charts/"))
+    assert bundled == ["app/charts/lib/Chart.yaml", "app/charts/lib/templates/_names.tpl"]
 
 
 def test_a_symlink_to_another_chart_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

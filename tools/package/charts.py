@@ -78,6 +78,15 @@ def discover(charts_dir: Path) -> list[Chart]:
     return [load(p.parent) for p in sorted(charts_dir.glob("*/Chart.yaml"))]
 
 
+def stray_archives(directory: str, names: list[str]) -> set[str]:
+    """For ``shutil.copytree(ignore=...)``: in a ``charts/`` directory, the ``<name>-<version>.tgz`` that
+    ``helm dependency build`` leaves next to a vendored ``<name>`` directory (the directory is the current one)."""
+    if Path(directory).name != "charts":
+        return set()
+    dirs = {n for n in names if (Path(directory) / n).is_dir()}
+    return {n for n in names if n.endswith(".tgz") and n.rsplit("-", 1)[0] in dirs}
+
+
 def _relative_link(chart: Path, target: Path) -> str:
     return os.path.relpath(target, chart / "charts")
 
@@ -90,9 +99,8 @@ def dependency_findings(chart: Chart, _seen: frozenset[Path] = frozenset()) -> l
     vendor = chart.path / "charts"
     for dep in chart.dependencies:
         slot = vendor / dep.name
-        archives = sorted(vendor.glob(f"{dep.name}-[0-9]*.tgz")) if vendor.is_dir() else []
         if not dep.local:
-            if not archives and not slot.is_dir():
+            if not slot.is_dir() and not (vendor.is_dir() and list(vendor.glob(f"{dep.name}-[0-9]*.tgz"))):
                 findings.append(f"{here}: dependency {dep.name} ({dep.repository}) is not downloaded: run "
                                 f"`helm dependency build {here}`")
             continue
@@ -110,8 +118,6 @@ def dependency_findings(chart: Chart, _seen: frozenset[Path] = frozenset()) -> l
             findings.append(f"{here}: {show(slot)} is not {dep.repository} (it resolves to {show(slot.resolve())}): "
                             f"replace it with `ln -sfn {link} {show(slot)}`")
             continue
-        findings += [f"{here}: {show(a)} would be bundled next to {show(slot)} (two copies of {dep.name}): "
-                     f"delete {show(a)}" for a in archives]
         if target not in _seen:
             try:
                 findings += dependency_findings(load(target), _seen | {chart.path.resolve()})

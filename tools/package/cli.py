@@ -25,7 +25,7 @@ import yaml
 
 from tools import helm
 from tools.package import changelog
-from tools.package.charts import Chart, ChartError, dependency_findings, discover, load, show
+from tools.package.charts import Chart, ChartError, dependency_findings, discover, load, show, stray_archives
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 CHANGES_KEY = "artifacthub.io/changes"
@@ -73,9 +73,10 @@ def changes_finding(chart: Chart, text: str, changelog_path: Path) -> list[str]:
 
 
 def stage(chart: Chart, into: Path, changes: list[str]) -> Path:
-    """A copy of the chart with its symlinked dependencies resolved and the changes annotation set."""
+    """A copy of the chart with its symlinked dependencies resolved (packaged copies next to them left out)
+    and the changes annotation set."""
     staged = into / chart.name
-    shutil.copytree(chart.path, staged, symlinks=False)
+    shutil.copytree(chart.path, staged, symlinks=False, ignore=stray_archives)
     meta = dict(chart.meta)
     meta["annotations"] = {**(meta.get("annotations") or {}), CHANGES_KEY: changelog.annotation(changes)}
     (staged / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, width=10**6, allow_unicode=True))

@@ -5,6 +5,7 @@ Also the release workflow: it runs only make targets and tools that exist."""
 from __future__ import annotations
 
 import re
+import socket
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -272,3 +273,17 @@ def test_release_workflow_uses_the_pinned_helm_and_pinned_actions() -> None:
         if "uses" in step:
             assert re.fullmatch(r"[\w-]+/[\w-]+@v\d+(\.\d+)*", step["uses"]), step["uses"]
             assert "setup-helm" not in step["uses"], "helm comes from `make setup`, pinned in scripts/versions.env"
+
+
+def test_push_to_an_unreachable_registry_is_an_error_not_a_skip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    charts = _tree_with_library(tmp_path)
+    assert _run(charts) == 0
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    capsys.readouterr()
+    assert main(["push", f"oci://127.0.0.1:{port}/x", "--plain-http", "--charts-dir", str(charts),
+                 "--dist", str(tmp_path / "dist")]) == 2
+    captured = capsys.readouterr()
+    assert "connection refused" in captured.err and f"oci://127.0.0.1:{port}/x/app:1.2.3" in captured.err
+    assert "pushed" not in captured.out and "already published" not in captured.out

@@ -126,13 +126,19 @@ def run_package(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What helm reports when a registry has no such chart version. GHCR answers a package that does not exist
+# yet with 403 "denied" (it cannot tell it from a private one); a token that really may not read it may not
+# push it either, so the push that follows fails with helm's own message.
+ABSENT = ("not found", "manifest unknown", "name unknown", "denied", "status code 403", "403 forbidden")
+
+
 def published(ref: str, chart: Chart, helm_bin: str, plain_http: bool) -> bool:
-    """Whether the registry already has this chart version (helm's "not found" means it has not)."""
+    """Whether the registry already has this chart version."""
     args = ["show", "chart", f"{ref}/{chart.name}", "--version", chart.version, *(["--plain-http"] * plain_http)]
     try:
         helm.run(args, helm=helm_bin, context=f"{ref}/{chart.name}:{chart.version}")
     except helm.HelmError as exc:
-        if str(exc).rstrip().endswith(("not found", "manifest unknown", "name unknown")):
+        if any(marker in str(exc).lower() for marker in ABSENT):
             return False
         raise
     return True

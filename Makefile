@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 .DEFAULT_GOAL := help
 
-.PHONY: help setup lint test test-unit test-runtime test-cluster schema schema-check ct-lint up deploy status logs cleanup down bench clean
+.PHONY: help setup lint test test-unit test-runtime test-cluster schema schema-check ct-lint package up deploy status logs cleanup down bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ schema-check: setup ## Fail when a committed schema or README table is stale
 ct-lint: setup ## What chart-testing's `ct lint` runs, with our ct.yaml, without ct
 	$(PY) -m tools.ctlint
 
+package: setup ## Package the application charts, dependencies bundled, into dist/ (what a release pushes)
+	$(PY) -m tools.package --out dist
+
 up: setup ## Create the Kind cluster (needs docker and kind)
 	$(PY) -m tools.cluster up
 
@@ -61,5 +64,5 @@ bench: setup ## Run every benchmark in bench/ (each prints one JSON object last)
 	$(PY) bench/schema.py
 	$(PY) bench/lint.py
 
-clean: ## Remove the venv and built chart dependencies
-	rm -rf .venv charts/*/charts/*.tgz
+clean: ## Remove the venv, built chart dependencies and dist/
+	rm -rf .venv charts/*/charts/*.tgz dist

@@ -1,0 +1,5 @@
+import sys
+
+from tools.package.cli import main
+
+sys.exit(main(sys.argv[1:]))

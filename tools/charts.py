@@ -50,7 +50,12 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 
 class ChartFileError(ValueError):
-    """Chart.yaml is missing, unreadable or wrong: ``str()`` is one line naming the file (and line)."""
+    """Chart.yaml is missing, unreadable or wrong: ``str()`` is one line naming the file (and line);
+    ``file``, ``line`` and ``problem`` are the parts (for tools that collect problems, like tools.schema)."""
+
+    def __init__(self, file: Path, line: int | None, problem: str) -> None:
+        self.file, self.line, self.problem = file, line, problem
+        super().__init__(f"{file}" + (f":{line}" if line else "") + f": {problem}")
 
 
 @dataclass(frozen=True)
@@ -91,15 +96,15 @@ def _load_with_lines(file: Path) -> tuple[Any, list[int]]:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ChartFileError(f"{file.parent}: not a chart (no Chart.yaml)") from None
+        raise ChartFileError(file, None, "not a chart (no Chart.yaml)") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ChartFileError(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ChartFileError(file, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
-        raise ChartFileError(f"{file}{at}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+        line = mark.line + 1 if mark is not None else None
+        raise ChartFileError(file, line, f"invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
     lines: list[int] = []
     if isinstance(data, dict) and data.get("dependencies"):
         node = yaml.compose(text, Loader=_Loader)
@@ -115,10 +120,10 @@ def read(path: Path | str) -> ChartMeta:
     file = path / "Chart.yaml"
     meta, lines = _load_with_lines(file)
     if not isinstance(meta, dict) or not meta.get("name"):
-        raise ChartFileError(f"{file}:1: Chart.yaml needs a mapping with a `name`")
+        raise ChartFileError(file, 1, "Chart.yaml needs a mapping with a `name`")
     entries = meta.get("dependencies") or []
     if not isinstance(entries, list):
-        raise ChartFileError(f"{file}: dependencies must be a list")
+        raise ChartFileError(file, None, "dependencies must be a list")
     deps = []
     for i, entry in enumerate(entries):
         line = lines[i] if i < len(lines) else None
@@ -128,17 +133,17 @@ def read(path: Path | str) -> ChartMeta:
 
 
 def _dependency(chart: Path, entry: Any, i: int, line: int | None) -> Dependency:
-    where = f"{chart / 'Chart.yaml'}" + (f":{line}" if line else "")
+    file = chart / "Chart.yaml"
     if not isinstance(entry, dict) or not entry.get("name"):
-        raise ChartFileError(f"{where}: dependencies[{i}] needs a `name`")
+        raise ChartFileError(file, line, f"dependencies[{i}] needs a `name`")
     name = str(entry["name"])
     repo = str(entry.get("repository") or "")
     local: Path | None = None
     if repo.startswith("file://"):
         local = (chart / repo[len("file://"):]).resolve()
         if not is_chart(local):
-            raise ChartFileError(f"{where}: dependency {name!r} points at {repo}, which is not a chart "
-                                 f"(no {local / 'Chart.yaml'})")
+            raise ChartFileError(file, line, f"dependency {name!r} points at {repo}, which is not a chart "
+                                             f"(no {local / 'Chart.yaml'})")
     elif is_chart(chart / "charts" / name):
         local = chart / "charts" / name
     return Dependency(name, str(entry.get("alias") or name), str(entry.get("version") or ""), repo,

@@ -200,12 +200,13 @@ def render(
 
 
 def charts() -> list[Path]:
-    """Every chart under charts/ that renders on its own (library charts left out): see tools.charts."""
+    """Every chart under charts/ that renders on its own (library charts left out). Kept for the tests
+    that call it; new code uses tools.charts.discover()."""
     return chart_files.discover()
 
 
 def profiles(chart: Path) -> list[Path]:
-    """The values profiles of a chart (the one rule is in tools.charts)."""
+    """The values profiles of a chart. Kept for the tests that call it; new code uses tools.charts.profiles()."""
     return chart_files.profiles(chart)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from tools import helm, kube_versions
+from tools import charts, helm, kube_versions
 from tools.lint import schema
 from tools.lint.config import Config, ConfigError, find_config, load_config
 from tools.lint.engine import lint
@@ -86,10 +86,10 @@ def _renders(args: argparse.Namespace) -> list[tuple[Path, list[str], str]]:
         label = " ".join([str(chart), *(f"-f {v}" for v in args.values), *(f"--set {s}" for s in args.set_values)])
         return [(chart, list(args.values), label)]
     renders = []
-    for chart in helm.charts():
+    for chart in charts.discover():
         rel = _rel(chart)
         renders.append((chart, [], f"{rel} (default values)"))
-        for profile in helm.profiles(chart):
+        for profile in charts.profiles(chart):
             renders.append((chart, [str(profile)], f"{rel} -f {_rel(profile)}"))
     return renders
 
@@ -189,16 +189,16 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
     if args.manifests:
         findings, errors, objects = _lint_manifests(args, stdin, config, versions)
         renders = 0 if errors else 1
-        charts, value_sets, manifests = 0, 0, ("stdin" if args.manifests == "-" else args.manifests,)
+        chart_count, value_sets, manifests = 0, 0, ("stdin" if args.manifests == "-" else args.manifests,)
     else:
         renders_wanted = _renders(args)
         findings, errors, objects, renders = _lint_charts(args, config, versions)
-        charts, value_sets, manifests = len({c for c, _, _ in renders_wanted}), len(renders_wanted), ()
+        chart_count, value_sets, manifests = len({c for c, _, _ in renders_wanted}), len(renders_wanted), ()
     if not errors and objects == 0:
         what = manifests[0] if manifests else "the renders"
         errors.append(RunError("empty", "", f"{what} had no Kubernetes objects"))
     findings = _dedupe(findings)
-    info = RunInfo(tuple(errors), charts, value_sets, tuple(versions), renders, objects, rules,
+    info = RunInfo(tuple(errors), chart_count, value_sets, tuple(versions), renders, objects, rules,
                    time.perf_counter() - started, manifests)
     report = FORMATTERS[args.format](findings, fail_on, info)
     if args.output:

@@ -104,7 +104,7 @@ class KubeObject:
         return f"KubeObject({self.ref}, source={self.source!r}, line={self.line!r})"
 
 
-def documents(text: str) -> Iterator[tuple[int, str]]:
+def _documents(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, text) of each YAML document of a multi-document stream."""
     start, current = 1, []
     for number, line in enumerate(text.split("\n"), 1):
@@ -130,7 +130,7 @@ def _source_of(doc: str) -> str | None:
 def parse(text: str, name: str = "input", namespace: str = "default") -> list[KubeObject]:
     """Objects of a multi-document manifest (List kinds unpacked); ManifestError naming ``name:line``."""
     objects: list[KubeObject] = []
-    for line, doc in documents(text):
+    for line, doc in _documents(text):
         source = _source_of(doc)
         try:
             data = yaml.load(doc, Loader=_Loader)

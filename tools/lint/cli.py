@@ -133,13 +133,13 @@ def _lint_manifests(args: argparse.Namespace, stdin: TextIO, config: Config, ver
     return findings, [], len(objects)
 
 
-def _lint_charts(args: argparse.Namespace, config: Config, versions: list[str],
-                 ) -> tuple[list[Finding], list[RunError], int, int]:
+def _lint_charts(args: argparse.Namespace, wanted: list[tuple[Path, list[str], str]], config: Config,
+                 versions: list[str]) -> tuple[list[Finding], list[RunError], int, int]:
     """Findings, errors, object count and successful renders of every chart x value set x version."""
     findings: list[Finding] = []
     failed: dict[tuple[str, str], list[str]] = {}  # (input, helm's message) -> versions it failed for
     objects = renders = 0
-    for chart, values, label in _renders(args):
+    for chart, values, label in wanted:
         missing = _missing_input(chart, values)
         if missing:
             failed.setdefault((label, missing), []).append("input")
@@ -191,9 +191,9 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
         renders = 0 if errors else 1
         chart_count, value_sets, manifests = 0, 0, ("stdin" if args.manifests == "-" else args.manifests,)
     else:
-        renders_wanted = _renders(args)
-        findings, errors, objects, renders = _lint_charts(args, config, versions)
-        chart_count, value_sets, manifests = len({c for c, _, _ in renders_wanted}), len(renders_wanted), ()
+        wanted = _renders(args)
+        findings, errors, objects, renders = _lint_charts(args, wanted, config, versions)
+        chart_count, value_sets, manifests = len({c for c, _, _ in wanted}), len(wanted), ()
     if not errors and objects == 0:
         what = manifests[0] if manifests else "the renders"
         errors.append(RunError("empty", "", f"{what} had no Kubernetes objects"))
@@ -225,8 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"usage error: {exc} (see python -m tools.lint --help)\n")
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
-    except InputError as exc:
-        sys.stderr.write(f"input error: {exc}\n")
     except helm.HelmError as exc:
         sys.stderr.write(f"render error: {_one_line(str(exc))}\n")
     except SystemExit as exc:  # --help and --version: argparse has printed what was asked

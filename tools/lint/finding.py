@@ -108,10 +108,6 @@ class RunInfo:
     seconds: float = 0.0
     manifests: tuple[str, ...] = ()  # --manifests inputs (file or stdin) instead of charts
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
     def checked(self) -> str:
         """``checked 3 charts with 14 value sets x 2 Kubernetes versions (1.29, 1.37) = 28 renders: 912 objects,
         31 rules in 4.2s`` (``27 of 28 renders`` when some failed)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tools import helm
+from tools.manifest import KubeObject
 
 ROOT = helm.REPO_ROOT
 CHARTS = ROOT / "charts"
@@ -35,7 +36,7 @@ def helm_path(major: int) -> str:
 def _render_cached(
     major: int, chart: str, values: tuple[str, ...], set_values: tuple[str, ...], namespace: str,
     kube_version: str | None, api_versions: tuple[str, ...],
-) -> tuple[helm.RenderedObject, ...]:
+) -> tuple[KubeObject, ...]:
     return tuple(
         helm.render(chart, values, set_values, helm=helm_path(major), namespace=namespace,
                     kube_version=kube_version, api_versions=api_versions)
@@ -46,7 +47,7 @@ def render(
     chart: str | Path, values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *,
     major: int = 4, namespace: str = "default", kube_version: str | None = None,
     api_versions: Sequence[str] = (),
-) -> list[helm.RenderedObject]:
+) -> list[KubeObject]:
     """Render through real helm (cached per argument set); returns objects with their template."""
     return list(_render_cached(major, str(chart), tuple(map(str, values)), tuple(set_values), namespace,
                                kube_version, tuple(api_versions)))

@@ -74,11 +74,12 @@ def run(args: Sequence[str], *, helm: str | None = None, context: str = "", cwd:
 
 
 def _local_dependencies(chart: Path) -> list[Path]:
-    """Directories of the chart's local dependencies (tools.charts reads Chart.yaml)."""
+    """Directories of the chart's file:// dependencies (tools.charts reads Chart.yaml)."""
     try:
-        return chart_files.local_dependencies(chart)
+        deps = chart_files.read(chart).dependencies
     except chart_files.ChartFileError as exc:
         raise HelmError(str(exc)) from None
+    return [d.path for d in deps if d.path is not None and d.repository.startswith("file://")]
 
 
 def stale_lock_entries(chart: Path) -> list[str]:

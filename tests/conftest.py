@@ -1,4 +1,10 @@
-"""Shared fixtures: real helm binaries (4 and 3), cached renders, and skips with one clear reason."""
+"""Shared fixtures: real helm binaries (4 and 3), cached renders, and skips with one clear reason.
+
+Helm 3 and helm 4 are both required (`make setup` installs them as .venv/bin/helm3 and .venv/bin/helm):
+a test that needs one that is missing fails with one line saying how to install it. It never skips, so
+a machine without helm 3 cannot pass the suite with the helm 3 half unrun. Every test gets its binary
+from :func:`helm_path` (directly, through :func:`render`, or through the ``helm_major`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tools import helm
+from tools.manifest import KubeObject
 
 ROOT = helm.REPO_ROOT
 CHARTS = ROOT / "charts"
@@ -18,14 +25,18 @@ VALUES = ROOT / "values"
 
 @functools.cache
 def helm_path(major: int) -> str:
-    return helm.find_helm(major)
+    """The helm ``major`` binary; a missing one fails the calling test with one line naming the fix."""
+    try:
+        return helm.find_helm(major)
+    except helm.HelmError as exc:
+        pytest.fail(f"{exc} (helm 3 and 4 are both required)", pytrace=False)
 
 
 @functools.cache
 def _render_cached(
     major: int, chart: str, values: tuple[str, ...], set_values: tuple[str, ...], namespace: str,
     kube_version: str | None, api_versions: tuple[str, ...],
-) -> tuple[helm.RenderedObject, ...]:
+) -> tuple[KubeObject, ...]:
     return tuple(
         helm.render(chart, values, set_values, helm=helm_path(major), namespace=namespace,
                     kube_version=kube_version, api_versions=api_versions)
@@ -36,7 +47,7 @@ def render(
     chart: str | Path, values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *,
     major: int = 4, namespace: str = "default", kube_version: str | None = None,
     api_versions: Sequence[str] = (),
-) -> list[helm.RenderedObject]:
+) -> list[KubeObject]:
     """Render through real helm (cached per argument set); returns objects with their template."""
     return list(_render_cached(major, str(chart), tuple(map(str, values)), tuple(set_values), namespace,
                                kube_version, tuple(api_versions)))
@@ -44,7 +55,8 @@ def render(
 
 @pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
 def helm_major(request: pytest.FixtureRequest) -> int:
-    """Run a test once with helm 4 and once with helm 3."""
+    """Run a test once with helm 4 and once with helm 3 (a missing binary fails at setup: see helm_path)."""
+    helm_path(request.param)
     return request.param
 
 

@@ -17,18 +17,20 @@ import fnmatch
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHARTS_DIR = REPO_ROOT / "charts"
-VALUES_DIR = REPO_ROOT / "values"
-SOURCE_PREFIX = "# Source: "
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: several times faster
+from tools import charts as chart_files
+from tools import manifest
+from tools.manifest import KubeObject
+
+REPO_ROOT = chart_files.REPO_ROOT
+CHARTS_DIR = chart_files.CHARTS_DIR
+VALUES_DIR = chart_files.VALUES_DIR
 
 
 # helm 3 and 4 note each symlinked subchart on stderr; that is how local dependencies are held here, so the
@@ -40,36 +42,8 @@ class HelmError(Exception):
     """helm failed or could not be found. ``str()`` is a message fit for a user (one line or helm's own text)."""
 
 
-@dataclass(frozen=True)
-class RenderedObject:
-    """One Kubernetes object from a render, with the template it came from (helm's ``# Source:`` line)."""
-
-    obj: dict[str, Any] = field(hash=False, compare=True)
-    source: str | None = None
-
-    @property
-    def kind(self) -> str:
-        return str(self.obj.get("kind", ""))
-
-    @property
-    def name(self) -> str:
-        return str((self.obj.get("metadata") or {}).get("name", ""))
-
-    @property
-    def namespace(self) -> str | None:
-        return (self.obj.get("metadata") or {}).get("namespace")
-
-    @property
-    def ref(self) -> str:
-        """``Kind/namespace/name`` (namespace omitted when unset)."""
-        ns = self.namespace
-        return f"{self.kind}/{ns}/{self.name}" if ns else f"{self.kind}/{self.name}"
-
-    def __getitem__(self, key: str) -> Any:
-        return self.obj[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.obj.get(key, default)
+# The one object type of tools/ (tools.manifest); the old name stays for the tests that spell it.
+RenderedObject = KubeObject
 
 
 def find_helm(major: int = 4) -> str:
@@ -123,22 +97,24 @@ def _local_dependencies(chart: Path) -> list[Path]:
 
 
 def local_dependencies(chart: Path) -> list[LocalDependency]:
-    """The chart's ``file://`` dependencies. Raises HelmError for one that is not a chart, or whose
-    ``charts/<name>`` entry is neither absent nor a symlink to it (a copied directory would go stale)."""
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
+    """The chart's ``file://`` dependencies (tools.charts reads Chart.yaml). Raises HelmError for one that
+    is not a chart, or whose ``charts/<name>`` entry is neither absent nor a symlink to it (a copied
+    directory would go stale)."""
+    try:
+        entries = chart_files.read(chart).dependencies
+    except chart_files.ChartFileError as exc:
+        raise HelmError(str(exc)) from None
     deps = []
-    for entry in meta.get("dependencies") or []:
-        repo = str(entry.get("repository", ""))
-        if not repo.startswith("file://"):
+    for entry in entries:
+        if not entry.repository.startswith("file://"):
             continue
-        name = str(entry.get("name"))
-        dep = (chart / repo[len("file://"):]).resolve()
+        dep = (chart / entry.repository[len("file://"):]).resolve()
         if not (dep / "Chart.yaml").is_file():
             raise HelmError(
-                f"{chart / 'Chart.yaml'}: dependency {name!r} points at {repo}, "
+                f"{chart / 'Chart.yaml'}: dependency {entry.name!r} points at {entry.repository}, "
                 f"which is not a chart (no {dep / 'Chart.yaml'})"
             )
-        deps.append(LocalDependency(name, dep, _is_link_to(chart, name, dep)))
+        deps.append(LocalDependency(entry.name, dep, _is_link_to(chart, entry.name, dep)))
     return deps
 
 
@@ -256,38 +232,12 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
     run(["dependency", "build", str(chart), "--skip-refresh"], helm=helm, context=f"chart {chart}")
 
 
-def parse_manifests(text: str) -> list[RenderedObject]:
-    """Split a multi-document manifest into objects, keeping each one's ``# Source:`` template."""
-    objects: list[RenderedObject] = []
-    for doc in _split_documents(text):
-        source = None
-        for line in doc.splitlines():
-            if line.startswith(SOURCE_PREFIX):
-                source = line[len(SOURCE_PREFIX):].strip()
-                break
-        data = yaml.load(doc, Loader=_Loader)
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            raise HelmError(f"manifest document from {source or 'input'} is not a mapping")
-        if data.get("kind", "").endswith("List") and isinstance(data.get("items"), list):
-            objects.extend(RenderedObject(item, source) for item in data["items"] if isinstance(item, dict))
-        else:
-            objects.append(RenderedObject(data, source))
-    return objects
-
-
-def _split_documents(text: str) -> Iterable[str]:
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.rstrip() == "---" or line.startswith("--- "):
-            if current:
-                yield "\n".join(current)
-            current = []
-        else:
-            current.append(line)
-    if current:
-        yield "\n".join(current)
+def parse_manifests(text: str, name: str = "helm template output", namespace: str = "default") -> list[KubeObject]:
+    """Objects of a multi-document manifest with their ``# Source:`` template (see tools.manifest)."""
+    try:
+        return manifest.parse(text, name, namespace)
+    except manifest.ManifestError as exc:
+        raise HelmError(str(exc)) from None
 
 
 def template_args(
@@ -344,23 +294,21 @@ def render(
     set_values: Sequence[str] = (),
     **kwargs: Any,
 ) -> list[RenderedObject]:
-    """Render a chart with helm and return its objects (see :func:`render_text` for arguments)."""
-    return parse_manifests(render_text(chart, values, set_values, **kwargs))
+    """Render a chart with helm and return its objects (see :func:`render_text` for arguments); objects
+    without a namespace land in the render namespace (``effective_namespace``)."""
+    text = render_text(chart, values, set_values, **kwargs)
+    return parse_manifests(text, f"helm template {chart}", kwargs.get("namespace", "default"))
 
 
 def charts() -> list[Path]:
-    """Every chart under charts/."""
-    return sorted(p.parent for p in CHARTS_DIR.glob("*/Chart.yaml"))
+    """Every chart under charts/ that renders on its own (library charts left out). Kept for the tests
+    that call it; new code uses tools.charts.discover()."""
+    return chart_files.discover()
 
 
 def profiles(chart: Path) -> list[Path]:
-    """The values profiles that apply to a chart: values/*.yaml for the umbrella, the chart's ci/*.yaml
-    (chart-testing installs those on Kind) and ci/render/*.yaml (render-only scenarios, for instance ones
-    that need Secrets or hosts created outside the chart: linted and tested, never installed by ct)."""
-    found = sorted((chart / "ci").glob("*.yaml")) + sorted((chart / "ci" / "render").glob("*.yaml"))
-    if chart.name == "nova":
-        found = sorted(VALUES_DIR.glob("*.yaml")) + found
-    return found
+    """The values profiles of a chart. Kept for the tests that call it; new code uses tools.charts.profiles()."""
+    return chart_files.profiles(chart)
 
 
 def version(helm: str | None = None) -> str:

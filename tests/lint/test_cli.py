@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,7 +206,7 @@ def test_helm_error_exits_2_naming_chart_and_values_file() -> None:
                        "--kube-version", "1.29"])
     assert result.code == 2
     (line,) = result.err.splitlines()
-    assert line.startswith("error: render error:") and str(DEMO_CHART) in line and str(values) in line
+    assert line.startswith("render error:") and str(DEMO_CHART) in line and str(values) in line
     assert "broken on purpose" in line
 
 
@@ -226,12 +227,145 @@ def test_helm3_and_helm4_renders_give_the_same_findings() -> None:
 
     runs = []
     for major in (4, 3):
-        try:
-            binary = helm_path(major)
-        except helm.HelmError as exc:
-            pytest.skip(str(exc))
+        binary = helm_path(major)
         result = run_lint(["--chart", str(DEMO_CHART), "-f", str(DEMO_CHART / "ci" / "privileged.yaml"),
                            "--helm", binary, "--no-config", "--format", "json"])
         assert result.code == 1, result.err
         runs.append(_findings(result.out))
     assert runs[0] == runs[1] and runs[0]
+
+
+# --- never clean when something was not checked (issue 10.5) ---------------------------------------
+
+def _empty_chart(tmp_path: Path) -> Path:
+    chart = tmp_path / "empty"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: empty\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("{{- if .Values.on }}\napiVersion: v1\nkind: ConfigMap\n"
+                                                 "metadata: {name: x}\n{{- end }}\n")
+    return chart
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    (tmp_path / name).write_text(text)
+    return str(tmp_path / name)
+
+
+# (argv from tmp_path, stdin, kind, words the error must contain (from tmp_path))
+FAILURES = {
+    "nonexistent-chart": (lambda t: ["--chart", str(t / "nope")], "", "input",
+                          lambda t: [str(t / "nope"), "no such chart directory"]),
+    "not-a-chart": (lambda t: ["--chart", str(t)], "", "input", lambda t: [str(t), "not a chart (no Chart.yaml)"]),
+    "missing-values-file": (lambda t: ["--chart", str(DEMO_CHART), "-f", str(t / "gone.yaml")], "", "input",
+                            lambda t: [str(DEMO_CHART), str(t / "gone.yaml"), "no such file"]),
+    "broken-values-file": (lambda t: ["--chart", str(DEMO_CHART), "-f", _write(t, "broken.yaml", "a: [\n")], "",
+                           "render", lambda t: [str(DEMO_CHART), str(t / "broken.yaml"), "yaml: line 1"]),
+    "render-error": (lambda t: ["--chart", str(DEMO_CHART), "--set", "broken=true"], "", "render",
+                     lambda t: [str(DEMO_CHART), "broken on purpose", "Kubernetes 1.29"]),
+    "broken-manifest": (lambda t: ["--manifests", _write(t, "bad.yaml", "kind: ConfigMap\nmetadata: {name: [\n")],
+                        "", "input", lambda t: [f"{t / 'bad.yaml'}:3", "not valid YAML"]),
+    "missing-manifest": (lambda t: ["--manifests", str(t / "none.yaml")], "", "input",
+                         lambda t: [str(t / "none.yaml"), "cannot read"]),
+    "empty-stdin": (lambda t: ["--manifests", "-"], "", "empty", lambda t: ["stdin had no Kubernetes objects"]),
+    "whitespace-stdin": (lambda t: ["--manifests", "-"], "\n---\n# nothing\n", "empty",
+                         lambda t: ["stdin had no Kubernetes objects"]),
+    "chart-without-objects": (lambda t: ["--chart", str(_empty_chart(t))], "", "empty",
+                              lambda t: ["the renders had no Kubernetes objects"]),
+}
+
+
+def _reported_errors(fmt: str, out: str) -> tuple[bool, list[tuple[str, str]], int]:
+    """(looks clean, [(kind, text)] of the errors, number of findings) as a reader of ``fmt`` sees them."""
+    if fmt == "json":
+        data = json.loads(out)
+        return data["ok"], [(e["kind"], str(e)) for e in data["errors"]], len(data["findings"])
+    if fmt == "sarif":
+        from tests.lint.test_formats import validate_sarif
+
+        run = validate_sarif(json.loads(out))["runs"][0]
+        (invocation,) = run["invocations"]
+        notes = invocation.get("toolExecutionNotifications", [])
+        assert all(n["level"] == "error" for n in notes)
+        return (invocation["executionSuccessful"], [(n["properties"]["kind"], n["message"]["text"]) for n in notes],
+                len(run["results"]))
+    if fmt == "junit":
+        import xml.etree.ElementTree as ET
+
+        suite = ET.fromstring(out).find("testsuite")
+        assert suite is not None
+        errors = [(c.get("classname", "").removeprefix("nova-lint.").removesuffix("-error"), c.find("error").text or "")
+                  for c in suite.iter("testcase") if c.find("error") is not None]
+        passing = [c for c in suite.iter("testcase") if not list(c)]
+        assert int(suite.get("errors", "0")) == len(errors)
+        return bool(passing) and not errors, errors, len(suite.findall("testcase/failure"))
+    if fmt == "github":
+        lines = out.splitlines()
+        errors = [(line.split("nova-lint ", 1)[1].split(" error::", 1)[0], line) for line in lines
+                  if line.startswith("::error title=nova-lint ") and " error::" in line]
+        return not lines[-1].startswith("::error title=nova-lint summary::FAILED"), errors, 0
+    lines = out.splitlines()
+    block = lines[lines.index("could not check:") + 1:-1] if "could not check:" in lines else []
+    kinds = [("empty" if line.strip().startswith("nothing to lint") else line.split()[0]) for line in block]
+    return not lines[-1].startswith("FAILED: "), list(zip(kinds, block, strict=True)), 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github"])
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_a_failed_render_or_load_is_reported_in_every_format_and_never_as_clean(
+        case: str, fmt: str, tmp_path: Path) -> None:
+    argv, stdin, kind, words = FAILURES[case]
+    result = run_lint([*argv(tmp_path), "--no-config", "--kube-version", "1.29", "--format", fmt], stdin=stdin)
+    assert result.code == 2, result.err
+    assert "no findings" not in result.out
+    clean, errors, findings = _reported_errors(fmt, result.out)
+    assert not clean and findings == 0
+    assert [k for k, _ in errors] == [kind], errors
+    for word in words(tmp_path):
+        assert word in errors[0][1], (word, errors[0][1])
+    (line,) = result.err.splitlines()  # and one line on stderr, the same words
+    assert all(word in line for word in words(tmp_path)) and "Traceback" not in line
+
+
+def test_a_clean_chart_run_ends_with_one_line_saying_what_was_checked() -> None:
+    from tools import kube_versions
+    from tools.lint.config import Config
+    from tools.lint.rules import RULES
+
+    result = run_lint(["--chart", str(DEMO_CHART), "--no-config"])
+    assert (result.code, result.err) == (0, "")
+    versions = kube_versions.supported()
+    rules = sum(1 for r in RULES if Config().severity(r) is not None)
+    pattern = (rf"no findings; checked 1 chart with 1 value set \(defaults and profiles\) x {len(versions)} "
+               rf"Kubernetes versions \({re.escape(', '.join(versions))}\) = {len(versions)} renders: "
+               rf"{2 * len(versions)} objects, {rules} rules in \d+\.\ds")
+    assert re.fullmatch(pattern, result.out.splitlines()[-1]), result.out
+
+
+def test_a_clean_manifest_run_names_the_file_objects_and_versions(tmp_path: Path) -> None:
+    rendered = _write(tmp_path, "demo.yaml", helm.render_text(DEMO_CHART))
+    result = run_lint(["--manifests", rendered, "--no-config", "--kube-version", "1.29"])
+    assert result.code == 0, result.out
+    assert re.fullmatch(rf"no findings; checked {re.escape(rendered)} for 1 Kubernetes version \(1\.29\): "
+                        r"2 objects, \d+ rules in \d+\.\ds", result.out.splitlines()[-1])
+
+
+def test_with_output_file_the_report_goes_there_and_stdout_gets_the_summary_line(tmp_path: Path) -> None:
+    report = tmp_path / "lint.sarif"
+    result = run_lint(["--chart", str(DEMO_CHART), "--set", "broken=true", "--no-config", "--kube-version", "1.29",
+                       "--format", "sarif", "-o", str(report)])
+    assert result.code == 2
+    (line,) = result.out.splitlines()
+    assert line.startswith("FAILED: 1 input not checked (render error); 0 findings in the rest; checked 1 chart")
+    assert json.loads(report.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+def test_the_repo_lints_every_chart_and_profile_for_every_supported_version() -> None:
+    from tools import charts, kube_versions
+
+    result = run_lint(["--format", "json"])
+    assert result.code == 0, result.err
+    checked = json.loads(result.out)["checked"]
+    value_sets = sum(1 + len(charts.profiles(c)) for c in charts.discover())
+    assert (checked["charts"], checked["valueSets"]) == (len(charts.discover()), value_sets)
+    assert checked["kubeVersions"] == list(kube_versions.supported())
+    assert checked["renders"] == value_sets * len(kube_versions.supported()) and checked["objects"] > 500

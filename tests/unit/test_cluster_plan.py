@@ -13,16 +13,16 @@ import pytest
 
 from tools.cluster import inventory, plan
 from tools.cluster.plan import Settings, Step
-from tools.helm import RenderedObject
+from tools.manifest import KubeObject
 
 S = Settings(kubectl="kubectl", helm="helm", kind="kind", python="py", values=("values/production.yaml",))
 
 
 def _sts(name: str, ns: str, chart: str, source: str, containers: list[dict], replicas: int = 3,
-         kind: str = "StatefulSet", component: str = "") -> RenderedObject:
+         kind: str = "StatefulSet", component: str = "") -> KubeObject:
     sel = {"app.kubernetes.io/name": chart.rsplit("-", 1)[0], "app.kubernetes.io/instance": "nova",
            "app.kubernetes.io/component": component or name}
-    return RenderedObject({
+    return KubeObject({
         "apiVersion": "apps/v1", "kind": kind,
         "metadata": {"name": name, "namespace": ns, "labels": {"helm.sh/chart": chart, **sel}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": sel},
@@ -30,11 +30,11 @@ def _sts(name: str, ns: str, chart: str, source: str, containers: list[dict], re
     }, source)
 
 
-def _svc(name: str, ns: str, chart: str, source: str, port: int, headless: bool = False) -> RenderedObject:
+def _svc(name: str, ns: str, chart: str, source: str, port: int, headless: bool = False) -> KubeObject:
     spec: dict = {"ports": [{"name": "p", "port": port}]}
     if headless:
         spec["clusterIP"] = "None"
-    return RenderedObject({"apiVersion": "v1", "kind": "Service",
+    return KubeObject({"apiVersion": "v1", "kind": "Service",
                            "metadata": {"name": name, "namespace": ns, "labels": {"helm.sh/chart": chart}},
                            "spec": spec}, source)
 
@@ -50,7 +50,7 @@ PG_CONTAINERS = [{"name": "postgres", "ports": [{"name": "postgresql", "containe
                   "env": [{"name": "NOVA_ROLE_LABEL", "value": "nova-postgres/role"}]}]
 
 
-def production_objects(with_namespaces: bool = False) -> list[RenderedObject]:
+def production_objects(with_namespaces: bool = False) -> list[KubeObject]:
     r, p, n = "nova-redis-0.2.0", "nova-postgres-0.2.0", "nova-0.3.0"
     objs = [
         # deliberately out of deploy order: the plan must sort Redis, etcd, PostgreSQL, services
@@ -70,20 +70,25 @@ def production_objects(with_namespaces: bool = False) -> list[RenderedObject]:
         _svc("nova-postgres-primary", "nova-database", p, "nova/charts/postgres/templates/postgres/service.yaml", 5432),
         _svc("nova-postgres-replicas", "nova-database", p, "nova/charts/postgres/templates/postgres/service.yaml", 5432),
         _svc("nova-user-service", "nova-services", n, "nova/templates/services/service.yaml", 8080),
-        RenderedObject({"apiVersion": "v1", "kind": "Secret",
+        KubeObject({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "nova-user-service", "namespace": "nova-services"},
                         "data": {"REDIS_SENTINEL_MASTER": base64.b64encode(b"novamaster").decode()}},
                        "nova/templates/secrets/secret.yaml"),
-        RenderedObject({"apiVersion": "v1", "kind": "Pod",
+        KubeObject({"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": "nova-test-user-service", "namespace": "nova-services",
                                      "annotations": {"helm.sh/hook": "test"}}},
                        "nova/templates/tests/pod.yaml"),
     ]
     if with_namespaces:
-        objs += [RenderedObject({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}},
+        objs += [KubeObject({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}},
                                 "nova/templates/namespaces/namespace.yaml")
                  for n in ("nova-redis", "nova-database", "nova-services")]
     return objs
+
+
+def in_namespace(objs: list[KubeObject], namespace: str) -> list[KubeObject]:
+    """The same objects, all in ``namespace`` (new objects: a KubeObject reads its metadata once)."""
+    return [KubeObject({**o.obj, "metadata": {**o.obj["metadata"], "namespace": namespace}}, o.source) for o in objs]
 
 
 @pytest.fixture
@@ -162,9 +167,7 @@ def test_deploy_leaves_namespaces_the_chart_renders_to_helm() -> None:
 
 
 def test_deploy_in_the_release_namespace_only_creates_nothing_itself() -> None:
-    objs = [o for o in production_objects()]
-    for o in objs:
-        o.obj["metadata"]["namespace"] = "nova"
+    objs = in_namespace(production_objects(), "nova")
     cmds = commands(plan.plan_deploy(S, inventory.build(objs, "nova", "nova")))
     assert not any(c[1:3] == ("apply", "-f") for c in cmds)
     assert all(c[c.index("-n") + 1] == "nova" for c in cmds if "-n" in c)
@@ -265,9 +268,7 @@ def test_cleanup_uninstalls_then_deletes_claims_and_namespaces(inv: inventory.In
 
 
 def test_cleanup_never_deletes_the_default_namespace() -> None:
-    objs = production_objects()
-    for o in objs:
-        o.obj["metadata"]["namespace"] = "default"
+    objs = in_namespace(production_objects(), "default")
     s = Settings(kubectl="kubectl", helm="helm", namespace="default")
     cmds = commands(plan.plan_cleanup(s, inventory.build(objs, "nova", "default")))
     assert not any(c[1:3] == ("delete", "namespace") for c in cmds)

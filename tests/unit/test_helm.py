@@ -346,3 +346,27 @@ def test_a_render_error_of_a_chart_with_symlinked_dependencies_is_not_buried_in_
     with pytest.raises(helm.HelmError) as err:
         helm.render(parent, helm=helm.find_helm(major))
     assert "set replicas" in str(err.value) and "symbolic link" not in str(err.value)
+
+
+def test_a_missing_helm_fails_the_test_with_one_line_never_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import conftest
+
+    def no_helm(major: int = 4) -> str:
+        raise helm.HelmError(f"helm {major} not found: set HELM3, or run `make setup` to install it")
+
+    monkeypatch.setattr(helm, "find_helm", no_helm)
+    conftest.helm_path.cache_clear()
+    try:
+        with pytest.raises(pytest.fail.Exception, match=r"^helm 3 not found: .*make setup.*both required\)$"):
+            conftest.helm_path(3)
+    finally:
+        conftest.helm_path.cache_clear()
+
+
+def test_no_test_skips_when_helm_is_missing() -> None:
+    """tests/conftest.py's rule (fail, never skip) holds everywhere: no local try/skip around find_helm."""
+    skip_on_missing = re.compile(r"find_helm\([^\n]*\n\s*except helm\.HelmError[^\n]*:\s*\n\s*pytest\.skip")
+    tests = Path(__file__).resolve().parent.parent
+    offenders = [str(p.relative_to(tests)) for p in sorted(tests.rglob("*.py"))
+                 if skip_on_missing.search(p.read_text())]
+    assert offenders == []

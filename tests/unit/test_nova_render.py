@@ -11,12 +11,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHARTS, helm_path, render
-from tools import helm
+from tools import charts, helm, kube_versions
+from tools.lint.schema import schemas_for
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
-PROFILES = list(helm.profiles(CHART))
+PROFILES = charts.profiles(CHART)
 PROFILE_IDS = [p.name for p in PROFILES]
-KUBE_VERSION = "1.31.0"
+# The helm 3 / helm 4 comparison renders for the newest supported version (the same renders the schema
+# test below validates for it, so they come from the render cache).
+KUBE_VERSION = kube_versions.full(kube_versions.supported()[-1])
 
 RANDOM_TOKEN = re.compile(r"[A-Za-z0-9]{32,}")
 PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----\n?", re.DOTALL)
@@ -59,7 +63,7 @@ def _walk(node: Any) -> Any:
     return node
 
 
-def keyed(objs: list[helm.RenderedObject]) -> dict[str, tuple[str | None, dict[str, Any]]]:
+def keyed(objs: list[KubeObject]) -> dict[str, tuple[str | None, dict[str, Any]]]:
     out: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for o in objs:
         assert o.ref not in out, f"{o.ref} rendered twice"
@@ -96,16 +100,35 @@ def test_helm_4_install_dry_run_succeeds_and_prints_the_notes(profile: Path) -> 
     assert "user-service" in notes and "http://nova-user-service." in notes
 
 
-@pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
-@pytest.mark.parametrize("kube", ["1.29.0", "1.33.0"])
-def test_every_object_of_every_profile_is_valid_for_the_supported_kubernetes_versions(profile: Path, kube: str) -> None:
-    """Strict OpenAPI validation (kubernetes-validate): unknown fields and wrong types are errors."""
-    import kubernetes_validate
-
+def schema_problems(objs: list[KubeObject], kube: str) -> list[str]:
+    """Strict OpenAPI errors (kubernetes-validate's schemas for ``kube``, through the linter's compiled
+    validators, which tests/lint/test_schema.py checks against jsonschema); a kind without a schema is one."""
+    schemas = schemas_for(kube)
     problems = []
-    for o in render(CHART, [profile], major=4, kube_version=KUBE_VERSION):
-        try:
-            kubernetes_validate.validate(o.obj, kube, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{o.ref} ({o.source}): {exc.message}")
+    for o in objs:
+        validate = schemas.validator(o.api_version, o.kind)
+        if validate is None:
+            problems.append(f"{o.ref} ({o.source}): {o.api_version} {o.kind} has no schema in Kubernetes {kube}")
+            continue
+        problems += [f"{o.ref} ({o.source}): {path or '(root)'}: {message}" for path, message in validate(o.obj)]
+    return problems
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
+@pytest.mark.parametrize("kube", kube_versions.supported())
+def test_every_object_of_every_profile_is_valid_for_the_kubernetes_version_it_was_rendered_for(
+        profile: Path, kube: str) -> None:
+    """Rendered for ``kube`` (templates branch on .Capabilities.KubeVersion) and validated against the strict
+    schemas of that same version: unknown fields, wrong types and kinds the version does not serve are errors."""
+    problems = schema_problems(render(CHART, [profile], major=4, kube_version=kube_versions.full(kube)), kube)
     assert not problems, "\n".join(problems)
+
+
+def test_schema_check_sees_a_field_the_version_does_not_have() -> None:
+    """Guards the validation above: a pod field unknown to Kubernetes is reported with its path."""
+    objs = render(CHART, major=4, kube_version=kube_versions.full(kube_versions.MINIMUM))
+    deployment = next(o for o in objs if o.kind == "Deployment")
+    broken = KubeObject({**deployment.obj, "spec": {**deployment.obj["spec"], "replicaz": 2}},
+                                 deployment.source)
+    assert schema_problems([broken], kube_versions.MINIMUM) == [
+        f"{broken.ref} ({broken.source}): spec: unknown field 'replicaz'"]

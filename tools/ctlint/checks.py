@@ -14,7 +14,7 @@ import yaml
 from yamllint import linter as yamllint_linter
 from yamllint.config import YamlLintConfig
 
-from tools import helm
+from tools import charts, helm
 from tools.ctlint import git, semver
 
 
@@ -36,8 +36,8 @@ def _one_line(text: str) -> str:
 
 
 def ci_values_files(chart: Path) -> list[Path]:
-    """``ci/*-values.yaml``: the scenarios ct lints and installs."""
-    return sorted((chart / "ci").glob("*-values.yaml"))
+    """``ci/*-values.yaml``: the scenarios ct lints and installs (the rule lives in tools.charts)."""
+    return charts.install_profiles(chart)
 
 
 def dependency_build(chart: Path, rel: str, helm_bin: str) -> list[Finding]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from yamllint.config import YamlLintConfig, YamlLintConfigError
 
-from tools import helm
+from tools import charts, helm
 from tools.ctlint import checks, config, git
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -26,7 +26,7 @@ class Selection:
 def _all_charts(cfg: config.CtConfig) -> list[Path]:
     found: list[Path] = []
     for d in cfg.chart_dirs:
-        found += sorted(p.parent for p in (cfg.root / d).glob("*/Chart.yaml"))
+        found += charts.discover(cfg.root / d, include_library=True)
     return [c for c in found if c.name not in cfg.excluded_charts]
 
 

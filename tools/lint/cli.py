@@ -1,7 +1,10 @@
 """Command line of tools.lint: choose inputs, render, lint, print, and pick the exit code.
 
 Exit codes: 0 clean, 1 findings at or above the failing severity, 2 usage, config, input or render
-error. Errors are one line each on stderr, never a traceback.
+error, or nothing to lint (no objects at all). Errors are one line each on stderr, never a traceback;
+a failed render or load is also in the report, in every format, so a run that could not check
+something never looks clean. Every report ends with one summary line: what was checked (charts x
+value sets x Kubernetes versions, objects, rules) and the time.
 """
 
 from __future__ import annotations
@@ -9,20 +12,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from tools import helm
+from tools import charts, helm, kube_versions
 from tools.lint import schema
 from tools.lint.config import Config, ConfigError, find_config, load_config
 from tools.lint.engine import lint
-from tools.lint.finding import Finding, Severity
-from tools.lint.formats import FORMATTERS
+from tools.lint.finding import Finding, RunError, RunInfo, Severity
+from tools.lint.formats import FORMATTERS, summary
 from tools.lint.inputs import InputError, read_manifests, render_chart
+from tools.lint.model import Obj
 from tools.lint.rules import RULES
-
-DEFAULT_KUBE_VERSION = "1.29"
 
 
 class UsageError(Exception):
@@ -46,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--set", metavar="K=V", action="append", default=[], dest="set_values", help="--set for --chart")
     src.add_argument("--manifests", metavar="FILE", help="lint rendered YAML from FILE, or - for stdin")
     p.add_argument("--kube-version", action="append", default=[], metavar="X.Y",
-                   help=f"Kubernetes version to render and validate for (repeatable; default {DEFAULT_KUBE_VERSION} "
-                        f"and the newest kubernetes-validate supports, or kube-versions in the config)")
+                   help=f"Kubernetes version to render and validate for (repeatable; default "
+                        f"{' and '.join(kube_versions.supported())}: the charts' minimum and the newest "
+                        f"kubernetes-validate supports, or kube-versions in the config)")
     p.add_argument("--format", choices=sorted(FORMATTERS), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the report to FILE instead of stdout (stdout then gets its summary line)")
     p.add_argument("--config", metavar="FILE", help="config file (default: nearest .nova-lint.yaml or pyproject.toml "
                                                     "with [tool.nova-lint])")
     p.add_argument("--no-config", action="store_true", help="ignore config files")
@@ -62,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _kube_versions(args: argparse.Namespace, config: Config) -> list[str]:
-    wanted = args.kube_version or list(config.kube_versions) or [DEFAULT_KUBE_VERSION, schema.newest_version()]
+    wanted = args.kube_version or list(config.kube_versions) or list(kube_versions.supported())
     out: list[str] = []
     for v in wanted:
         try:
@@ -81,10 +86,10 @@ def _renders(args: argparse.Namespace) -> list[tuple[Path, list[str], str]]:
         label = " ".join([str(chart), *(f"-f {v}" for v in args.values), *(f"--set {s}" for s in args.set_values)])
         return [(chart, list(args.values), label)]
     renders = []
-    for chart in helm.charts():
+    for chart in charts.discover():
         rel = _rel(chart)
         renders.append((chart, [], f"{rel} (default values)"))
-        for profile in helm.profiles(chart):
+        for profile in charts.profiles(chart):
             renders.append((chart, [str(profile)], f"{rel} -f {_rel(profile)}"))
     return renders
 
@@ -114,7 +119,60 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def _lint_manifests(args: argparse.Namespace, stdin: TextIO, config: Config, versions: list[str],
+                    ) -> tuple[list[Finding], list[RunError], int]:
+    """Findings, errors and object count of ``--manifests FILE`` (or ``-``)."""
+    name = "stdin" if args.manifests == "-" else args.manifests
+    try:
+        objects = read_manifests(args.manifests, stdin.read() if args.manifests == "-" else None)
+    except InputError as exc:
+        return [], [RunError("input", name, str(exc))], 0
+    findings = lint(objects, config, versions, name)
+    if args.manifests != "-":
+        findings = [f if f.template else _with_template(f, name) for f in findings]
+    return findings, [], len(objects)
+
+
+def _lint_charts(args: argparse.Namespace, wanted: list[tuple[Path, list[str], str]], config: Config,
+                 versions: list[str]) -> tuple[list[Finding], list[RunError], int, int]:
+    """Findings, errors, object count and successful renders of every chart x value set x version."""
+    findings: list[Finding] = []
+    failed: dict[tuple[str, str], list[str]] = {}  # (input, helm's message) -> versions it failed for
+    objects = renders = 0
+    for chart, values, label in wanted:
+        missing = _missing_input(chart, values)
+        if missing:
+            failed.setdefault((label, missing), []).append("input")
+            continue
+        for version in versions:
+            try:
+                rendered: list[Obj] = render_chart(
+                    chart, values, args.set_values, kube_version=kube_versions.full(version), helm_binary=args.helm,
+                    namespace=args.namespace, release=args.release)
+            except helm.HelmError as exc:
+                failed.setdefault((label, _one_line(str(exc))), []).append(version)
+                continue
+            renders += 1
+            objects += len(rendered)
+            findings.extend(lint(rendered, config, [version], label))
+    errors = [RunError("input", label, message) if vs == ["input"] else
+              RunError("render", f"{label} (Kubernetes {', '.join(vs)})", message)
+              for (label, message), vs in failed.items()]
+    return findings, errors, objects, renders
+
+
+def _missing_input(chart: Path, values: Sequence[str]) -> str | None:
+    """What is missing before helm runs at all (the chart or a values file), in one line."""
+    if not (chart / "Chart.yaml").is_file():
+        return f"{chart}: not a chart (no Chart.yaml)" if chart.is_dir() else f"{chart}: no such chart directory"
+    for v in values:
+        if not Path(v).is_file():
+            return f"values file {v}: no such file"
+    return None
+
+
 def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    started = time.perf_counter()
     args = build_parser().parse_args(list(argv))
     if args.list_rules:
         stdout.writelines(f"{rule.ID:<28} {rule.SEVERITY!s:<8} {rule.DESCRIPTION}\n" for rule in RULES)
@@ -127,31 +185,28 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
     config = load_config(config_path)
     fail_on = Severity.parse(args.fail_on) if args.fail_on else config.fail_on
     versions = _kube_versions(args, config)
-    findings: list[Finding] = []
-    errors: list[str] = []
+    rules = sum(1 for rule in RULES if config.severity(rule) is not None)
     if args.manifests:
-        objects = read_manifests(args.manifests, stdin.read() if args.manifests == "-" else None)
-        name = "stdin" if args.manifests == "-" else args.manifests
-        findings = lint(objects, config, versions, name)
-        if args.manifests != "-":
-            findings = [f if f.template else _with_template(f, name) for f in findings]
+        findings, errors, objects = _lint_manifests(args, stdin, config, versions)
+        renders = 0 if errors else 1
+        chart_count, value_sets, manifests = 0, 0, ("stdin" if args.manifests == "-" else args.manifests,)
     else:
-        for chart, values, label in _renders(args):
-            for version in versions:
-                try:
-                    objects = render_chart(chart, values, args.set_values, kube_version=f"{version}.0",
-                                           helm_binary=args.helm, namespace=args.namespace, release=args.release)
-                except helm.HelmError as exc:
-                    errors.append(f"render error: {label} (Kubernetes {version}): {_one_line(str(exc))}")
-                    continue
-                findings.extend(lint(objects, config, [version], label))
+        wanted = _renders(args)
+        findings, errors, objects, renders = _lint_charts(args, wanted, config, versions)
+        chart_count, value_sets, manifests = len({c for c, _, _ in wanted}), len(wanted), ()
+    if not errors and objects == 0:
+        what = manifests[0] if manifests else "the renders"
+        errors.append(RunError("empty", "", f"{what} had no Kubernetes objects"))
     findings = _dedupe(findings)
-    report = FORMATTERS[args.format](findings, fail_on)
+    info = RunInfo(tuple(errors), chart_count, value_sets, tuple(versions), renders, objects, rules,
+                   time.perf_counter() - started, manifests)
+    report = FORMATTERS[args.format](findings, fail_on, info)
     if args.output:
         Path(args.output).write_text(report)
+        stdout.write(summary(findings, fail_on, info) + "\n")
     else:
         stdout.write(report)
-    stderr.writelines(f"error: {message}\n" for message in errors)
+    stderr.writelines(f"{e}\n" for e in errors)
     if errors:
         return 2
     return 1 if any(f.severity >= fail_on for f in findings) else 0
@@ -170,8 +225,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"usage error: {exc} (see python -m tools.lint --help)\n")
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
-    except InputError as exc:
-        sys.stderr.write(f"input error: {exc}\n")
     except helm.HelmError as exc:
         sys.stderr.write(f"render error: {_one_line(str(exc))}\n")
     except SystemExit as exc:  # --help and --version: argparse has printed what was asked

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.manifest import KubeObject
+
 # Where the pod spec lives in each pod-bearing kind.
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
     "Pod": ("spec",),
@@ -28,52 +30,8 @@ REPLICATED_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationContr
 RUN_TO_COMPLETION = {"Job", "CronJob"}
 
 
-class Obj:
-    """One Kubernetes object with where it came from (template, line in the input, render input)."""
-
-    __slots__ = (
-        "api_version",
-        "default_namespace",
-        "effective_namespace",
-        "kind",
-        "line",
-        "metadata",
-        "name",
-        "namespace",
-        "obj",
-        "source",
-    )
-
-    def __init__(self, obj: dict[str, Any], source: str | None = None, line: int | None = None,
-                 default_namespace: str = "default") -> None:
-        self.obj = obj
-        self.source = source
-        self.line = line
-        self.default_namespace = default_namespace
-        self.kind = str(obj.get("kind") or "")
-        self.api_version = str(obj.get("apiVersion") or "")
-        meta = obj.get("metadata")
-        self.metadata: dict[str, Any] = meta if isinstance(meta, dict) else {}
-        self.name = str(self.metadata.get("name") or "")
-        ns = self.metadata.get("namespace")
-        self.namespace: str | None = str(ns) if ns else None
-        # The namespace the object lands in (the render namespace when metadata has none).
-        self.effective_namespace: str = self.namespace or default_namespace
-
-    @property
-    def annotations(self) -> dict[str, Any]:
-        ann = self.metadata.get("annotations")
-        return ann if isinstance(ann, dict) else {}
-
-    @property
-    def labels(self) -> dict[str, Any]:
-        labels = self.metadata.get("labels")
-        return labels if isinstance(labels, dict) else {}
-
-    @property
-    def ref(self) -> str:
-        ns = self.namespace
-        return f"{self.kind}/{ns}/{self.name}" if ns else f"{self.kind}/{self.name}"
+# The one object type of tools/ (tools.manifest); rules know it as Obj.
+Obj = KubeObject
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ import jsonschema
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
+from tools import kube_versions
+
 # (value, path-chain, errors): the path chain is a linked list of (parent, key) built only on error.
 Check = Callable[[Any, Any, list[tuple[Any, str]]], None]
 Error = tuple[str, str]  # (JSON path, message)
@@ -66,7 +68,7 @@ def supported_versions() -> list[str]:
 
 
 def newest_version() -> str:
-    return supported_versions()[-1]
+    return kube_versions.newest()
 
 
 def resolve_version(wanted: str) -> str:

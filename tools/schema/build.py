@@ -7,7 +7,6 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tools.schema import values as values_mod
@@ -441,13 +440,3 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
             seen.add(str(p))
             out.append(p)
     return out
-
-
-def write_if_changed(path: Path, text: str) -> bool:
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except FileNotFoundError:
-        pass
-    path.write_text(text, encoding="utf-8")
-    return True

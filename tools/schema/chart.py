@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import charts
 from tools.schema.errors import ChartError, Problem
 
 
@@ -46,8 +47,8 @@ def is_chart(path: Path) -> bool:
 
 
 def discover(root: Path) -> list[Path]:
-    """Every chart directly under ``root`` (a directory with Chart.yaml), sorted."""
-    return sorted(p.parent for p in root.glob("*/Chart.yaml"))
+    """Every chart directly under ``root`` (a directory with Chart.yaml), sorted (tools.charts' rule)."""
+    return charts.discover(root, include_library=True)
 
 
 def read(path: Path) -> Chart:

@@ -20,9 +20,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-# The Kubernetes version whose API definitions are bundled. The charts need >= 1.29; 1.33 is the version
-# their CI renders against. Changing it changes every generated schema (run `make schema`).
-K8S_VERSION = "1.33.0"
+from tools import kube_versions
+
+# The Kubernetes version whose API definitions are bundled (pinned in tools/kube_versions.py, with the
+# charts' minimum). Changing it changes every generated schema (run `make schema`).
+K8S_VERSION = kube_versions.full(kube_versions.SCHEMA)
 REF_PREFIX = "#/$defs/"
 OUR_PREFIX = "#/definitions/"
 

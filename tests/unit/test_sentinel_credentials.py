@@ -440,3 +440,26 @@ def test_the_sentinel_containers_own_client_env_authenticates_to_the_real_sentin
                           env=base, capture_output=True, text=True, check=False)
     assert role.returncode == 1 and "answered [sentinel], expected master" in role.stderr, role
     assert os.environ.get("REDISCLI_AUTH") is None or True  # the test never relies on the caller's env
+
+
+# ------------------------------------------------------------------------------------ NOTES' other truths
+
+def test_notes_with_existing_secrets_name_the_keys_to_provide_and_never_say_generated() -> None:
+    notes = _notes(NOVA, [NOVA / "ci" / "render" / "existing-secrets-values.yaml"], ())
+    assert "generated" not in notes.split("Check the installation")[0]
+    assert "from your Secret nova-services/nova-redis-own" in notes
+    assert "keys redis-password, sentinel-password" in notes
+    assert "from your Secret nova-services/nova-postgres-own" in notes and "user_service-password" in notes
+    assert "jsonpath='{.data." not in notes, "no command reading a key the chart does not write"
+
+
+def test_production_notes_list_the_per_service_acl_passwords_and_the_placeholder_images() -> None:
+    notes = _notes(NOVA, [ROOT / "values" / "production.yaml"], ())
+    users = {"user_service", "auth_service", "search_service", "streaming_api", "messaging_service"}
+    for user in users:
+        assert f"jsonpath='{{.data.acl-{user}-password}}'" in notes, user
+    assert "user-service       user user_service, keys user:*" in notes
+    assert ("WARNING: the images of auth-service, messaging-service, search-service, streaming-api, user-service "
+            "are placeholders") in notes
+    local = _notes(NOVA, [ROOT / "values" / "local.yaml"], ())
+    assert "placeholders" not in local and "acl-" not in local

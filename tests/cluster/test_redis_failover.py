@@ -41,9 +41,11 @@ def test_deleting_the_redis_master_pod_elects_a_new_master_and_the_write_safe_en
     sentinel = f"{sentinel_svc.name}.{sentinel_svc.namespace}.svc"
     endpoint = f"{master_svc.name}.{master_svc.namespace}.svc"
     port = master_svc.port
+    pod_port = next(p["containerPort"] for c in w.spec["template"]["spec"]["containers"] for p in c.get("ports") or []
+                    if p.get("name") == "redis")
 
     def node(pod: str, command: str) -> str:
-        return client.redis(pod_host(w, pod), port, command, redis_pw)
+        return client.redis(pod_host(w, pod), pod_port, command, redis_pw)
 
     def role(out: str) -> str:
         return out.splitlines()[0] if out else ""

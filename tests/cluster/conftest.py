@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.support import Nova, wait_all_ready
+from tests.cluster.support import ClientPod, Nova, wait_all_ready
 from tools import helm
-from tools.cluster import inventory
+from tools.cluster import inventory, plan
 
 ROOT = helm.REPO_ROOT
 FIX = "run `make up && make deploy`"
@@ -105,3 +106,24 @@ def all_ready(nova: Nova, kube_cluster: Any) -> Iterator[None]:
     wait_all_ready(nova, kube_cluster, timeout=300)
     yield
     wait_all_ready(nova, kube_cluster, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def client(nova: Nova) -> Iterator[ClientPod]:
+    """The client pod every in-cluster connection of the tests starts from: the helm test pods' identity,
+    which the charts' NetworkPolicies admit to Redis, Sentinel, the write-safe endpoint and PostgreSQL (a
+    Redis or PostgreSQL pod is not admitted to the -master Service). Deleted at the end of the session;
+    its activeDeadlineSeconds ends it even if this process dies."""
+    settings = plan.Settings(release=nova.release, namespace=nova.namespace,
+                             client_suffix=f"ct-client-{uuid.uuid4().hex[:6]}")
+    c = plan.client(settings, nova.inv)
+    if c is None:
+        pytest.fail("the render has no helm test pod (tests.enabled=false): no client identity the "
+                    "NetworkPolicies admit; install with tests.enabled=true")
+    nova.kubectl("apply", "-f", "-", stdin=c.manifest)
+    try:
+        nova.kubectl("wait", "--for=condition=Ready", f"pod/{c.name}", "-n", c.namespace, "--timeout=180s",
+                     timeout=200)
+        yield ClientPod(nova, c.name, c.namespace)
+    finally:
+        nova.kubectl("delete", "pod", c.name, "-n", c.namespace, "--ignore-not-found", "--wait=false", check=False)

@@ -1,22 +1,39 @@
-"""Helpers of the cluster tests: the installed release (`Nova`), polling, and readiness waits that use
-pytest-helm-charts' helpers (one namespace per call)."""
+"""Helpers of the cluster tests: the installed release (`Nova`), the client pod every connection starts from
+(`ClientPod`: the helm test pods' identity, the one the charts' NetworkPolicies admit), the `reaches`
+declaration each test carries, polling, and readiness waits that use pytest-helm-charts' helpers."""
 
 from __future__ import annotations
 
 import base64
 import json
+import shlex
 import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_helm_charts.k8s.deployment import wait_for_deployments_to_run
 from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 
 from tools import helm
 from tools.cluster import inventory
+from tools.cluster.access import Access
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Replies of redis-cli that mean the command did not run; redis-cli still exits 0 on them.
+REDIS_REFUSALS = ("NOAUTH", "WRONGPASS", "AUTH failed", "ERR", "NOPERM", "Could not connect")
+
+
+def reaches(*accesses: Access) -> Callable[[F], F]:
+    """Declares the in-cluster connections a test opens (client -> target:port; none: it only talks to the API
+    server). tests/unit/test_cluster_reachability.py requires it on every cluster test and proves each one
+    allowed by the rendered NetworkPolicies of every ci/ scenario."""
+    def mark(fn: F) -> F:
+        fn.__reaches__ = accesses  # type: ignore[attr-defined]
+        return fn
+    return mark
 
 
 @dataclass
@@ -88,6 +105,36 @@ class Nova:
 
     def env_value(self, w: inventory.Workload, name: str, default: str) -> str:
         return next((str(e["value"]) for _, e in w.env() if e.get("name") == name and "value" in e), default)
+
+
+@dataclass
+class ClientPod:
+    """The short-lived client pod (tools.cluster.plan.client): redis-cli in container ``redis``, psql in
+    ``psql``. Passwords go on stdin; answers that mean "refused" raise instead of passing as output."""
+
+    nova: Nova
+    name: str
+    namespace: str
+
+    def redis(self, host: str, port: int, command: str, password: str) -> str:
+        out = self.nova.sh(self.namespace, self.name, "redis",
+                           'p=$(cat); if [ -n "$p" ]; then REDISCLI_AUTH=$p; export REDISCLI_AUTH; fi; '
+                           f"redis-cli --no-auth-warning --raw -h {host} -p {port} {command} 2>&1",
+                           stdin=password).strip()
+        if out.startswith(REDIS_REFUSALS):
+            raise AssertionError(f"{host}:{port} refused `{command.split()[0]}`: {out.splitlines()[0][:200]}")
+        return out
+
+    def psql(self, host: str, port: int, user: str, sql: str, password: str, database: str = "postgres") -> str:
+        return self.nova.sh(self.namespace, self.name, "psql",
+                            "PGPASSWORD=$(cat) PGCONNECT_TIMEOUT=5 PGPASSFILE=/dev/null "
+                            f"psql -X -v ON_ERROR_STOP=1 -tA -h {host} -p {port} -U {user} -d {database} "
+                            f"-c {shlex.quote(sql)}", stdin=password).strip()
+
+
+def pod_host(w: inventory.Workload, pod: str) -> str:
+    """A StatefulSet pod's stable DNS name under its headless Service."""
+    return f"{pod}.{w.spec.get('serviceName', w.name)}.{w.namespace}.svc"
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 2.0) -> Any:

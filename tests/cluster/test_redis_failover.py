@@ -1,5 +1,9 @@
 """Redis: deleting the master pod makes Sentinel promote a replica, the write-safe endpoint follows it,
-and a write replicated before the failover is still there."""
+and a write replicated before the failover is still there.
+
+Every connection starts from the client pod (the helm test pods' identity): Sentinel with Sentinel's own
+password (sentinel-password, or redis-password for an existingSecret without it), Redis with redis-password.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +11,74 @@ import uuid
 
 import pytest
 
-from tests.cluster.support import Nova, wait_until
+from tests.cluster.support import ClientPod, Nova, pod_host, reaches, wait_until
+from tools.cluster.access import CLIENT, DNS, Access
+from tools.cluster.inventory import SecretRef
 
 pytestmark = pytest.mark.cluster
 
 
+def _value(nova: Nova, ref: SecretRef) -> str:
+    """A password located by tools.cluster.inventory (with the documented fallback key)."""
+    data = nova.kubectl_json("get", "secret", ref.name, "-n", ref.namespace).get("data") or {}
+    key = ref.key if ref.key in data or not ref.fallback else ref.fallback
+    return nova.secret_value(ref.namespace, ref.name, key)
+
+
+@reaches(Access(CLIENT, DNS, "dns"), Access(CLIENT, "redis-sentinel", "sentinel"),
+         Access(CLIENT, "pod:redis", "redis"), Access(CLIENT, "redis-master", "redis"))
 def test_deleting_the_redis_master_pod_elects_a_new_master_and_the_write_safe_endpoint_follows(
-    nova: Nova, all_ready: None
+    nova: Nova, client: ClientPod, all_ready: None
 ) -> None:
     w = nova.inv.redis
     assert w is not None, "no Redis StatefulSet in the render"
-    ns = w.namespace
-    secret = nova.inv.redis_password_secret()
-    assert secret, f"{w.name}: no env or volume refers to a Secret key redis-password"
-    password = nova.secret_value(ns, *secret)
-    sentinel_c = w.container_with_port("sentinel", 26379)
-    redis_c = w.container_with_port("redis", 6379)
-    assert sentinel_c and redis_c, f"{w.name}: expected a redis (6379) and a sentinel (26379) container"
+    redis_ref, sentinel_ref = nova.inv.redis_password(), nova.inv.sentinel_password()
+    assert redis_ref and sentinel_ref, f"{w.name}: no env refers to redis-password / sentinel-password"
+    redis_pw, sentinel_pw = _value(nova, redis_ref), _value(nova, sentinel_ref)
+    sentinel_svc = nova.inv.service("-sentinel", "redis")
     master_svc = nova.inv.service("-master", "redis")
-    assert master_svc, "no <release>-redis-master Service in the render"
+    assert sentinel_svc and master_svc, "no <release>-redis-sentinel / -master Service in the render"
+    sentinel = f"{sentinel_svc.name}.{sentinel_svc.namespace}.svc"
     endpoint = f"{master_svc.name}.{master_svc.namespace}.svc"
+    port = master_svc.port
+    pod_port = next(p["containerPort"] for c in w.spec["template"]["spec"]["containers"] for p in c.get("ports") or []
+                    if p.get("name") == "redis")
 
-    def cli(pod: str, command: str, host: str = "127.0.0.1", port: int = 6379, container: str | None = None) -> str:
-        return nova.sh(ns, pod, container or redis_c,
-                       f'REDISCLI_AUTH="$(cat)" redis-cli --no-auth-warning -h {host} -p {port} {command}',
-                       stdin=password).strip()
+    def node(pod: str, command: str) -> str:
+        return client.redis(pod_host(w, pod), pod_port, command, redis_pw)
 
-    def pod_named_by(addr: str) -> str | None:
-        for p in nova.pods(w):
-            if addr in (p["status"].get("podIP"), p["metadata"]["name"]) or addr.split(".")[0] == p["metadata"]["name"]:
-                return p["metadata"]["name"]
-        return None
+    def role(out: str) -> str:
+        return out.splitlines()[0] if out else ""
 
     def sentinel_master() -> str | None:
-        """The pod Sentinel names as master, asking each live Sentinel until one answers."""
-        for p in nova.running_pods(w):
-            out = cli(p["metadata"]["name"], f"SENTINEL get-master-addr-by-name {nova.inv.master_set}",
-                      port=26379, container=sentinel_c).split()
-            if len(out) >= 2:
-                return pod_named_by(out[0])
-        return None
+        """The pod Sentinel names as master (a Sentinel behind the Service; the answer must be host and port)."""
+        out = client.redis(sentinel, sentinel_svc.port,
+                           f"SENTINEL get-master-addr-by-name {nova.inv.master_set}", sentinel_pw).split()
+        if len(out) != 2 or not out[1].isdigit():
+            return None
+        names = {p["metadata"]["name"] for p in nova.pods(w)}
+        return next((n for n in names if out[0] == n or out[0].split(".")[0] == n), None)
 
     old = wait_until("Sentinel to name a master", sentinel_master, 60)
-    assert cli(old, "ROLE").splitlines()[0] == "master"
+    assert role(node(old, "ROLE")) == "master"
     key = f"nova-ct-{uuid.uuid4().hex[:8]}"
-    assert cli(old, f"SET {key} before-failover") == "OK"
+    assert node(old, f"SET {key} before-failover") == "OK"
     replicas = [p["metadata"]["name"] for p in nova.running_pods(w) if p["metadata"]["name"] != old]
     wait_until("the write to reach every replica",
-               lambda: all(cli(r, f"GET {key}") == "before-failover" for r in replicas), 30)
+               lambda: all(node(r, f"GET {key}") == "before-failover" for r in replicas), 30)
 
-    nova.kubectl("delete", "pod", old, "-n", ns, "--wait=false")
+    nova.kubectl("delete", "pod", old, "-n", w.namespace, "--wait=false")
 
     def new_master() -> str | None:
         m = sentinel_master()
-        return m if m and m != old and cli(m, "ROLE").splitlines()[0] == "master" else None
+        return m if m and m != old and role(node(m, "ROLE")) == "master" else None
 
     new = wait_until(f"Sentinel to promote a replica after deleting {old}", new_master, 120)
-    # The write-safe endpoint reaches the new master: it accepts writes (a replica answers READONLY)
-    # and serves what was written before the failover.
-    wait_until(f"{endpoint} to accept writes",
-               lambda: cli(new, f"SET {key}-after ok", host=endpoint) == "OK", 60)
-    assert cli(new, "ROLE", host=endpoint).splitlines()[0] == "master"
-    assert cli(new, f"GET {key}", host=endpoint) == "before-failover"
-    assert cli(new, f"GET {key}-after") == "ok", "the endpoint's write did not land on Sentinel's master"
-    cli(new, f"DEL {key} {key}-after")
+    # The write-safe endpoint reaches the new master: it accepts writes (a replica answers READONLY), ROLE
+    # says master, and it serves what was written before the failover.
+    wait_until(f"{endpoint} to accept writes", lambda: client.redis(endpoint, port, f"SET {key}-after ok",
+                                                                     redis_pw) == "OK", 60)
+    assert role(client.redis(endpoint, port, "ROLE", redis_pw)) == "master"
+    assert client.redis(endpoint, port, f"GET {key}", redis_pw) == "before-failover"
+    assert node(new, f"GET {key}-after") == "ok", "the endpoint's write did not land on Sentinel's master"
+    node(new, f"DEL {key} {key}-after")

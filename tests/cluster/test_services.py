@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.support import Nova
+from tests.cluster.support import Nova, reaches
 
 pytestmark = pytest.mark.cluster
 
@@ -30,6 +30,7 @@ def rendered_env(nova: Nova, namespace: str, container: dict) -> dict[str, str]:
     return env
 
 
+@reaches()  # the API server only (kubectl get/exec, helm)
 def test_every_service_pod_sees_the_resilience_settings(nova: Nova) -> None:
     services = nova.inv.phase("services")
     assert services, "no service Deployments in the render"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.support import Nova
+from tests.cluster.support import Nova, reaches
 
 pytestmark = pytest.mark.cluster
 
@@ -19,6 +19,7 @@ def snapshot(nova: Nova, secrets: list[tuple[str, str]]) -> dict[tuple[str, str]
     return out
 
 
+@reaches()  # the API server only (kubectl get/exec, helm)
 def test_helm_upgrade_with_unchanged_values_keeps_every_secret_byte_for_byte(nova: Nova, all_ready: None) -> None:
     secrets = sorted({(o.namespace or nova.namespace, o.name) for o in nova.rendered("Secret")})
     assert secrets, "the render has no Secrets"

@@ -8,6 +8,10 @@ services in nova-services.
 from __future__ import annotations
 
 import base64
+import copy
+import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +30,7 @@ def _sts(name: str, ns: str, chart: str, source: str, containers: list[dict], re
         "apiVersion": "apps/v1", "kind": kind,
         "metadata": {"name": name, "namespace": ns, "labels": {"helm.sh/chart": chart, **sel}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": sel},
-                 "template": {"metadata": {"labels": sel}, "spec": {"containers": containers}}},
+                 "template": {"metadata": {"labels": sel}, "spec": {"containers": copy.deepcopy(containers)}}},
     }, source)
 
 
@@ -39,15 +43,26 @@ def _svc(name: str, ns: str, chart: str, source: str, port: int, headless: bool 
                            "spec": spec}, source)
 
 
+def _secret_env(name: str, key: str, secret: str = "nova-redis-credentials", optional: bool = False) -> dict:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key,
+                                                         **({"optional": True} if optional else {})}}}
+
+
 REDIS_CONTAINERS = [
-    {"name": "redis", "ports": [{"name": "redis", "containerPort": 6379}],
-     "env": [{"name": "REDIS_PASSWORD",
-              "valueFrom": {"secretKeyRef": {"name": "nova-redis-credentials", "key": "redis-password"}}}]},
-    {"name": "sentinel", "ports": [{"name": "sentinel", "containerPort": 26379}]},
+    {"name": "redis", "image": "docker.io/library/redis:7.2.5-bookworm",
+     "ports": [{"name": "redis", "containerPort": 6379}],
+     "env": [_secret_env("REDIS_PASSWORD", "redis-password"), _secret_env("SENTINEL_PASSWORD", "sentinel-password")]},
+    {"name": "sentinel", "image": "docker.io/library/redis:7.2.5-bookworm",
+     "ports": [{"name": "sentinel", "containerPort": 26379}],
+     "env": [_secret_env("REDIS_PASSWORD", "redis-password"), _secret_env("SENTINEL_PASSWORD", "sentinel-password")]},
 ]
 PG_CONTAINERS = [{"name": "postgres", "ports": [{"name": "postgresql", "containerPort": 5432},
                                                 {"name": "patroni", "containerPort": 8008}],
-                  "env": [{"name": "NOVA_ROLE_LABEL", "value": "nova-postgres/role"}]}]
+                  "env": [{"name": "NOVA_ROLE_LABEL", "value": "nova-postgres/role"},
+                          _secret_env("PATRONI_SUPERUSER_PASSWORD", "superuser-password", "nova-postgres-credentials")]}]
+TEST_POD_LABELS = {"app.kubernetes.io/name": "nova", "app.kubernetes.io/instance": "nova",
+                   "app.kubernetes.io/component": "test", "nova.io/tested-service": "user-service"}
+RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 def production_objects(with_namespaces: bool = False) -> list[KubeObject]:
@@ -76,7 +91,11 @@ def production_objects(with_namespaces: bool = False) -> list[KubeObject]:
                        "nova/templates/secrets/secret.yaml"),
         KubeObject({"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": "nova-test-user-service", "namespace": "nova-services",
-                                     "annotations": {"helm.sh/hook": "test"}}},
+                                     "labels": TEST_POD_LABELS, "annotations": {"helm.sh/hook": "test"}},
+                        "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": 65532},
+                                 "initContainers": [{"name": "check-postgres", "image": "postgres:16-alpine",
+                                                     "securityContext": RESTRICTED}],
+                                 "containers": [{"name": "check-http", "image": "agnhost"}]}},
                        "nova/templates/tests/pod.yaml"),
     ]
     if with_namespaces:
@@ -114,10 +133,25 @@ def test_inventory_takes_namespaces_from_objects_and_skips_hooks_and_headless(in
     assert all(w.name != "nova-test-user-service" for w in inv.workloads)
 
 
-def test_inventory_finds_the_master_set_role_label_and_password_secret(inv: inventory.Inventory) -> None:
+def test_inventory_finds_the_master_set_role_label_and_the_passwords(inv: inventory.Inventory) -> None:
     assert inv.master_set == "novamaster"
     assert inv.role_label == "nova-postgres/role"
-    assert inv.redis_password_secret() == ("nova-redis-credentials", "redis-password")
+    assert inv.redis_password() == inventory.SecretRef("nova-redis", "nova-redis-credentials", "redis-password")
+    assert inv.sentinel_password() == inventory.SecretRef("nova-redis", "nova-redis-credentials", "sentinel-password")
+    assert inv.postgres_password() == inventory.SecretRef("nova-database", "nova-postgres-credentials",
+                                                          "superuser-password")
+
+
+def test_an_optional_sentinel_password_falls_back_to_the_redis_password() -> None:
+    """An existingSecret without sentinel-password keeps Sentinel on redis-password (docs/secrets.md)."""
+    objs = production_objects()
+    redis = next(o for o in objs if o.name == "nova-redis")
+    for c in redis.obj["spec"]["template"]["spec"]["containers"]:
+        c["env"][1] = _secret_env("SENTINEL_PASSWORD", "sentinel-password", optional=True)
+    ref = inventory.build(objs, "nova", "nova").sentinel_password()
+    assert ref == inventory.SecretRef("nova-redis", "nova-redis-credentials", "sentinel-password", "redis-password")
+    assert ref.go_template() == ('go-template={{with index .data "sentinel-password"}}{{base64decode .}}{{else}}'
+                                 '{{index .data "redis-password" | base64decode}}{{end}}')
 
 
 # --- deploy --------------------------------------------------------------------------------------------
@@ -168,8 +202,10 @@ def test_deploy_leaves_namespaces_the_chart_renders_to_helm() -> None:
 
 def test_deploy_in_the_release_namespace_only_creates_nothing_itself() -> None:
     objs = in_namespace(production_objects(), "nova")
-    cmds = commands(plan.plan_deploy(S, inventory.build(objs, "nova", "nova")))
-    assert not any(c[1:3] == ("apply", "-f") for c in cmds)
+    steps = plan.plan_deploy(S, inventory.build(objs, "nova", "nova"))
+    applied = [st.stdin or "" for st in steps if st.argv[1:3] == ("apply", "-f")]
+    assert applied and not any("kind: Namespace" in a for a in applied)  # only the client pod
+    cmds = commands(steps)
     assert all(c[c.index("-n") + 1] == "nova" for c in cmds if "-n" in c)
 
 
@@ -179,34 +215,75 @@ def test_deploy_with_a_context_passes_it_to_kubectl_and_helm(inv: inventory.Inve
         assert ("--context" in c) if c[0] == "kubectl" else ("--kube-context" in c)
 
 
-def test_redis_password_goes_on_stdin_never_on_a_command_line(inv: inventory.Inventory) -> None:
-    steps = plan.redis_master_steps(S, inv)
-    read, ask = steps[0], steps[1]
-    assert read.capture == "redis_password"
-    assert read.argv == ("kubectl", "get", "secret", "nova-redis-credentials", "-n", "nova-redis", "-o",
-                         'go-template={{index .data "redis-password" | base64decode}}')
-    assert ask.stdin_from == "redis_password"
-    assert ask.argv[:9] == ("kubectl", "exec", "-i", "-n", "nova-redis", "nova-redis-0", "-c", "sentinel", "--")
-    assert ask.argv[-1] == ('REDISCLI_AUTH="$(cat)" redis-cli --no-auth-warning -p 26379 '
-                            "SENTINEL get-master-addr-by-name novamaster")
-    # the write-safe endpoint is asked which role it reaches, from the redis container, password on stdin too
-    assert len(steps) == 3 and steps[2].stdin_from == "redis_password"
-    assert steps[2].argv[7] == "redis"
-    assert steps[2].argv[-1].endswith("redis-cli --no-auth-warning -h nova-redis-master.nova-redis.svc -p 6379 ROLE")
+def test_probes_run_in_a_client_pod_with_the_helm_test_identity(inv: inventory.Inventory) -> None:
+    steps = plan.plan_status(S, inv)
+    apply = next(st for st in steps if st.argv[1:4] == ("apply", "-f", "-"))
+    pod = json.loads(apply.stdin or "")
+    assert pod["metadata"]["namespace"] == "nova-services"
+    labels = pod["metadata"]["labels"]
+    assert {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                                   "app.kubernetes.io/component")} == {
+        "app.kubernetes.io/name": "nova", "app.kubernetes.io/instance": "nova", "app.kubernetes.io/component": "test"}
+    assert "nova.io/tested-service" not in labels and "annotations" not in pod["metadata"]
+    assert [(c["name"], c["image"]) for c in pod["spec"]["containers"]] == [
+        ("redis", "docker.io/library/redis:7.2.5-bookworm"), ("psql", "postgres:16-alpine")]
+    assert all(c["securityContext"] == RESTRICTED for c in pod["spec"]["containers"])
+    execs = [st for st in steps if "exec" in st.argv]
+    client_execs = [st for st in execs if "nova-cluster-client" in st.argv]
+    assert len(client_execs) == 3 and all(st.argv[st.argv.index("-n") + 1] == "nova-services" for st in client_execs)
+    assert all(st.access for st in execs)
+    # the client pod is started before the first probe and deleted after the last one
+    idx = {id(st): i for i, st in enumerate(steps)}
+    delete = next(st for st in steps if st.argv[1:3] == ("delete", "pod"))
+    assert idx[id(apply)] < min(idx[id(st)] for st in client_execs) < idx[id(delete)]
+    assert max(idx[id(st)] for st in client_execs) < idx[id(delete)]
+
+
+def test_each_password_goes_on_stdin_to_the_probe_of_its_own_port(inv: inventory.Inventory) -> None:
+    steps = plan.redis_master_steps(S, inv, plan.client(S, inv)) + plan.postgres_leader_steps(S, inv,
+                                                                                               plan.client(S, inv))
+    reads = {st.capture: st for st in steps if st.capture}
+    assert reads["sentinel_password"].argv == (
+        "kubectl", "get", "secret", "nova-redis-credentials", "-n", "nova-redis", "-o",
+        'go-template={{index .data "sentinel-password" | base64decode}}')
+    assert reads["redis_password"].argv[-1] == 'go-template={{index .data "redis-password" | base64decode}}'
+    assert reads["postgres_password"].argv[3:6] == ("nova-postgres-credentials", "-n", "nova-database")
+    by_stdin = {st.stdin_from: st for st in steps if st.stdin_from}
+    sentinel, role, primary = by_stdin["sentinel_password"], by_stdin["redis_password"], by_stdin["postgres_password"]
+    assert "-h nova-redis-sentinel.nova-redis.svc -p 26379 SENTINEL get-master-addr-by-name novamaster" in sentinel.argv[-1]
+    assert "-h nova-redis-master.nova-redis.svc -p 6379 ROLE" in role.argv[-1]
+    assert "-h nova-postgres-primary.nova-database.svc -p 5432 -U postgres" in primary.argv[-1]
+    for st in (sentinel, role, primary):
+        assert st.argv[1:3] == ("exec", "-i") and "nova-cluster-client" in st.argv
     assert all("s3cr3t" not in " ".join(st.argv) for st in steps)
 
 
-def test_redis_cli_uses_the_containers_own_rediscli_auth_when_it_has_one() -> None:
-    objs = production_objects()
-    redis = next(o for o in objs if o.name == "nova-redis")
-    for c in redis.obj["spec"]["template"]["spec"]["containers"]:
-        c.setdefault("env", []).append({"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {
-            "name": "nova-redis-credentials", "key": "redis-password"}}})
-        c["env"].append({"name": "SENTINEL_MASTER_SET", "value": "fromenv"})
-    steps = plan.redis_master_steps(S, inventory.build(objs, "nova", "nova"))
-    assert [st.capture for st in steps] == [None, None] and not any(st.stdin_from for st in steps)
-    assert steps[0].argv == ("kubectl", "exec", "-n", "nova-redis", "nova-redis-0", "-c", "sentinel", "--", "sh", "-c",
-                             "redis-cli --no-auth-warning -p 26379 SENTINEL get-master-addr-by-name fromenv")
+@pytest.mark.parametrize(("script", "good", "bad"), [
+    (plan.sentinel_master_script("h", 26379, "nova", True), "h.example\n6379", "NOAUTH Authentication required."),
+    (plan.redis_role_script("h", 6379, True), "master\n123", "slave\nh\n6379"),
+    (plan.postgres_primary_script("h", 5432, "postgres"), "f", "t"),
+], ids=["sentinel", "role", "primary"])
+def test_probe_scripts_check_the_answer_not_the_exit_code(tmp_path: Path, script: str, good: str, bad: str) -> None:
+    """redis-cli prints NOAUTH and exits 0: the probe fails on a wrong answer even when the client exits 0."""
+    for tool in ("redis-cli", "psql"):
+        (tmp_path / tool).write_text('#!/bin/sh\nprintf "$FAKE_ANSWER\\n"\n')
+        (tmp_path / tool).chmod(0o755)
+    for answer, code in ((good, 0), (bad, 1), ("", 1)):
+        proc = subprocess.run(["sh", "-c", script], input="pw", capture_output=True, text=True, check=False,
+                              env={"PATH": f"{tmp_path}:/usr/bin:/bin", "FAKE_ANSWER": answer})
+        assert proc.returncode == code, (answer, proc.stdout, proc.stderr)
+
+
+def test_without_a_helm_test_pod_sentinel_is_asked_over_loopback_and_the_endpoint_is_not_checked() -> None:
+    objs = [o for o in production_objects() if o.kind != "Pod"]
+    inv = inventory.build(objs, "nova", "nova")
+    assert plan.client(S, inv) is None
+    steps = plan.redis_master_steps(S, inv)
+    ask = next(st for st in steps if st.stdin_from == "sentinel_password")
+    assert ask.argv[:9] == ("kubectl", "exec", "-i", "-n", "nova-redis", "nova-redis-0", "-c", "sentinel", "--")
+    assert "-h 127.0.0.1 -p 26379 SENTINEL" in ask.argv[-1]
+    assert not any("ROLE" in " ".join(st.argv) for st in steps)
+    assert any("not checked" in st.title for st in steps if st.is_note)
 
 
 # --- status / logs ----------------------------------------------------------------------------------------
@@ -228,6 +305,9 @@ def test_status_shows_every_component_then_master_and_leader(inv: inventory.Inve
     notes = [s.title for s in plan.plan_status(S, inv) if s.is_note]
     assert "  kubectl port-forward -n nova-redis svc/nova-redis-master 6379:6379" in notes
     assert "  kubectl port-forward -n nova-services svc/nova-user-service 8080:8080" in notes
+    # two Services on 5432: the second gets the next local port
+    assert "  kubectl port-forward -n nova-database svc/nova-postgres-primary 5432:5432" in notes
+    assert "  kubectl port-forward -n nova-database svc/nova-postgres-replicas 5433:5432" in notes
     assert all(s.optional for s in plan.plan_status(S, inv) if not s.is_note)
 
 

@@ -46,11 +46,24 @@ def test_deploy_plan_of_the_production_profile_waits_in_namespace_order() -> Non
     assert "etcd" in waits[first_db][3], "etcd (Patroni's DCS) must be ready before PostgreSQL"
 
 
-def test_status_finds_the_patroni_role_label_and_the_sentinel_master_set() -> None:
-    inv = _inv("local")
-    assert inv.role_label and inv.master_set
-    leader = next(st for st in plan.plan_status(plan.Settings(), inv) if "=primary" in " ".join(st.argv))
-    assert f"{inv.role_label}=primary" in leader.argv[leader.argv.index("-l") + 1]
+def test_status_finds_the_patroni_role_label_and_the_sentinel_master_set_from_the_render() -> None:
+    """Values unlike the inventory's defaults, so only a working lookup finds them."""
+    objs = render(CHARTS / "nova", [VALUES / "local.yaml"], namespace="nova",
+                  set_values=["redis.sentinel.masterSet=probe-set", "postgres.routing.roleLabel=example.org/pg-role"])
+    inv = inventory.build(objs, "nova", "nova")
+    assert (inv.master_set, inv.role_label) == ("probe-set", "example.org/pg-role")
+    assert (inventory.DEFAULT_MASTER_SET, inventory.DEFAULT_ROLE_LABEL) != (inv.master_set, inv.role_label)
+    steps = plan.plan_status(plan.Settings(), inv)
+    leader = next(st for st in steps if "=primary" in " ".join(st.argv))
+    assert "example.org/pg-role=primary" in leader.argv[leader.argv.index("-l") + 1]
+    sentinel = next(st for st in steps if "SENTINEL get-master-addr-by-name" in " ".join(st.argv))
+    assert "get-master-addr-by-name probe-set " in sentinel.argv[-1]
+
+
+def test_postgres_superuser_comes_from_the_rendered_patroni_config() -> None:
+    objs = render(CHARTS / "nova", [VALUES / "local.yaml"], namespace="nova",
+                  set_values=["postgres.auth.superuserUsername=pgadmin"])
+    assert inventory.build(objs, "nova", "nova").postgres_superuser == "pgadmin" != inventory.DEFAULT_SUPERUSER
 
 
 def test_autoscaled_deployments_wait_for_their_hpa_floor() -> None:
@@ -59,3 +72,25 @@ def test_autoscaled_deployments_wait_for_their_hpa_floor() -> None:
     hpa = next(o for o in render(CHARTS / "nova", [VALUES / "production.yaml"], namespace="nova")
                if o.kind == "HorizontalPodAutoscaler" and o.obj["spec"]["scaleTargetRef"]["name"] == user.name)
     assert user.replicas == hpa.obj["spec"]["minReplicas"] == 3
+
+
+INSTALLED = [p for chart in ("nova", "nova-redis", "nova-postgres") for p in sorted((CHARTS / chart / "ci").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("scenario", INSTALLED, ids=[f"{p.parent.parent.name}/{p.name}" for p in INSTALLED])
+def test_a_ci_scenario_leaves_nothing_behind_after_uninstall(scenario: object) -> None:
+    """chart-testing installs each ci/*.yaml into a namespace of its own and deletes that namespace after the
+    uninstall: anything kept (`helm.sh/resource-policy: keep`) elsewhere, or a kept Namespace, would stay."""
+    chart = scenario.parent.parent  # type: ignore[attr-defined]
+    objs = render(chart, [scenario], namespace="ct-run")
+    kept = [o.ref for o in objs if ((o.get("metadata") or {}).get("annotations") or {}).get(
+        "helm.sh/resource-policy") == "keep" and (o.kind == "Namespace" or (o.namespace or "ct-run") != "ct-run")]
+    assert not kept, f"{scenario}: kept after uninstall: {kept}"
+
+
+def test_production_keeps_its_namespaces_and_credentials_on_uninstall() -> None:
+    objs = render(CHARTS / "nova", [VALUES / "production.yaml"], namespace="nova")
+    namespaces = [o for o in objs if o.kind == "Namespace"]
+    assert namespaces and all(o["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for o in namespaces)
+    creds = [o for o in objs if o.kind == "Secret" and o.name.endswith("-credentials")]
+    assert creds and all(o["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for o in creds)

@@ -8,6 +8,7 @@ Verbs: up, deploy, status, logs [component], test, cleanup, down. ``--dry-run`` 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,8 @@ def settings(args: argparse.Namespace, helm_bin: str) -> plan.Settings:
         kind_config=str(ROOT / "kind" / "cluster.yaml"), node_image=args.node_image, release=args.release,
         namespace=args.namespace, chart=args.chart, values=values, timeout=args.timeout,
         context=args.context, tests_dir=str(ROOT / "tests" / "cluster"),
+        # one client pod per run: a second `status` never reuses (or deletes) another run's pod
+        client_suffix=f"cluster-client-{secrets.token_hex(3)}",
     )
 
 

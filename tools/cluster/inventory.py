@@ -3,6 +3,8 @@
 the Services to port-forward, and where the Redis password and the Patroni role label live.
 
 It reads rendered objects only (tools.helm), so the production profile's namespaces come out right.
+Passwords are located, never read: ``SecretRef`` names the Secret and key a container's env takes (with the
+documented fallback key when the reference is optional), and tools.cluster reads it into a step's stdin.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from tools.helm import RenderedObject
 
 PHASES = ("redis", "postgresql", "services")
 PHASE_TITLES = {"redis": "Redis + Sentinel", "postgresql": "PostgreSQL (etcd + Patroni)", "services": "services"}
 DEFAULT_ROLE_LABEL = "nova-postgres/role"
 DEFAULT_MASTER_SET = "nova"
+DEFAULT_SUPERUSER = "postgres"
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
@@ -61,6 +66,24 @@ class Workload:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """A Secret key a container reads; ``fallback``: the key used instead when ``key`` is missing (the ref is
+    optional, e.g. an existingSecret without sentinel-password keeps Sentinel on redis-password)."""
+
+    namespace: str
+    name: str
+    key: str
+    fallback: str | None = None
+
+    def go_template(self) -> str:
+        """``kubectl get secret -o`` argument printing the decoded value (the fallback key when ``key`` is absent)."""
+        if not self.fallback:
+            return f'go-template={{{{index .data "{self.key}" | base64decode}}}}'
+        return (f'go-template={{{{with index .data "{self.key}"}}}}{{{{base64decode .}}}}{{{{else}}}}'
+                f'{{{{index .data "{self.fallback}" | base64decode}}}}{{{{end}}}}')
+
+
+@dataclass(frozen=True)
 class ServicePort:
     name: str
     namespace: str
@@ -79,6 +102,9 @@ class Inventory:
     rendered_namespaces: tuple[str, ...]  # namespaces the chart itself creates (kind Namespace)
     master_set: str = DEFAULT_MASTER_SET
     role_label: str = DEFAULT_ROLE_LABEL
+    # The first rendered helm test Pod (a hook, so not a workload): the identity client pods take.
+    test_pod: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    postgres_superuser: str = DEFAULT_SUPERUSER
 
     def phase(self, phase: str) -> list[Workload]:
         return [w for w in self.workloads if w.phase == phase]
@@ -100,21 +126,47 @@ class Inventory:
     def service(self, suffix: str, phase: str) -> ServicePort | None:
         return next((s for s in self.services if s.phase == phase and s.name.endswith(suffix)), None)
 
-    def redis_password_secret(self) -> tuple[str, str] | None:
-        """(Secret name, key) of the Redis password, from the redis pods' env (works with existingSecret too)."""
+    def env_secret(self, w: Workload | None, container: str | None, env_name: str) -> SecretRef | None:
+        """The Secret key behind env ``env_name`` of ``container`` (any container when None) of ``w``."""
+        if w is None:
+            return None
+        for c, e in w.env():
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef") or {}
+            if e.get("name") == env_name and ref.get("name") and ref.get("key") and container in (None, c):
+                return SecretRef(w.namespace, ref["name"], ref["key"], None)
+        return None
+
+    def redis_password(self) -> SecretRef | None:
+        """Redis's own password (the default user): REDIS_PASSWORD of the redis container."""
+        w = self.redis
+        return self.env_secret(w, w.container_with_port("redis", 6379) if w else None, "REDIS_PASSWORD")
+
+    def sentinel_password(self) -> SecretRef | None:
+        """Sentinel's password: SENTINEL_PASSWORD of the sentinel container (sentinel-password); an optional ref
+        falls back to redis-password, as the chart's scripts do; a chart without it uses the Redis password."""
         w = self.redis
         if w is None:
             return None
-        for _, e in w.env():
+        container = w.container_with_port("sentinel", 26379)
+        for c, e in w.env():
             ref = (e.get("valueFrom") or {}).get("secretKeyRef") or {}
-            if ref.get("key") == "redis-password" and ref.get("name"):
-                return ref["name"], "redis-password"
-        for vol in w.spec.get("template", {}).get("spec", {}).get("volumes") or []:
-            secret = vol.get("secret") or {}
-            if secret.get("secretName") and (not secret.get("items") or any(
-                    i.get("key") == "redis-password" for i in secret["items"])):
-                return secret["secretName"], "redis-password"
-        return None
+            if e.get("name") == "SENTINEL_PASSWORD" and ref.get("name") and c == container:
+                redis = self.redis_password()
+                fallback = redis.key if ref.get("optional") and redis and redis.name == ref["name"] else None
+                return SecretRef(w.namespace, ref["name"], ref["key"], fallback)
+        return self.redis_password()
+
+    def postgres_password(self) -> SecretRef | None:
+        """The PostgreSQL superuser's password (PATRONI_SUPERUSER_PASSWORD)."""
+        return self.env_secret(self.postgres, None, "PATRONI_SUPERUSER_PASSWORD")
+
+    def redis_image(self) -> str | None:
+        w = self.redis
+        if w is None:
+            return None
+        name = w.container_with_port("redis", 6379)
+        pod = w.spec.get("template", {}).get("spec", {})
+        return next((c.get("image") for c in pod.get("containers") or [] if c.get("name") == name), None)
 
 
 def _is_hook(o: RenderedObject) -> bool:
@@ -150,8 +202,21 @@ def _decoded_values(o: RenderedObject) -> dict[str, str]:
     return out
 
 
+def _superuser(text: str) -> str | None:
+    try:
+        conf = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    user = (((conf or {}).get("postgresql") or {}).get("authentication") or {}).get("superuser") or {}
+    return str(user["username"]) if isinstance(user, dict) and user.get("username") else None
+
+
 def build(objects: Iterable[RenderedObject], release: str, release_namespace: str) -> Inventory:
+    objects = list(objects)
+    test_pod = next((o.obj for o in objects if o.kind == "Pod" and _is_hook(o)
+                     and (o.obj["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"), {})
     objects = [o for o in objects if not _is_hook(o)]
+    superuser = DEFAULT_SUPERUSER
     workloads: list[Workload] = []
     services: list[ServicePort] = []
     namespaces: list[str] = [release_namespace]
@@ -187,6 +252,8 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
             values = _decoded_values(o)
             if values.get("REDIS_SENTINEL_MASTER"):
                 master_set = values["REDIS_SENTINEL_MASTER"]
+            if o.kind == "ConfigMap" and _phase(o) == "postgresql" and "patroni.yml" in values:
+                superuser = _superuser(values["patroni.yml"]) or superuser
             for text in values.values():
                 m = re.search(r"^\s*sentinel monitor (\S+) ", text, re.MULTILINE)
                 if m and _phase(o) == "redis":
@@ -204,4 +271,4 @@ def build(objects: Iterable[RenderedObject], release: str, release_namespace: st
     # Inside PostgreSQL, etcd (the DCS) first; inside a phase, StatefulSets before Deployments.
     workloads.sort(key=lambda w: (order[w.phase], "etcd" not in w.component, w.kind != "StatefulSet", w.name))
     return Inventory(release, release_namespace, tuple(workloads), tuple(services), tuple(namespaces),
-                     tuple(rendered_ns), master_set, role_label)
+                     tuple(rendered_ns), master_set, role_label, test_pod, superuser)

@@ -5,12 +5,14 @@ A plan is data (``Step``s); :mod:`tools.cluster.runner` executes it. Unit tests 
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.cluster.inventory import PHASE_TITLES, PHASES, SYSTEM_NAMESPACES, Inventory, Workload
+from tools.cluster.access import CLIENT, DNS, SELF, Access, client_pod_manifest, client_pod_name
+from tools.cluster.inventory import PHASE_TITLES, PHASES, SYSTEM_NAMESPACES, Inventory, SecretRef, Workload
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Settings:
     timeout: str = "900s"
     context: str | None = None
     tests_dir: str = "tests/cluster"
+    client_suffix: str = "cluster-client"  # name of the short-lived client pod: <release>-<client_suffix>
 
     def kubectl_argv(self, *args: str) -> tuple[str, ...]:
         return (self.kubectl, *(("--context", self.context) if self.context else ()), *args)
@@ -54,6 +57,9 @@ class Step:
     stdin: str | None = None
     optional: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
+    # The in-cluster connections this step opens (client -> target:port), proven allowed by the rendered
+    # NetworkPolicies in tests/unit/test_cluster_reachability.py; every `kubectl exec` step declares them.
+    access: tuple[Access, ...] = ()
 
     @property
     def is_note(self) -> bool:
@@ -111,44 +117,137 @@ def wait_step(s: Settings, w: Workload, phase_title: str) -> Step:
     )
 
 
-def _redis_cli(s: Settings, inv: Inventory, w: Workload, container: str, command: str, title: str) -> list[Step]:
-    """redis-cli in a container: with the container's own REDISCLI_AUTH when it has one, else the password
-    read from the Secret and passed on stdin (never on a command line)."""
-    pod = f"{w.name}-0"
-    if "REDISCLI_AUTH" in w.container_env_names(container):
-        return [Step(title, s.kubectl_argv("exec", "-n", w.namespace, pod, "-c", container, "--",
-                                           "sh", "-c", f"redis-cli --no-auth-warning {command}"), optional=True)]
-    secret = inv.redis_password_secret()
-    if not secret:
-        return [Step(title, s.kubectl_argv("exec", "-n", w.namespace, pod, "-c", container, "--",
-                                           "sh", "-c", f"redis-cli {command}"), optional=True)]
-    name, key = secret
+# Shell run inside a pod. The password arrives on stdin (never argv); the answer is checked, not the exit code:
+# redis-cli prints NOAUTH/WRONGPASS and exits 0, psql may print nothing useful.
+_STDIN_REDIS_AUTH = 'p=$(cat); if [ -n "$p" ]; then REDISCLI_AUTH=$p; export REDISCLI_AUTH; fi; '
+_NO_REDIS_AUTH = "unset REDISCLI_AUTH; "
+
+
+def sentinel_master_script(host: str, port: int, master_set: str, with_password: bool) -> str:
+    """Prints `master <host> port <port>`; fails (exit 1, the answer on stderr) unless Sentinel names one."""
+    where = f"Sentinel {host}:{port}"
+    return ((_STDIN_REDIS_AUTH if with_password else _NO_REDIS_AUTH)
+            + f"out=$(redis-cli --no-auth-warning --raw -h {shlex.quote(host)} -p {port} "
+            f"SENTINEL get-master-addr-by-name {shlex.quote(master_set)} 2>&1); set -f; set -- $out; "
+            'if [ "$#" -eq 2 ] && [ "$2" -gt 0 ] 2>/dev/null; then echo "master $1 port $2"; '
+            f'else echo "{where} names no master of {master_set}: $out" >&2; exit 1; fi')
+
+
+def redis_role_script(host: str, port: int, with_password: bool) -> str:
+    """Prints the role; fails unless ROLE's first line is `master`."""
+    return ((_STDIN_REDIS_AUTH if with_password else _NO_REDIS_AUTH)
+            + f"out=$(redis-cli --no-auth-warning --raw -h {shlex.quote(host)} -p {port} ROLE 2>&1); "
+            'role=$(printf "%s\\n" "$out" | head -n 1); '
+            f'if [ "$role" = master ]; then echo "{host}:{port} reaches the master"; '
+            f'else echo "{host}:{port} answered [$role], expected master" >&2; exit 1; fi')
+
+
+def postgres_primary_script(host: str, port: int, user: str) -> str:
+    """Prints ok; fails unless `SELECT pg_is_in_recovery()` answers f (the primary, not a replica)."""
+    return ('PGPASSWORD=$(cat); PGCONNECT_TIMEOUT=5; PGPASSFILE=/dev/null; export PGPASSWORD PGCONNECT_TIMEOUT PGPASSFILE; '
+            f"out=$(psql -X -tA -h {shlex.quote(host)} -p {port} -U {shlex.quote(user)} -d postgres "
+            "-c 'SELECT pg_is_in_recovery()' 2>&1); "
+            f'if [ "$out" = f ]; then echo "{host}:{port} reaches the primary (pg_is_in_recovery = f)"; '
+            f'else echo "{host}:{port} answered [$out], expected f (not in recovery)" >&2; exit 1; fi')
+
+
+def read_secret_step(s: Settings, ref: SecretRef, capture: str, what: str) -> Step:
+    keys = ref.key + (f" (else {ref.fallback})" if ref.fallback else "")
+    return Step(f"read the {what} from Secret {ref.namespace}/{ref.name}, key {keys}",
+                s.kubectl_argv("get", "secret", ref.name, "-n", ref.namespace, "-o", ref.go_template()),
+                capture=capture, optional=True)
+
+
+def _svc_host(inv: Inventory, suffix: str, phase: str) -> tuple[str, int] | None:
+    sp = inv.service(suffix, phase)
+    return (f"{sp.name}.{sp.namespace}.svc", sp.port) if sp else None
+
+
+@dataclass(frozen=True)
+class Client:
+    """The short-lived client pod of a plan: where probes run (see tools.cluster.access)."""
+
+    name: str
+    namespace: str
+    manifest: str
+    containers: tuple[str, ...]
+
+    def exec_argv(self, s: Settings, container: str, script: str, stdin: bool) -> tuple[str, ...]:
+        return s.kubectl_argv("exec", *(("-i",) if stdin else ()), "-n", self.namespace, self.name, "-c", container,
+                              "--", "sh", "-c", script)
+
+
+def client(s: Settings, inv: Inventory) -> Client | None:
+    """The client pod with the helm test pods' identity; None when the render has no test pod (tests.enabled
+    false): then no identity the NetworkPolicies admit exists, and the Service checks are skipped."""
+    if not inv.test_pod:
+        return None
+    pod = client_pod_manifest(inv.test_pod, inv.redis_image(), client_pod_name(s.release, s.client_suffix))
+    pod["metadata"]["namespace"] = pod["metadata"].get("namespace") or inv.release_namespace
+    names = tuple(c["name"] for c in pod["spec"]["containers"])
+    if not names:
+        return None
+    return Client(pod["metadata"]["name"], pod["metadata"]["namespace"], json.dumps(pod, indent=2), names)
+
+
+def client_setup_steps(s: Settings, c: Client) -> list[Step]:
     return [
-        Step(f"read the Redis password from Secret {w.namespace}/{name}",
-             s.kubectl_argv("get", "secret", name, "-n", w.namespace, "-o",
-                            f'go-template={{{{index .data "{key}" | base64decode}}}}'),
-             capture="redis_password", optional=True),
-        Step(title, s.kubectl_argv("exec", "-i", "-n", w.namespace, pod, "-c", container, "--",
-                                   "sh", "-c", f'REDISCLI_AUTH="$(cat)" redis-cli --no-auth-warning {command}'),
-             stdin_from="redis_password", optional=True),
+        Step(f"start the client pod {c.namespace}/{c.name} (the helm test pods' identity, admitted by the "
+             "NetworkPolicies)", s.kubectl_argv("apply", "-f", "-"), stdin=c.manifest, optional=True),
+        Step(f"wait for the client pod {c.namespace}/{c.name}",
+             s.kubectl_argv("wait", "--for=condition=Ready", f"pod/{c.name}", "-n", c.namespace, "--timeout=180s"),
+             optional=True),
     ]
 
 
-def redis_master_steps(s: Settings, inv: Inventory) -> list[Step]:
-    """Ask Sentinel for the current master, then ask the write-safe endpoint which role it reaches."""
+def client_teardown_steps(s: Settings, c: Client) -> list[Step]:
+    return [Step(f"delete the client pod {c.namespace}/{c.name}",
+                 s.kubectl_argv("delete", "pod", c.name, "-n", c.namespace, "--ignore-not-found", "--wait=false"),
+                 optional=True)]
+
+
+def redis_master_steps(s: Settings, inv: Inventory, c: Client | None = None) -> list[Step]:
+    """Ask Sentinel for the current master (with Sentinel's password), then the write-safe endpoint which role
+    it reaches (with Redis's), both from the client pod; the answers are checked, not only the exit codes."""
     w = inv.redis
     if w is None:
         return []
-    sentinel = w.container_with_port("sentinel", 26379) or w.containers[0]
-    redis = w.container_with_port("redis", 6379) or w.containers[0]
-    steps = _redis_cli(s, inv, w, sentinel,
-                       f"-p 26379 SENTINEL get-master-addr-by-name {shlex.quote(inv.master_set)}",
-                       f"Redis master according to Sentinel ({w.name}-0, master set '{inv.master_set}')")
-    master = inv.service("-master", "redis")
-    if master:
-        more = _redis_cli(s, inv, w, redis, f"-h {master.name}.{master.namespace}.svc -p {master.port} ROLE",
-                          f"role behind the write-safe endpoint {master.namespace}/{master.name} (expect master)")
-        steps += [st for st in more if st.capture is None or st.capture not in {x.capture for x in steps}]
+    steps: list[Step] = []
+    sentinel_pw, redis_pw = inv.sentinel_password(), inv.redis_password()
+    sentinel = _svc_host(inv, "-sentinel", "redis")
+    if c is not None and "redis" in c.containers and sentinel:
+        if sentinel_pw:
+            steps.append(read_secret_step(s, sentinel_pw, "sentinel_password", "Sentinel password"))
+        steps.append(Step(f"Redis master according to Sentinel {sentinel[0]}:{sentinel[1]} (master set "
+                          f"'{inv.master_set}')",
+                          c.exec_argv(s, "redis", sentinel_master_script(*sentinel, inv.master_set, bool(sentinel_pw)),
+                                      bool(sentinel_pw)),
+                          stdin_from="sentinel_password" if sentinel_pw else None, optional=True,
+                          access=(Access(CLIENT, DNS, "dns"), Access(CLIENT, "redis-sentinel", "sentinel"))))
+    else:
+        # No admitted client identity: the pod's own Sentinel over loopback (no NetworkPolicy applies).
+        container = w.container_with_port("sentinel", 26379) or w.containers[0]
+        port = next((int(e["value"]) for cn, e in w.env() if cn == container and e.get("name") == "SENTINEL_PORT"
+                     and e.get("value")), 26379)
+        if sentinel_pw:
+            steps.append(read_secret_step(s, sentinel_pw, "sentinel_password", "Sentinel password"))
+        steps.append(Step(f"Redis master according to Sentinel ({w.name}-0, master set '{inv.master_set}')",
+                          s.kubectl_argv("exec", *(("-i",) if sentinel_pw else ()), "-n", w.namespace, f"{w.name}-0",
+                                         "-c", container, "--", "sh", "-c",
+                                         sentinel_master_script("127.0.0.1", port, inv.master_set, bool(sentinel_pw))),
+                          stdin_from="sentinel_password" if sentinel_pw else None, optional=True,
+                          access=(Access("redis", SELF, "sentinel"),)))
+    master = _svc_host(inv, "-master", "redis")
+    if master and c is not None and "redis" in c.containers:
+        if redis_pw:
+            steps.append(read_secret_step(s, redis_pw, "redis_password", "Redis password"))
+        steps.append(Step(f"role behind the write-safe endpoint {master[0]}:{master[1]} (expect master)",
+                          c.exec_argv(s, "redis", redis_role_script(*master, bool(redis_pw)), bool(redis_pw)),
+                          stdin_from="redis_password" if redis_pw else None, optional=True,
+                          access=(Access(CLIENT, DNS, "dns"), Access(CLIENT, "redis-master", "redis"))))
+    elif master:
+        steps.append(note(f"  (write-safe endpoint {master[0]} not checked: no helm test pod identity in this render, "
+                          "so no client the NetworkPolicies admit; set tests.enabled=true)"))
     return steps
 
 
@@ -159,7 +258,7 @@ def _endpoint_pods(s: Settings, namespace: str, service: str, what: str) -> Step
                 optional=True)
 
 
-def postgres_leader_steps(s: Settings, inv: Inventory) -> list[Step]:
+def postgres_leader_steps(s: Settings, inv: Inventory, c: Client | None = None) -> list[Step]:
     w = inv.postgres
     if w is None:
         return []
@@ -167,25 +266,44 @@ def postgres_leader_steps(s: Settings, inv: Inventory) -> list[Step]:
                   s.kubectl_argv("get", "pods", "-n", w.namespace, "-l", f"{w.selector_arg},{inv.role_label}=primary",
                                  "-o", "name"), optional=True)]
     patroni = w.container_with_port("patroni", 8008) or w.containers[0]
+    # patronictl reads the members from the DCS (etcd) and asks the local REST API.
     steps.append(Step("Patroni cluster members (patronictl list)",
                       s.kubectl_argv("exec", "-n", w.namespace, f"{w.name}-0", "-c", patroni, "--",
                                      "sh", "-c", 'patronictl -c "${PATRONICTL_CONFIG_FILE:-/etc/patroni/patroni.yml}" list'),
-                      optional=True))
+                      optional=True,
+                      access=(Access("postgres", "etcd", "client"), Access("postgres", SELF, "patroni"))))
     primary = inv.service("-primary", "postgresql")
     if primary:
         steps.append(_endpoint_pods(s, primary.namespace, primary.name, "read-write"))
+        password = inv.postgres_password()
+        host = f"{primary.name}.{primary.namespace}.svc"
+        if c is not None and "psql" in c.containers and password:
+            steps.append(read_secret_step(s, password, "postgres_password", "PostgreSQL superuser password"))
+            steps.append(Step(f"the read-write Service {host}:{primary.port} reaches the primary (expect "
+                              "pg_is_in_recovery = f)",
+                              c.exec_argv(s, "psql", postgres_primary_script(host, primary.port, inv.postgres_superuser),
+                                          True),
+                              stdin_from="postgres_password", optional=True,
+                              access=(Access(CLIENT, DNS, "dns"), Access(CLIENT, "postgres-primary", "postgresql"))))
     return steps
 
 
 def port_forward_notes(s: Settings, inv: Inventory) -> list[Step]:
+    """One port-forward per Service (its first port), each on its own local port: the Service's port, or the
+    next free one above it when another Service took it (two PostgreSQL Services on 5432, say)."""
     lines = [note("addresses (port-forward, then connect to localhost):")]
     seen: set[tuple[str, str]] = set()
+    taken: set[int] = set()
+    ctx = f" --context {s.context}" if s.context else ""
     for sp in inv.services:
         if (sp.namespace, sp.name) in seen:
             continue
         seen.add((sp.namespace, sp.name))
-        ctx = f" --context {s.context}" if s.context else ""
-        lines.append(note(f"  kubectl{ctx} port-forward -n {sp.namespace} svc/{sp.name} {sp.port}:{sp.port}"))
+        local = sp.port
+        while local in taken:
+            local += 1
+        taken.add(local)
+        lines.append(note(f"  kubectl{ctx} port-forward -n {sp.namespace} svc/{sp.name} {local}:{sp.port}"))
     return lines
 
 
@@ -202,6 +320,8 @@ def plan_deploy(s: Settings, inv: Inventory) -> list[Step]:
         helm_args += ["-f", v]
     helm_args += ["--timeout", s.timeout]
     steps.append(Step(f"helm upgrade --install {s.release}", s.helm_argv(*helm_args)))
+    c = client(s, inv)
+    started = False
     for i, phase in enumerate(PHASES, 1):
         title = f"{i}/{len(PHASES)} {PHASE_TITLES[phase]}"
         workloads = inv.phase(phase)
@@ -209,11 +329,16 @@ def plan_deploy(s: Settings, inv: Inventory) -> list[Step]:
             steps.append(note(f"[{title}] nothing to wait for (disabled in these values)"))
             continue
         steps += [wait_step(s, w, title) for w in workloads]
+        if phase in ("redis", "postgresql") and c is not None and not started:
+            steps += client_setup_steps(s, c)
+            started = True
         if phase == "redis":
-            steps += redis_master_steps(s, inv)
+            steps += redis_master_steps(s, inv, c)
         elif phase == "postgresql":
-            steps += postgres_leader_steps(s, inv)
+            steps += postgres_leader_steps(s, inv, c)
         steps.append(note(f"[{title}] ready"))
+    if started and c is not None:
+        steps += client_teardown_steps(s, c)
     steps += port_forward_notes(s, inv)
     steps += [note("common commands:"),
               note("  python -m tools.cluster status          # pods, ready counts, Redis master, PostgreSQL leader"),
@@ -227,6 +352,8 @@ def plan_deploy(s: Settings, inv: Inventory) -> list[Step]:
 
 def plan_status(s: Settings, inv: Inventory) -> list[Step]:
     steps = [Step(f"release {s.release}", s.helm_argv("status", s.release, "--namespace", s.namespace), optional=True)]
+    c = client(s, inv)
+    probes: list[Step] = []
     for phase in PHASES:
         for w in inv.phase(phase):
             steps.append(Step(f"[{w.component}] {w.kind} {w.namespace}/{w.name}: ready counts",
@@ -235,10 +362,12 @@ def plan_status(s: Settings, inv: Inventory) -> list[Step]:
                               s.kubectl_argv("get", "pods", "-n", w.namespace, "-l", w.selector_arg, "-o", "wide"),
                               optional=True))
         if phase == "redis":
-            steps += redis_master_steps(s, inv)
+            probes += redis_master_steps(s, inv, c)
         elif phase == "postgresql":
-            steps += postgres_leader_steps(s, inv)
-    return steps + port_forward_notes(s, inv)
+            probes += postgres_leader_steps(s, inv, c)
+    if c is not None and probes:
+        probes = [*client_setup_steps(s, c), *probes, *client_teardown_steps(s, c)]
+    return steps + probes + port_forward_notes(s, inv)
 
 
 class UnknownComponent(ValueError):

@@ -1,8 +1,8 @@
 # shellcheck shell=sh disable=SC2034  # the variables below are read by the scripts that source this file
 # Shared by start-redis.sh, start-sentinel.sh, prestop-redis.sh and probe.sh (sourced, never run).
 # Everything comes from the environment the StatefulSet sets; nothing here is a password on argv:
-# redis-cli reads the password from REDISCLI_AUTH (the Redis password, or the Sentinel password when
-# it talks to a Sentinel).
+# redis-cli reads the password from REDISCLI_AUTH, which cli() sets per call: the Sentinel password
+# for the Sentinel port, the Redis password for any other.
 set -eu
 
 : "${POD_NAME:?POD_NAME must be set (the pod name, ending in -<ordinal>)}"
@@ -50,17 +50,23 @@ fi
 
 # cli HOST PORT ARGS...: redis-cli with a time limit and raw output; the Sentinel port gets the
 # Sentinel password, any other port the Redis password (both through the environment, never argv).
+# Set here for every call, whatever REDISCLI_AUTH the container has (the sentinel container's is
+# Sentinel's, the redis container's Redis's). A wrong password is not an exit code: redis-cli prints
+# NOAUTH/WRONGPASS and exits 0, so every caller checks the answer itself.
 cli() (
     _host=$1
     _port=$2
     shift 2
     if [ "$_port" = "$SENTINEL_PORT" ]; then
-        if [ -n "$SENTINEL_PASSWORD" ]; then
-            REDISCLI_AUTH=$SENTINEL_PASSWORD
-            export REDISCLI_AUTH
-        else
-            unset REDISCLI_AUTH
-        fi
+        _auth=$SENTINEL_PASSWORD
+    else
+        _auth=${REDIS_PASSWORD:-}
+    fi
+    if [ -n "$_auth" ]; then
+        REDISCLI_AUTH=$_auth
+        export REDISCLI_AUTH
+    else
+        unset REDISCLI_AUTH
     fi
     if command -v timeout >/dev/null 2>&1; then
         timeout "$CLI_TIMEOUT" redis-cli --raw -h "$_host" -p "$_port" "$@" 2>/dev/null

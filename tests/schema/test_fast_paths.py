@@ -17,6 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import helm_path
 from tests.schema.conftest import make_chart
 from tools import helm
 from tools.schema import generate, jsontext, quickcheck, values
@@ -55,10 +56,7 @@ REAL = [c.name for c in helm.charts()]
 
 
 def _helm_values(chart: Path, major: int) -> dict[str, Any]:
-    try:
-        binary = helm.find_helm(major)
-    except helm.HelmError as exc:
-        pytest.skip(str(exc))
+    binary = helm_path(major)  # a missing helm is an error, as in every other helm test
     (configmap,) = [d for d in yaml.safe_load_all(helm.render_text(chart, helm=binary)) if d]
     return json.loads(configmap["data"]["values"])
 

@@ -37,11 +37,9 @@ def valid(schema: dict[str, Any], instance: Any) -> bool:
 
 
 def _check(root: dict[str, Any], schema: Any, x: Any) -> bool:
-    if schema is True:
-        return True
-    if schema is False or not isinstance(schema, dict):
-        if schema is False:
-            return False
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
         raise _Unsure
     if "$ref" in schema:  # draft-07: the siblings of $ref are ignored
         return _check(root, _target(root, schema["$ref"]), x)

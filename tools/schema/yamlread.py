@@ -10,7 +10,8 @@ parser in pure Python spends most of its time scanning comments), and it lets us
   :data:`YAML11_BOOLS` lets the caller refuse them, since a reader would take them for strings;
 * integers as Go's ``strconv.ParseInt(s, 0, 64)`` after removing ``_``: decimal, ``0x``, ``0o``, ``0b``,
   and a leading ``0`` is octal; floats as go-yaml's ``yamlStyleFloat`` (``1e3`` is a float, ``.5`` too);
-* timestamps stay the strings they were written as (go-yaml v2 decodes them so into Helm's values).
+* timestamps stay the strings they were written as (go-yaml v2 decodes them so into Helm's values): a
+  date never reads as a number, so nothing needs to recognise one.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ _SPECIAL = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, "+.inf": math.
 _NUMERIC_START = frozenset("+-.0123456789")
 _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}.*)?")
 
 
 class _Resolver(BaseResolver):
@@ -131,8 +131,6 @@ def resolve_plain(value: str) -> Any:
         return _SPECIAL[value]
     if value[0] == ".":
         return float(value) if _GO_FLOAT.fullmatch(value) else value
-    if _TIMESTAMP.fullmatch(value):
-        return value
     digits = value.replace("_", "")
     if _GO_INT.fullmatch(digits):
         number = _go_int(digits)

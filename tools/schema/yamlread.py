@@ -174,10 +174,10 @@ def is_merge(key: Node) -> bool:
 def pairs(node: MappingNode) -> list[tuple[Node, Node]]:
     """The (key, value) nodes of a mapping with ``<<: *anchor`` merges applied: the mapping's own keys first, in
     order, then the merged keys it does not set itself (of several merged mappings, the first one wins)."""
-    own = [(k, v) for k, v in node.value if not is_merge(k)]
-    merged = [v for k, v in node.value if is_merge(k)]
+    merged = [v for k, v in node.value if k.tag == PLAIN and k.value == MERGE]  # is_merge(k), inlined: hot
     if not merged:
-        return own
+        return node.value
+    own = [(k, v) for k, v in node.value if not is_merge(k)]
     seen = {k.value for k, _ in own if isinstance(k, ScalarNode)}
     out = list(own)
     for source in merged:

@@ -10,13 +10,17 @@ installs @bitnami/readme-generator-for-helm (pinned) from npm into bench/.work/n
 alternating the two, several runs each, after one warm-up run of each. The last line printed is one JSON object
 with the medians (seconds), `speedup` (readme-generator / nova) and how strict each output is.
 
-Usage: python bench/schema.py [--runs N] [--groups G]
+With --profile, one generation is also timed phase by phase in-process (imports, reading values.yaml, building
+the schema, its text, the README) and cProfile's top functions are printed.
+
+Usage: python bench/schema.py [--runs N] [--groups G] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -105,9 +109,9 @@ def ensure_readme_generator() -> Path:
     return binary
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, env=env)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -134,10 +138,54 @@ def strictness(schema: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
+def profile(chart: Path, top: int = 12) -> dict[str, float]:
+    """Wall-clock time of each phase of one generation (in this process), then cProfile's top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    sys.path.insert(0, str(ROOT))
+    clock = time.perf_counter
+    start = clock()
+    from tools.schema import build, readme, values
+    from tools.schema import chart as chart_mod
+
+    phases = {"import": clock() - start}
+
+    def run() -> None:
+        mark = clock()
+        meta = chart_mod.read(chart)
+        loaded = values.load(meta.values_file)
+        phases["read_values"] = clock() - mark
+        mark = clock()
+        built = build.build(meta, {})  # reads values.yaml again: subtract read_values for the schema alone
+        phases["schema"] = clock() - mark - phases["read_values"]
+        mark = clock()
+        built.text()
+        phases["schema_text"] = clock() - mark
+        mark = clock()
+        readme.render(built, readme.read(meta.readme_file))
+        phases["readme"] = clock() - mark
+        del loaded
+
+    run()
+    timed_phases = dict(phases)  # the profiled run below is slower: keep the plain run's times
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    print("cProfile of one generation (in-process, after a first run), by own time:")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:6000])
+    print("phases (s): " + ", ".join(f"{k} {v:.3f}" for k, v in timed_phases.items()))
+    return {k: round(v, 4) for k, v in timed_phases.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs of each tool (default 7)")
     parser.add_argument("--groups", type=int, default=100, help="top-level maps of ~31 keys (default 100)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each phase in-process and print cProfile's top functions")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.groups < 1:
         raise SystemExit("--runs and --groups must be at least 1")
@@ -154,13 +202,16 @@ def main(argv: list[str] | None = None) -> int:
 
     nova_cmd = [sys.executable, "-m", "tools.schema", str(CHART)]
     readme_cmd = [str(generator), "--values", str(CHART / "values.yaml"), "--schema", str(readme_out)]
-    timed(nova_cmd, ROOT), timed(readme_cmd, ROOT)  # warm-up: page cache, pyc files
+    # Python as a user runs it: the first run writes the .pyc files, later runs read them (a CI or sandbox
+    # environment may set PYTHONDONTWRITEBYTECODE, which would compile every module on every run).
+    nova_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    timed(nova_cmd, ROOT, nova_env), timed(readme_cmd, ROOT)  # warm-up: page cache, pyc files
     nova_runs: list[float] = []
     readme_runs: list[float] = []
     for i in range(args.runs):
-        pair = [(nova_cmd, nova_runs), (readme_cmd, readme_runs)]
-        for cmd, runs in (pair if i % 2 == 0 else pair[::-1]):
-            runs.append(timed(cmd, ROOT))
+        pair = [(nova_cmd, nova_runs, nova_env), (readme_cmd, readme_runs, None)]
+        for cmd, runs, env in (pair if i % 2 == 0 else pair[::-1]):
+            runs.append(timed(cmd, ROOT, env))
     nova_s = statistics.median(nova_runs)
     readme_s = statistics.median(readme_runs)
     nova_schema = json.loads((CHART / "values.schema.json").read_text())
@@ -180,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         "readme_generator_strictness": strictness(readme_schema),
         "readme_generator": README_GENERATOR,
     }
+    if args.profile:
+        result["nova_phases_s"] = profile(CHART)
     print(json.dumps(result, sort_keys=True))
     return 0
 

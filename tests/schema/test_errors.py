@@ -54,6 +54,12 @@ CASES = {
     "default_outside_its_own_enum": (
         "# -- Level.\n# @schema {enum: [debug, info]}\nlevel: verbose\n",
         [":3: the default of level does not match its schema: 'verbose' is not one of ['debug', 'info']"]),
+    "default_that_is_not_a_kubernetes_quantity": (
+        "# -- Volume size.\n# @schema {k8s: io.k8s.apimachinery.pkg.api.resource.Quantity}\nsize: 20GB\n",
+        [":3: the default of size does not match its schema: '20GB' does not match"]),
+    "default_resources_with_a_negative_quantity": (
+        "# -- Resources.\n# @schema {k8s: io.k8s.api.core.v1.ResourceRequirements}\nresources:\n  requests: {cpu: -1}\n",
+        [":4: the default of resources.requests.cpu does not match its schema: -1 is less than the minimum of 0"]),
     "bad_type_name": (
         "# -- Count.\n# @schema {type: int}\ncount: 1\n",
         [":2: count: `type: int` is not a JSON type"]),

@@ -1,5 +1,6 @@
-"""Our charts, with a schema generated in a temp copy: helm 4 and helm 3 refuse typos and wrong types (naming
-the path), and every values profile (values/*.yaml for the umbrella, charts/*/ci/*.yaml) passes.
+"""Our charts, with a schema generated in a temp copy: helm 4 and helm 3 refuse typos, wrong types and bad
+resource quantities (naming the path), and every values profile (values/*.yaml for the umbrella,
+charts/*/ci/*.yaml) passes.
 
 Written against whatever charts/ holds when the tests run: the paths tried are picked from each generated
 schema, so the tests keep working as the charts grow.
@@ -22,9 +23,14 @@ from tools.schema.__main__ import main
 
 CHARTS = helm.charts()
 TYPO = "zzNotAKey"
+PROFILES = [(chart.name, profile) for chart in CHARTS for profile in helm.profiles(chart)]
 
-if not CHARTS:
-    pytest.skip("no charts under charts/ yet", allow_module_level=True)
+
+def test_the_three_charts_and_their_values_profiles_are_all_tested():
+    # The tests below are parametrized by what charts/ holds: an empty or renamed charts/ must not pass quietly.
+    assert {"nova", "nova-redis", "nova-postgres"} <= {c.name for c in CHARTS}, CHARTS
+    with_profiles = {name for name, _ in PROFILES}
+    assert with_profiles == {c.name for c in CHARTS}, f"charts without a values profile: {PROFILES}"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +44,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if code != 0:
         pytest.fail(f"tools.schema refused the charts' values.yaml (exit {code}):\n{err.getvalue()}", pytrace=False)
     return dest
-
-
-def _binary(major: int) -> str:
-    return helm_path(major)  # a missing helm fails the test (tests/conftest.py: one rule for every test)
 
 
 def _objects(schema: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -82,7 +84,7 @@ def _refused(chart: Path, values: dict[str, Any], major: int, tmp_path: Path) ->
     file = tmp_path / "bad-values.yaml"
     file.write_text(json.dumps(values))  # JSON is YAML
     with pytest.raises(helm.HelmError) as err:
-        helm.render(chart, [file], helm=_binary(major))
+        helm.render(chart, [file], helm=helm_path(major))
     return str(err.value)
 
 
@@ -117,8 +119,7 @@ def test_helm_refuses_a_string_where_a_number_or_boolean_goes_naming_the_path(ge
     chart = generated / name
     schema = json.loads((chart / "values.schema.json").read_text())
     leaves = [p for p in _leaves(schema, kind) if p[:1] != ("global",)]
-    if not leaves:
-        pytest.skip(f"{name} has no {kind} value")
+    assert leaves, f"{name}: no {kind} value outside global in its schema"
     picked = [leaves[0], leaves[-1]] if len(leaves) > 1 else leaves  # the shallowest and the deepest
     values: dict[str, Any] = {}
     for path in picked:
@@ -128,17 +129,119 @@ def test_helm_refuses_a_string_where_a_number_or_boolean_goes_naming_the_path(ge
         assert f"at {_pointer(path)}: got string, want" in message and kind in message, (path, message)
 
 
-PROFILES = [(chart.name, profile) for chart in CHARTS for profile in helm.profiles(chart)]
-
-
-@pytest.mark.parametrize("name,profile", PROFILES or [pytest.param(None, None, marks=pytest.mark.skip(
-    reason="no values profiles under values/ or charts/*/ci/ yet"))],
-    ids=[f"{n}:{p.parent.name}/{p.name}" for n, p in PROFILES] or ["none"])
+@pytest.mark.parametrize("name,profile", PROFILES, ids=[f"{n}:{p.parent.name}/{p.name}" for n, p in PROFILES])
 def test_every_values_profile_passes_the_generated_schema(generated, name, profile, helm_major):
-    objects = helm.render(generated / name, [profile], helm=_binary(helm_major))
+    objects = helm.render(generated / name, [profile], helm=helm_path(helm_major))
     assert objects, f"{profile} rendered no objects"
 
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
 def test_the_charts_own_defaults_pass_the_generated_schema(generated, name, helm_major):
-    assert helm.render(generated / name, helm=_binary(helm_major))
+    assert helm.render(generated / name, helm=helm_path(helm_major))
+
+
+# Resource quantities (issue 10.4): the generated schemas refuse what the API server would refuse, with the path.
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+RESOURCES = "io.k8s.api.core.v1.ResourceRequirements"
+BAD_QUANTITIES = ["500mm", "512MB", -1, "-1", "1.5.0"]
+GOOD_QUANTITIES = ["500m", "0.5", 0.5, "1Gi", "512Mi", "1e3", 1000, "20Gi"]
+QUANTITY_KEYS = {"size", "sizeLimit", "storage"}  # a volume's size, under a `persistence` map
+
+
+def _ref(schema: dict[str, Any]) -> str | None:
+    refs = [schema.get("$ref"), *(s.get("$ref") for s in schema.get("allOf", []))]
+    name = next((r for r in refs if r), None)
+    return name.rsplit("/", 1)[-1] if name else None
+
+
+def _quantity_paths(schema: dict[str, Any], data: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every value path the schema types as a quantity: the requests/limits cpu and memory of each resources
+    block, and each key typed Quantity. Maps typed by `additionalProperties` are followed into the entries
+    values.yaml has (the umbrella's services.microservices)."""
+    ref = _ref(schema)
+    if ref == RESOURCES:
+        return [(*path, kind, res) for kind in ("requests", "limits") for res in ("cpu", "memory")]
+    if ref == QUANTITY:
+        return [path]
+    found = []
+    for name, sub in sorted((schema.get("properties") or {}).items()):
+        found += _quantity_paths(sub, (data or {}).get(name) if isinstance(data, dict) else None, (*path, name))
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict) and isinstance(data, dict):
+        for name in sorted(set(data) - set(schema.get("properties") or {})):
+            found += _quantity_paths(extra, data[name], (*path, name))
+    return found
+
+
+def _values_needing_quantities(data: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Paths in values.yaml that hold quantities by their name: every `resources` block, every volume size."""
+    found = []
+    if isinstance(data, dict):
+        for name, value in data.items():
+            here = (*path, name)
+            if name == "resources" or (name in QUANTITY_KEYS and "persistence" in path):
+                found.append(here)
+            else:
+                found += _values_needing_quantities(value, here)
+    return found
+
+
+def _quantity_setup(generated: Path, name: str) -> tuple[Path, list[tuple[str, ...]]]:
+    import yaml
+
+    chart = generated / name
+    schema = json.loads((chart / "values.schema.json").read_text())
+    data = yaml.safe_load((chart / "values.yaml").read_text())
+    return chart, _quantity_paths(schema, data)
+
+
+@pytest.mark.parametrize("name", [c.name for c in CHARTS])
+def test_every_resources_block_and_volume_size_is_typed_as_a_quantity(generated, name):
+    import yaml
+
+    chart, paths = _quantity_setup(generated, name)
+    data = yaml.safe_load((chart / "values.yaml").read_text())
+    needed = _values_needing_quantities(data)
+    assert needed, f"{name}: no resources block or volume size found in values.yaml"
+    typed = {_block(p) for p in paths}
+    missing = [".".join(p) for p in needed if p not in typed]
+    assert not missing, (f"{name}: not typed as a Kubernetes quantity (annotate with "
+                         f"`# @schema {{k8s: {RESOURCES}}}` or `{{k8s: {QUANTITY}}}`): {missing}")
+
+
+@pytest.mark.parametrize("name", [c.name for c in CHARTS])
+@pytest.mark.parametrize("bad", BAD_QUANTITIES, ids=str)
+def test_helm_refuses_a_bad_quantity_in_every_resources_and_size_value_naming_each_path(generated, name, bad,
+                                                                                      helm_major, tmp_path):
+    chart, paths = _quantity_setup(generated, name)
+    values: dict[str, Any] = {}
+    for path in paths:
+        _merge(values, _nest(path, bad))
+    message = _refused(chart, values, helm_major, tmp_path)
+    missing = [p for p in paths if f"at {_pointer(p)}: " not in message]
+    assert not missing, f"helm {helm_major} did not name {missing} for {bad!r}:\n{message}"
+
+
+@pytest.mark.parametrize("name", [c.name for c in CHARTS])
+def test_helm_accepts_good_quantities_in_every_resources_and_size_value(generated, name, helm_major, tmp_path):
+    chart, paths = _quantity_setup(generated, name)
+    blocks = sorted({_block(p) for p in paths})
+    assert len(blocks) * 2 >= len(GOOD_QUANTITIES), blocks  # two renders put every good value somewhere
+    used: set[str] = set()
+    for offset in (0, len(GOOD_QUANTITIES) // 2):
+        # One value per block (its requests and limits alike, so requests never exceed limits), a different
+        # value in each block: two renders cover every good value on every chart.
+        values: dict[str, Any] = {}
+        for path in paths:
+            good = GOOD_QUANTITIES[(blocks.index(_block(path)) + offset) % len(GOOD_QUANTITIES)]
+            used.add(repr(good))
+            _merge(values, _nest(path, good))
+        file = tmp_path / "good-values.yaml"
+        file.write_text(json.dumps(values))
+        assert helm.render(chart, [file], helm=helm_path(helm_major)), file.read_text()
+    assert used == {repr(g) for g in GOOD_QUANTITIES}
+
+
+def _block(path: tuple[str, ...]) -> tuple[str, ...]:
+    """The resources block of a requests/limits path, or the path itself (a volume size)."""
+    return path[:-2] if path[-2:-1] in (("requests",), ("limits",)) else path

@@ -10,12 +10,15 @@ Usage::
 Exit codes: 0 clean, 1 stale (``--check``), 2 a problem in a chart's input (printed as ``file:line: what``).
 The annotation syntax is documented in docs/values-annotations.md; the modules:
 
-* ``values``: ruamel.yaml round-trip read of values.yaml into keys with descriptions, hints and lines;
+* ``yamlread``: YAML as Helm reads it (libyaml nodes with lines, scalars resolved like go-yaml);
+* ``values``: values.yaml into keys with descriptions, hints and lines (``yamlread`` plus a line scan);
 * ``build``: keys -> JSON Schema draft-07 (strict objects, ``k8s`` definitions, umbrella embedding);
 * ``k8s``: the Kubernetes definitions bundled from kubernetes-validate (loaded only when used);
 * ``readme``: the parameter table between ``<!-- nova:params:start -->`` and ``<!-- nova:params:end -->``;
 * ``usage``: values keys versus the ``.Values`` paths the templates read;
-* ``generate``: charts in dependency order.
+* ``generate``: charts in dependency order;
+* ``quickcheck``, ``jsontext``: fast paths (the defaults self-check, the schema text) that give the same
+  answers as jsonschema and ``json.dumps``.
 """
 
 from __future__ import annotations

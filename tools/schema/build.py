@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +41,9 @@ class Built:
     subcharts: dict[str, Built] = field(default_factory=dict)  # by the key in this chart's values
 
     def text(self) -> str:
-        return json.dumps(self.schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        from tools.schema import jsontext
+
+        return jsontext.dumps(self.schema) + "\n"  # json.dumps(indent=2, sort_keys=True, ensure_ascii=False)
 
 
 class _Context:
@@ -407,6 +408,10 @@ def _unknown_hint(ctx: _Context, key: Key, name: str) -> None:
 
 def _self_check(ctx: _Context, schema: dict[str, Any]) -> None:
     """values.yaml's own defaults must pass the generated schema (Helm checks them at every install)."""
+    from tools.schema import quickcheck
+
+    if quickcheck.valid(schema, ctx.values.data):  # sure they pass: spare importing and running jsonschema
+        return
     import jsonschema
 
     validator = jsonschema.Draft7Validator(schema)

@@ -53,23 +53,24 @@ def discover(root: Path) -> list[Path]:
 
 def read(path: Path) -> Chart:
     """Read Chart.yaml; raise ChartError (with file and line) when it is unusable."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from tools.schema import yamlread
 
     file = path / "Chart.yaml"
     try:
-        meta = YAML(typ="rt").load(file.read_text(encoding="utf-8")) or {}
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ChartError([Problem(file, mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}")]) from None
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        root = yamlread.compose(file.read_text(encoding="utf-8"))
+    except yamlread.YAMLError as exc:
+        raise ChartError([Problem(file, yamlread.error_line(exc),
+                                  f"invalid YAML: {yamlread.error_text(exc)}")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
         raise ChartError([Problem(file, None, f"cannot read: {exc}")]) from None
+    meta = yamlread.plain(root) or {}
+    lines = _dependency_lines(root)
     if not isinstance(meta, dict) or not meta.get("name"):
         raise ChartError([Problem(file, 1, "Chart.yaml needs a mapping with a `name`")])
     deps: list[Dependency] = []
     problems: list[Problem] = []
     for i, dep in enumerate(meta.get("dependencies") or []):
-        line = _line(meta.get("dependencies"), i)
+        line = lines[i] if i < len(lines) else None
         if not isinstance(dep, dict) or not dep.get("name"):
             problems.append(Problem(file, line, f"dependencies[{i}] needs a `name`"))
             continue
@@ -90,8 +91,14 @@ def read(path: Path) -> Chart:
     return Chart(path, str(meta["name"]), str(meta.get("description") or ""), tuple(deps))
 
 
-def _line(seq: object, i: int) -> int | None:
-    try:
-        return int(seq.lc.item(i)[0]) + 1  # type: ignore[attr-defined]
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
+def _dependency_lines(root: object) -> list[int]:
+    """1-based line of each item of Chart.yaml's `dependencies` list."""
+    from tools.schema import yamlread
+
+    if not isinstance(root, yamlread.MappingNode):
+        return []
+    for key, value in yamlread.pairs(root):
+        if isinstance(key, yamlread.ScalarNode) and key.value == "dependencies" \
+                and isinstance(value, yamlread.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []

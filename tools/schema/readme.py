@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,12 @@ def _type(schema: dict[str, Any]) -> str:
 
 
 def _k8s_doc(name: str) -> str:
-    # io.k8s.api.core.v1.ResourceRequirements -> the Kubernetes API reference anchor for that type
+    # io.k8s.api.core.v1.ResourceRequirements -> the Kubernetes API reference anchor for that type;
+    # io.k8s.apimachinery.pkg.api.resource.Quantity -> its page among the common definitions
     parts = name.split(".")
+    if name.startswith("io.k8s.apimachinery."):
+        page = re.sub(r"(?<!^)(?=[A-Z])", "-", parts[-1]).lower()
+        return f"https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/{page}/"
     kind, version = parts[-1], parts[-2]
     group = parts[-3] if len(parts) > 3 else "core"
     from tools.schema.k8s import K8S_VERSION  # a constant; the definitions themselves load lazily

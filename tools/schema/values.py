@@ -1,4 +1,5 @@
-"""Read an annotated values.yaml (ruamel.yaml round-trip, so every key keeps its line) into a tree of keys.
+"""Read an annotated values.yaml into a tree of keys: libyaml gives the structure with each key's line
+(tools.schema.yamlread, scalars resolved as Helm does), a scan of the lines above each key its annotation.
 
 The annotation syntax (docs/values-annotations.md): the comment lines directly above a key, with no blank
 line between, hold
@@ -11,21 +12,19 @@ Other comment lines in that block (a section title, ``## @param`` lines of other
 
 from __future__ import annotations
 
-import datetime
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.schema import yamlread
 from tools.schema.errors import Problem
 
 DESCRIPTION = re.compile(r"^#\s?--(?:\s|$)")
 SCHEMA = re.compile(r"^#\s?@schema(?:\s|$)")
-# YAML 1.1 (what Helm reads values with) turns these plain scalars into booleans; ruamel (YAML 1.2) does not.
-YAML11_BOOLS = frozenset(
-    ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF"]
-)
+YAML11_BOOLS = yamlread.YAML11_BOOLS
 
 
 @dataclass
@@ -80,99 +79,130 @@ class Values:
 
 def load(file: Path) -> Values:
     """Parse ``file``; YAML errors and annotation errors are returned as problems, never raised."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:  # a chart may have no values.yaml: no values, nothing to document
         text = ""
     except (OSError, UnicodeDecodeError) as exc:
         return Values(file, {}, [], [Problem(file, None, f"cannot read: {exc}")])
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
     try:
-        doc = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        return Values(file, {}, [], [Problem(file, line, f"invalid YAML: {what}")])
-    except YAMLError as exc:
-        return Values(file, {}, [], [Problem(file, None, f"invalid YAML: {exc}")])
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
+        root = yamlread.compose(text)
+    except yamlread.YAMLError as exc:
+        return Values(file, {}, [], [Problem(file, yamlread.error_line(exc),
+                                             f"invalid YAML: {yamlread.error_text(exc)}")])
+    if root is None or (isinstance(root, yamlread.ScalarNode) and yamlread.scalar(root) is None):
+        root = yamlread.MappingNode(yamlread.CORE + "map", [])
+    if not isinstance(root, yamlread.MappingNode):
         return Values(file, {}, [], [Problem(file, 1, "values.yaml must be a mapping at the top level")])
     reader = _Reader(file, text.splitlines())
-    data = reader.plain(doc, ())
-    keys = reader.mapping(doc, data, ())
+    data, keys = reader.mapping(root, (), documented=True)
+    reader.apply_hints()
     reader.orphans()
     return Values(file, data, keys, reader.problems)
 
 
 class _Reader:
+    """One walk over the node tree: the plain data (what Helm sees), the documented keys, and problems."""
+
     def __init__(self, file: Path, lines: list[str]):
         self.file = file
         self.lines = lines
         self.used: set[int] = set()  # 0-based comment lines that belong to a key
         self.problems: list[Problem] = []
+        self.pending: list[tuple[Key, int, str]] = []  # (key, 0-based line, text) of each `# @schema` line
+        self.active: set[int] = set()  # ids of the collection nodes being read (an alias may not loop)
 
     def problem(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
 
-    def mapping(self, node: Any, plain: dict[str, Any], path: tuple[str, ...]) -> list[Key]:
+    def mapping(self, node: yamlread.MappingNode, path: tuple[str, ...],
+                documented: bool) -> tuple[dict[str, Any], list[Key]]:
+        """The mapping's data and, when its keys are documented one by one, its Keys (else their comment blocks
+        are only marked as used: keys inside list items are not documented)."""
+        data: dict[str, Any] = {}
         keys: list[Key] = []
-        for name in node:
-            line0 = _key_line0(node, name)
-            line = line0 + 1 if line0 is not None else None
+        first: dict[str, int] = {}
+        where = ".".join(path) or "the top level"
+        for key_node, value_node in yamlread.pairs(node):
+            line0 = key_node.start_mark.line
+            name = yamlread.scalar(key_node) if isinstance(key_node, yamlread.ScalarNode) else None
             if not isinstance(name, str):
-                self.problem(line, f"key {name!r} under {'.'.join(path) or 'the top level'} is not a string: "
-                                   "quote it (Helm needs string keys)")
+                shown = name if isinstance(key_node, yamlread.ScalarNode) else "(a collection)"
+                self.problem(line0 + 1, f"key {shown!r} under {where} is not a string: quote it (Helm needs "
+                                        "string keys)")
                 continue
-            value = node[name]
-            key = Key(path + (name,), plain[name], line or 0)
-            if line0 is not None:
-                self.annotation(key, line0)
-            if isinstance(value, dict):
-                key.children = self.mapping(value, plain[name], key.path)
-            elif isinstance(value, list):
-                self.sequence(value, key.path)
+            if name in first:
+                self.problem(line0 + 1, f"duplicate key {'.'.join((*path, name))} (first at line {first[name]}): "
+                                        "Helm keeps only the last one; remove one")
+                continue
+            first[name] = line0 + 1
+            child_path = (*path, name)
+            if not documented:
+                self.annotation(Key(("-", name), None, line0), line0, quiet=True)
+                data[name] = self.value(value_node, child_path, documented=False)
+                continue
+            key = Key(child_path, None, line0 + 1)
+            self.annotation(key, line0)
+            if isinstance(value_node, yamlread.MappingNode):
+                key.value, key.children = self.collection(value_node, child_path, documented=True)
+            else:
+                key.value = self.value(value_node, child_path, documented=False)
+            data[name] = key.value
             keys.append(key)
-        return keys
+        return data, keys
 
-    def sequence(self, node: Any, path: tuple[str, ...]) -> None:
-        # Keys inside list items are not documented one by one, but their comment blocks are not orphans.
-        for i, item in enumerate(node):
-            if isinstance(item, dict):
-                self.comment_blocks(item)
-            elif isinstance(item, list):
-                self.sequence(item, path + (str(i),))
+    def collection(self, node: yamlread.MappingNode, path: tuple[str, ...],
+                   documented: bool) -> tuple[dict[str, Any], list[Key]]:
+        if id(node) in self.active:
+            self.problem(node.start_mark.line + 1, f"{'.'.join(path)}: an alias refers to a map that contains "
+                                                   "it: YAML data must not loop")
+            return {}, []
+        self.active.add(id(node))
+        try:
+            return self.mapping(node, path, documented)
+        finally:
+            self.active.discard(id(node))
 
-    def comment_blocks(self, node: Any) -> None:
-        """Mark the comment blocks of keys inside list items as used (they are not documented one by one)."""
-        for name, value in node.items():
-            line0 = _pos(node, "key", name)
-            if line0 is not None:
-                self.annotation(Key(("-", str(name)), None, line0), line0 - 1, quiet=True)
-            if isinstance(value, dict):
-                self.comment_blocks(value)
-            elif isinstance(value, list):
-                self.sequence(value, ())
+    def value(self, node: yamlread.Node, path: tuple[str, ...], documented: bool) -> Any:
+        if isinstance(node, yamlread.ScalarNode):
+            value = yamlread.scalar(node)
+            if node.tag == yamlread.PLAIN and node.value in yamlread.YAML11_BOOLS:
+                self.problem(node.start_mark.line + 1,
+                             f"{'.'.join(path)}: Helm reads the plain scalar `{node.value}` as a boolean "
+                             "(YAML 1.1): write true/false, or quote it to keep a string")
+            elif isinstance(value, float) and not math.isfinite(value):
+                self.problem(node.start_mark.line + 1,
+                             f"{'.'.join(path)}: Helm cannot load `{node.value}` (JSON has no infinity or NaN): "
+                             "quote it to keep a string, or write a number")
+            return value
+        if isinstance(node, yamlread.MappingNode):
+            return self.collection(node, path, documented)[0]
+        if id(node) in self.active:
+            self.problem(node.start_mark.line + 1, f"{'.'.join(path)}: an alias refers to a list that contains "
+                                                   "it: YAML data must not loop")
+            return []
+        self.active.add(id(node))
+        try:
+            return [self.value(item, (*path, str(i)), documented=False) for i, item in enumerate(node.value)]
+        finally:
+            self.active.discard(id(node))
 
     def annotation(self, key: Key, line0: int, quiet: bool = False) -> None:
         block: list[int] = []
         i = line0 - 1
-        while i >= 0 and self.lines[i].lstrip().startswith("#"):
+        lines = self.lines
+        while i >= 0 and lines[i].lstrip().startswith("#"):
             block.append(i)
             i -= 1
+        if not block:
+            return
         block.reverse()
         if quiet:
             self.used.update(block)
             return
         description: list[str] | None = None
         for i in block:
-            text = self.lines[i].strip()
+            text = lines[i].strip()
             if DESCRIPTION.match(text):
                 if description is not None:
                     self.problem(i + 1, f"second `# --` description above {key.dotted}: "
@@ -181,7 +211,7 @@ class _Reader:
                 self.used.add(i)
             elif SCHEMA.match(text):
                 self.used.add(i)
-                self.hints(key, i, SCHEMA.sub("", text, count=1).strip())
+                self.pending.append((key, i, SCHEMA.sub("", text, count=1).strip()))
                 if description is not None:
                     description.append("\n")  # a hint line ends the description's paragraph
             elif description is not None and (text == "#" or text.startswith("# ")):
@@ -192,64 +222,53 @@ class _Reader:
             if not key.description:
                 self.problem(line0 + 1, f"empty `# --` description above {key.dotted}: say what it does")
 
-    def hints(self, key: Key, i: int, text: str) -> None:
-        import yaml
-
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        try:
-            parsed = yaml.load(text, Loader=loader) if text else None
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            self.problem(i + 1, f"malformed @schema annotation of {key.dotted}: {problem}; "
-                                "expected a YAML flow mapping such as {minimum: 1, maximum: 9}")
-            return
-        if not isinstance(parsed, dict):
-            self.problem(i + 1, f"malformed @schema annotation of {key.dotted}: expected a YAML flow mapping "
-                                f"such as {{minimum: 1}}, got {text or 'nothing'}")
-            return
-        key.hints.update(parsed)
-        if key.hint_line is None:
-            key.hint_line = i + 1
-
-    def plain(self, node: Any, path: tuple[str, ...]) -> Any:
-        """ruamel's round-trip types as plain JSON-able Python data (what Helm sees)."""
-        if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                if type(v) is str and v in YAML11_BOOLS:
-                    self._yaml11(v, path + (str(k),), _pos(node, "value", k))
-                out[str(k)] = self.plain(v, path + (str(k),))
-            return out
-        if isinstance(node, list):
-            items = []
-            for i, v in enumerate(node):
-                if type(v) is str and v in YAML11_BOOLS:
-                    self._yaml11(v, path + (str(i),), _pos(node, "item", i))
-                items.append(self.plain(v, path + (str(i),)))
-            return items
-        if isinstance(node, bool) or node is None:
-            return node
-        if isinstance(node, int):
-            return int(node)
-        if isinstance(node, float):
-            return float(node)
-        if isinstance(node, (datetime.date, datetime.datetime)):
-            return node.isoformat()
-        return str(node)
-
-    def _yaml11(self, value: str, path: tuple[str, ...], line: int | None) -> None:
-        self.problem(line, f"{'.'.join(path)}: Helm reads the plain scalar `{value}` as a boolean (YAML 1.1): "
-                           "write true/false, or quote it to keep a string")
+    def apply_hints(self) -> None:
+        """Parse every `# @schema` line (the same text once) and merge it into its key, in file order."""
+        parsed: dict[str, Any] = {}
+        for key, i, text in self.pending:
+            if text not in parsed:
+                parsed[text] = _flow_mapping(text)
+            result = parsed[text]
+            if isinstance(result, str):
+                self.problem(i + 1, f"malformed @schema annotation of {key.dotted}: {result}")
+                continue
+            key.hints.update(_copy(result))
+            if key.hint_line is None:
+                key.hint_line = i + 1
 
     def orphans(self) -> None:
         for i, raw in enumerate(self.lines):
-            text = raw.strip()
-            if i in self.used:
+            if i in self.used or "#" not in raw:
                 continue
+            text = raw.strip()
             if DESCRIPTION.match(text) or SCHEMA.match(text):
                 what = "description" if DESCRIPTION.match(text) else "@schema annotation"
                 self.problem(i + 1, f"{what} is not directly above a key (no blank line or other text may "
                                     "come between the comment block and its key)")
+
+
+def _flow_mapping(text: str) -> dict[str, Any] | str:
+    """The mapping an annotation holds (YAML 1.1, like Helm), or what is wrong with it."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        parsed = yaml.load(text, Loader=loader) if text else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return f"{problem}; expected a YAML flow mapping such as {{minimum: 1, maximum: 9}}"
+    if not isinstance(parsed, dict):
+        return f"expected a YAML flow mapping such as {{minimum: 1}}, got {text or 'nothing'}"
+    return parsed
+
+
+def _copy(value: Any) -> Any:
+    """A copy of parsed annotation data (lists and maps), so keys with the same annotation share nothing."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _join(parts: list[str]) -> str:
@@ -260,24 +279,3 @@ def _join(parts: list[str]) -> str:
         elif part:
             text += (" " if text and not text.endswith("\n") else "") + part
     return text.strip()
-
-
-def _pos(node: Any, what: str, key: Any) -> int | None:
-    """1-based line of a mapping key / value or a list item, from ruamel's line-column info."""
-    try:
-        return int(getattr(node.lc, what)(key)[0]) + 1
-    except (AttributeError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _key_line0(node: Any, name: Any) -> int | None:
-    """0-based line of a key; a key merged in with `<<: *anchor` has the line (and comments) of its source."""
-    try:
-        return int(node.lc.key(name)[0])
-    except (AttributeError, KeyError, TypeError, IndexError):
-        pass
-    for source in getattr(node, "merge", None) or []:
-        source = source[1] if isinstance(source, tuple) else source
-        if isinstance(source, dict) and name in source:
-            return _key_line0(source, name)
-    return None

@@ -104,7 +104,7 @@ def _owner(inode: int) -> tuple[int, str] | None:
             for fd in (proc / "fd").iterdir():
                 with contextlib.suppress(OSError):
                     if os.readlink(fd) == target:
-                        cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                        cmd = " ".join((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split())
                         return int(proc.name), cmd or (proc / "comm").read_text().strip()
     return None
 
@@ -185,10 +185,11 @@ def claim_block(rng: random.Random | None = None, attempts: int = 200) -> Addres
         fd = _lock(path)
         if fd is None:
             continue
-        if any(entry.address.startswith(prefix + ".") for entry in listeners()):
-            os.close(fd)  # someone else's daemons use the block: leave the file, it is not ours to remove
+        block = AddressBlock(prefix, path, fd)
+        if any(block.contains(entry.address) for entry in listeners()):
+            block.release()  # someone else's daemons use these addresses
             continue
-        return AddressBlock(prefix, path, fd)
+        return block
     raise RuntimeError(f"no free 127.x.y.0/24 loopback block after {attempts} tries (locks in {LOCK_DIR})")
 
 
@@ -239,25 +240,46 @@ def bind_failure(log_text: str, binds: Sequence[tuple[str, int]]) -> BindError |
     return BindError(address, port, holder(address, port))
 
 
+def session_sockets(sid: int) -> set[int]:
+    """Socket inodes held by the processes of session ``sid`` (a daemon started with start_new_session and
+    whatever its start script exec'd or forked)."""
+    inodes: set[int] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) != sid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        inodes.add(int(link[8:-1]))
+    return inodes
+
+
 def wait_listening(binds: dict[str, list[tuple[str, int]]], exited: Callable[[str], str | None],
-                   timeout: float = 20) -> None:
-    """Wait until every process's address:port pairs listen. ``exited(name)`` returns the log of a process
-    that has exited (None while it runs); an exit whose log shows a failed bind raises :class:`BindError`.
-    Other exits and a timeout return quietly: the caller's own waits report those with the daemons' logs."""
+                   session: Callable[[str], int], timeout: float = 20) -> None:
+    """Wait until every process's address:port pairs listen, on sockets of its own session (``session(name)``:
+    the session id; a socket someone else holds there does not count). ``exited(name)`` returns the log of a
+    process that has exited (None while it runs); an exit whose log shows a failed bind raises
+    :class:`BindError`. Other exits and a timeout return quietly: the caller's own waits report those with the
+    daemons' logs."""
     deadline = time.monotonic() + timeout
     pending = dict(binds)
     while pending and time.monotonic() < deadline:
         table = listeners()
         for name, pairs in list(pending.items()):
-            if all(any(e.address == a and e.port == p for e in table) for a, p in pairs):
-                del pending[name]
-                continue
             log = exited(name)
             if log is not None:
                 failure = bind_failure(log, pairs)
                 if failure:
                     raise failure
                 del pending[name]
+                continue
+            found = [[e.inode for e in table if e.address == a and e.port == p] for a, p in pairs]
+            if all(found):
+                own = session_sockets(session(name))
+                if all(any(inode in own for inode in inodes) for inodes in found):
+                    del pending[name]
         time.sleep(0.1)
 
 

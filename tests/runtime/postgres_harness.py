@@ -535,7 +535,8 @@ class Cluster:
             binary = shutil.which(Path(container["command"][0]).name) or container["command"][0]
             self._check_free(self.etcd_binds(pod))
             self._spawn(pod.name, [binary, *args], {**self.base_env(), **env}, pod.root)
-        netutil.wait_listening({pod.name: self.etcd_binds(pod) for pod in self.etcd_pods}, self._exited_log)
+        netutil.wait_listening({pod.name: self.etcd_binds(pod) for pod in self.etcd_pods}, self._exited_log,
+                               lambda name: self.procs[name].popen.pid)
         client_port = self.etcd_port("client")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

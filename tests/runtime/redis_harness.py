@@ -355,23 +355,26 @@ class RedisHarness:
         proc = self.procs[key]
         return None if proc.alive() else proc.log.read_text(errors="replace")
 
+    def _check_free(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            for address, port in self.binds(key):
+                if netutil.blocking(address, port):
+                    raise netutil.BindError(address, port, netutil.holder(address, port))
+
     def start_all(self, proxy: bool = True, order: Sequence[int] | None = None) -> None:
         """Start every process at once (no waiting between them), like a Parallel StatefulSet. An address a
         process needs that is taken (before, or when the daemon binds) raises netutil.BindError naming it and
         its holder, after stopping what this call started."""
         keys = [k for i in range(len(self.addresses)) for k in (f"sentinel-{i}", f"redis-{i}")]
         keys = [k for k in keys + (["proxy"] if proxy else []) if not (k in self.procs and self.procs[k].alive())]
-        for key in keys:
-            for address, port in self.binds(key):
-                if netutil.blocking(address, port):
-                    raise netutil.BindError(address, port, netutil.holder(address, port))
+        self._check_free(keys)
         for i in order if order is not None else range(len(self.addresses)):
             self.start_sentinel(i)
             self.start_redis(i)
         if proxy:
             self.start_proxy()
         try:
-            netutil.wait_listening({k: self.binds(k) for k in keys}, self._exited_log)
+            netutil.wait_listening({k: self.binds(k) for k in keys}, self._exited_log, lambda k: self.procs[k].pid)
         except netutil.BindError:
             for key in keys:
                 self.kill(key)

@@ -7,6 +7,7 @@ stopped by PID afterwards, with the temp dir removed and the block released, als
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -19,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.conftest import require_binaries
+from tests.runtime import netutil
 from tests.runtime.redis_harness import (
     BINARIES,
     RedisHarness,
@@ -266,3 +268,25 @@ def test_whole_cluster_restart_keeps_the_last_master_and_its_data(cluster: Redis
     cluster.start_all(proxy=False)
     assert cluster.wait_stable() == master
     assert cluster.client(master).get("restart:key") == "kept"
+
+
+def test_a_taken_address_stops_the_start_with_one_line_naming_it_and_its_holder(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_binaries(*BINARIES)
+    with netutil.claim_block() as block:
+        h = RedisHarness(workdir=tmp_path, block=block)
+        with h, netutil.bind_listener(h.addresses[1], h.redis_port):
+            # Seen before starting: nothing is started.
+            with pytest.raises(netutil.BindError) as before:
+                h.start_all()
+            assert str(before.value) == (f"cannot bind {h.addresses[1]}:{h.redis_port}: held by pid {os.getpid()} "
+                                         f"({netutil._owner(netutil.blocking(h.addresses[1], h.redis_port)[0].inode)[1]})"
+                                         f" listening on {h.addresses[1]}:{h.redis_port}")
+            assert h.procs == {}
+            # Taken between the check and the daemon's own bind (the race): redis-server exits, its log says
+            # so, and the start fails the same way, with every process it started gone.
+            monkeypatch.setattr(h, "_check_free", lambda keys: None)
+            with pytest.raises(netutil.BindError, match=rf"^cannot bind {h.addresses[1]}:{h.redis_port}: held by pid "
+                                                        rf"{os.getpid()} "):
+                h.start_all()
+            assert h.procs and not any(p.alive() for p in h.procs.values())

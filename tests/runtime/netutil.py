@@ -178,7 +178,10 @@ def _lock(path: Path) -> int | None:
 def claim_block(rng: random.Random | None = None, attempts: int = 200) -> AddressBlock:
     """A random free 127.A.B.0/24 block, locked for this process."""
     rng = rng or random.Random()
-    LOCK_DIR.mkdir(mode=0o1777, parents=True, exist_ok=True)
+    if not LOCK_DIR.is_dir():
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            LOCK_DIR.chmod(0o1777)  # shared by every user's runs, like /tmp
     for _ in range(attempts):
         prefix = f"127.{rng.randint(1, 254)}.{rng.randint(0, 255)}"
         path = LOCK_DIR / f"{prefix}.lock"

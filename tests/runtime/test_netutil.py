@@ -126,3 +126,14 @@ def test_a_port_held_by_a_wildcard_listener_is_moved_and_a_free_one_is_kept() ->
         assert moved != held and netutil.MOVED_PORT_RANGE[0] <= moved <= netutil.MOVED_PORT_RANGE[1]
     free = netutil.free_port("127.0.0.1")
     assert netutil.port_for(free) == free
+
+
+def test_the_postgres_harness_names_a_taken_service_address_instead_of_a_bare_oserror() -> None:
+    from tests.runtime import postgres_harness as pg
+
+    with pg.Cluster(pg.render(set_values=["etcd.replicas=1"])) as cluster:
+        address, port = cluster.block.host(pg.SERVICE_HOST), cluster.port("postgresql")
+        with netutil.bind_listener(address, port), pytest.raises(netutil.BindError) as caught:
+            cluster.primary_service_ip()
+    assert str(caught.value).startswith(f"cannot bind {address}:{port}: held by pid {os.getpid()} ")
+    assert "\n" not in str(caught.value) and not cluster.tmp.exists()

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.runtime.netutil import BindError
 from tests.runtime.redis_harness import (
     HarnessError,
     RedisHarness,
@@ -29,6 +30,7 @@ from tests.runtime.redis_harness import (
     missing_binaries,
     summarize,
 )
+from tests.runtime.redis_harness import started as start_harness
 from tools import helm
 
 
@@ -73,13 +75,13 @@ def main(argv: list[str]) -> int:
     down_after_ms = None
     for n in range(args.runs):
         try:
-            with RedisHarness(set_values=args.set_values) as h:
+            # A new address block per run (and a new one again when a daemon cannot bind).
+            with start_harness(lambda: RedisHarness(set_values=args.set_values), lambda h: h.start_all()) as h:
                 down_after_ms = h.down_after_ms
-                h.start_all()
                 result = kill_master_and_measure(h, f"bench{n}")
         except helm.HelmError as exc:
             return _fail(f"render failed: {exc}", runs, 2)
-        except HarnessError as exc:
+        except (HarnessError, BindError) as exc:
             return _fail(f"run {n + 1}: {exc}", runs, 1)
         except KeyboardInterrupt:
             return _fail(f"run {n + 1}: interrupted", runs, 130)

@@ -7,16 +7,20 @@ The only changes are the ones a container runtime and a cluster would make, appl
 
 - container mount paths -> per-pod host directories (ConfigMap volumes are written out as files);
 - cluster DNS names (``<pod>.<service>.<ns>.svc.<domain>``) and ``0.0.0.0`` listen addresses -> the pod's
-  127.0.2.x address (etcd members 127.0.2.1.., PostgreSQL pods 127.0.2.11.., other helpers use 127.0.1.x);
-- the Kubernetes API -> a small fake API server on 127.0.2.250 that enforces the rendered Role and records the
+  address in the loopback block this cluster claims (127.A.B.0/24, see netutil.py: etcd members 127.A.B.1..,
+  PostgreSQL pods 127.A.B.11..), so two runs on one host never share an address;
+- the Kubernetes API -> a small fake API server on 127.A.B.250 that enforces the rendered Role and records the
   label patches, so Service selectors can be evaluated against the labels the callback set;
 - a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
   selector labels match and the rendered readiness probe answers 200); for the bootstrap Job, the -primary
-  Service is a stable "ClusterIP" on 127.0.2.241 (:class:`ServiceIP`) that routes each new connection to the pod
+  Service is a stable "ClusterIP" on 127.A.B.241 (:class:`ServiceIP`) that routes each new connection to the pod
   selected at that moment and refuses connections while none is, as kube-proxy does.
 
-Patroni, PostgreSQL and etcd run as the ``postgres`` OS user (setpriv), data under a temporary directory.
-Processes are stopped by PID (process groups they were started in) in :meth:`Cluster.stop`.
+The ports are the chart's, except one a wildcard listener on this host holds, which :func:`render` moves with
+--set (:func:`netutil.port_for`). Patroni, PostgreSQL and etcd run as the ``postgres`` OS user (setpriv), data
+under a temporary directory. Processes are stopped by PID (process groups they were started in) in
+:meth:`Cluster.stop`; the temp dir is removed and the block released on exit. A daemon that cannot bind raises
+netutil.BindError (the address and its holder); :func:`running_cluster` then starts again on a new block.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,16 +48,19 @@ from typing import Any, Self
 
 import yaml
 
+from tests.runtime import netutil
 from tools import helm
 
 ROOT = helm.REPO_ROOT
 CHART = ROOT / "charts" / "nova-postgres"
 RELEASE = "nova"
 NAMESPACE = "nova-database"
-ETCD_IP = "127.0.2.{}"          # member i -> 127.0.2.(1 + i)
-PG_IP = "127.0.2.{}"            # pod i -> 127.0.2.(11 + i)
-API_IP = "127.0.2.250"
-SERVICE_IP = "127.0.2.241"      # the -primary Service's "ClusterIP" (ServiceIP)
+ETCD_HOST = 1        # member i -> <block>.(1 + i)
+PG_HOST = 11         # pod i -> <block>.(11 + i)
+BOOTSTRAP_HOST = 240  # the bootstrap Job's pod
+SERVICE_HOST = 241   # the -primary Service's "ClusterIP" (ServiceIP)
+API_HOST = 250       # the fake Kubernetes API
+PORT_KEYS = ("postgresql.port", "patroni.restApiPort", "etcd.clientPort", "etcd.peerPort")
 OS_USER = "postgres"
 BINARIES = ("etcd", "patroni", "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_rewind",
             "setpriv", "/usr/bin/python3")
@@ -64,9 +71,24 @@ def missing_binaries() -> list[str]:
     return [b for b in BINARIES if not (shutil.which(b) or Path(b).exists())]
 
 
+def port_values(prefix: str = "") -> list[str]:
+    """--set values moving the chart's ports that a wildcard listener on this host holds (usually none).
+    ``prefix``: the subchart's alias + "." (``postgres.`` in the umbrella)."""
+    defaults: Any = yaml.safe_load((CHART / "values.yaml").read_text())
+    moved = []
+    for key in PORT_KEYS:
+        default = defaults
+        for part in key.split("."):
+            default = default[part]
+        port = netutil.port_for(int(default))
+        if port != int(default):
+            moved.append(f"{prefix}{key}={port}")
+    return moved
+
+
 def render(values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *, major: int = 4
            ) -> list[helm.RenderedObject]:
-    return helm.render(CHART, values, set_values, helm=helm.find_helm(major), release=RELEASE,
+    return helm.render(CHART, values, [*port_values(), *set_values], helm=helm.find_helm(major), release=RELEASE,
                        namespace=NAMESPACE)
 
 
@@ -134,9 +156,10 @@ class Pod:
     ip: str
     root: Path
     mounts: dict[str, Path] = field(default_factory=dict)
+    namespace: str = NAMESPACE
 
     def field(self, path: str) -> str:
-        return {"metadata.name": self.name, "metadata.namespace": NAMESPACE, "status.podIP": self.ip}[path]
+        return {"metadata.name": self.name, "metadata.namespace": self.namespace, "status.podIP": self.ip}[path]
 
 
 def container_env(container: dict[str, Any], pod: Pod, secrets: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -185,7 +208,7 @@ class Translator:
 # Fake Kubernetes API (pods: get/patch), enforcing the rendered Role
 # ----------------------------------------------------------------------------------------------------------
 class FakeKubeAPI:
-    def __init__(self, role: dict[str, Any], token: str) -> None:
+    def __init__(self, role: dict[str, Any], token: str, address: str) -> None:
         self.role = role
         self.token = token
         self.labels: dict[str, dict[str, str]] = {}
@@ -238,8 +261,11 @@ class FakeKubeAPI:
             def do_GET(self) -> None:
                 self._handle("get")
 
-        self.server = ThreadingHTTPServer((API_IP, 0), Handler)
-        self.url = f"http://{API_IP}:{self.server.server_address[1]}"
+        try:
+            self.server = ThreadingHTTPServer((address, 0), Handler)
+        except OSError as exc:
+            raise netutil.BindError(address, 0, f"{exc.strerror}") from None
+        self.url = f"http://{address}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def allowed(self, verb: str, namespace: str, name: str) -> bool:
@@ -318,11 +344,7 @@ class ServiceIP:
         self._sock: socket.socket | None = None
 
     def __enter__(self) -> Self:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.ip, self.port))
-        sock.listen(64)
-        self._sock = sock
+        self._sock = netutil.bind_listener(self.ip, self.port)
         threading.Thread(target=self._accept, name=f"service-ip-{self.ip}", daemon=True).start()
         return self
 
@@ -409,8 +431,21 @@ class Cluster:
     """etcd members + Patroni nodes from one render. Use as a context manager; everything stops on exit."""
 
     def __init__(self, objects: Sequence[helm.RenderedObject], *, workdir: Path | None = None) -> None:
+        """``workdir``: the parent of this cluster's own temp dir (default the system temp dir); the ``postgres``
+        user must be able to enter it (pytest's tmp_path is root-only)."""
         self.chart = Chart(objects)
-        self.tmp = Path(workdir or tempfile.mkdtemp(prefix="nova-pg-"))
+        self.block = netutil.claim_block()
+        self.tmp = Path(tempfile.mkdtemp(prefix="nova-pg-", dir=workdir))
+        self.procs: dict[str, Proc] = {}
+        self.bootstraps: list[PendingBootstrap] = []
+        self.primary_ip: ServiceIP | None = None
+        try:
+            self._setup()
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def _setup(self) -> None:
         self.tmp.chmod(0o755)
         self.secrets = self.chart.secrets()
         self.etcd_sts = self.chart.statefulset("etcd")
@@ -418,14 +453,13 @@ class Cluster:
         self.ns = self.pg_sts["metadata"]["namespace"]
         self.domain = self._cluster_domain()
         self.token = "test-token-" + base64.b16encode(os.urandom(6)).decode()
-        self.api = FakeKubeAPI(self.chart.get("Role"), self.token)
-        self.procs: dict[str, Proc] = {}
-        self.etcd_pods = [self._pod(self.etcd_sts, i, ETCD_IP.format(1 + i)) for i in range(self.etcd_sts["spec"]["replicas"])]
-        self.pg_pods = [self._pod(self.pg_sts, i, PG_IP.format(11 + i)) for i in range(self.pg_sts["spec"]["replicas"])]
+        self.etcd_pods = [self._pod(self.etcd_sts, i, self.block.host(ETCD_HOST + i))
+                          for i in range(self.etcd_sts["spec"]["replicas"])]
+        self.pg_pods = [self._pod(self.pg_sts, i, self.block.host(PG_HOST + i))
+                        for i in range(self.pg_sts["spec"]["replicas"])]
         self.hosts = self._dns()
         self.role_label = self.pg_container_env(self.pg_pods[0])["NOVA_ROLE_LABEL"]
-        self.primary_ip: ServiceIP | None = None
-        self.bootstraps: list[PendingBootstrap] = []
+        self.api = FakeKubeAPI(self.chart.get("Role"), self.token, self.block.host(API_HOST))
 
     # -- set-up ----------------------------------------------------------------------------------------
     def _cluster_domain(self) -> str:
@@ -442,7 +476,7 @@ class Cluster:
     def _pod(self, sts: dict[str, Any], i: int, ip: str) -> Pod:
         name = f"{sts['metadata']['name']}-{i}"
         root = self.tmp / name
-        pod = Pod(name, ip, root)
+        pod = Pod(name, ip, root, namespace=self.ns)
         spec = sts["spec"]["template"]["spec"]
         for c in spec["containers"][:1]:
             for m in c.get("volumeMounts") or []:
@@ -499,14 +533,47 @@ class Cluster:
             self._materialize(pod, self.etcd_sts, translate)
             args = [translate(expand(a, env)) for a in container.get("args") or []]
             binary = shutil.which(Path(container["command"][0]).name) or container["command"][0]
+            self._check_free(self.etcd_binds(pod))
             self._spawn(pod.name, [binary, *args], {**self.base_env(), **env}, pod.root)
-        client_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "client")
+        netutil.wait_listening({pod.name: self.etcd_binds(pod) for pod in self.etcd_pods}, self._exited_log,
+                               lambda name: self.procs[name].popen.pid)
+        client_port = self.etcd_port("client")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if all(http_status(f"http://{p.ip}:{client_port}/health") == 200 for p in self.etcd_pods):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"etcd did not become healthy: see {self.tmp}/*etcd*.log")
+
+    def etcd_port(self, name: str) -> int:
+        container = self.etcd_sts["spec"]["template"]["spec"]["containers"][0]
+        return int(next(p["containerPort"] for p in container["ports"] if p["name"] == name))
+
+    def etcd_binds(self, pod: Pod) -> list[tuple[str, int]]:
+        return [(pod.ip, self.etcd_port("client")), (pod.ip, self.etcd_port("peer"))]
+
+    def pg_binds(self, pod: Pod) -> list[tuple[str, int]]:
+        return [(pod.ip, self.port("patroni")), (pod.ip, self.port("postgresql"))]
+
+    @staticmethod
+    def _check_free(binds: Sequence[tuple[str, int]]) -> None:
+        for address, port in binds:
+            if netutil.blocking(address, port):
+                raise netutil.BindError(address, port, netutil.holder(address, port))
+
+    def _exited_log(self, name: str) -> str | None:
+        proc = self.procs[name]
+        return None if proc.popen.poll() is None else proc.log.read_text(errors="replace")
+
+    def bind_failure(self) -> netutil.BindError | None:
+        """A daemon whose log says its bind failed (Patroni's REST API, PostgreSQL under Patroni, etcd)."""
+        pods = {p.name: self.etcd_binds(p) for p in self.etcd_pods} | {p.name: self.pg_binds(p) for p in self.pg_pods}
+        for name, proc in self.procs.items():
+            if name in pods and proc.log.exists():
+                failure = netutil.bind_failure(proc.log.read_text(errors="replace"), pods[name])
+                if failure:
+                    return failure
+        return None
 
     # -- Patroni ---------------------------------------------------------------------------------------
     def pg_container(self) -> dict[str, Any]:
@@ -535,6 +602,8 @@ class Cluster:
         env = self.pod_env(pod)
         cmd = [translate(expand(a, env)) for a in container["command"] + (container.get("args") or [])]
         cmd[0] = shutil.which(cmd[0]) or cmd[0]
+        if not self.alive(i):
+            self._check_free(self.pg_binds(pod))
         return self._spawn(pod.name, cmd, env, pod.root)
 
     @property
@@ -569,6 +638,9 @@ class Cluster:
             if value:
                 return value
             if time.monotonic() > deadline:
+                failure = self.bind_failure()
+                if failure:
+                    raise failure
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.tmp}")
             time.sleep(interval)
 
@@ -670,16 +742,32 @@ class Cluster:
                     proc.popen.wait(timeout=10)
 
     def __enter__(self) -> Self:
-        self.api.__enter__()
+        """Start the fake API (once: :func:`started` returns a cluster already entered)."""
+        if self.api.thread.is_alive():
+            return self
+        try:
+            self.api.__enter__()
+        except BaseException:
+            self._cleanup()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.stop()
         finally:
-            self.api.__exit__(*exc)
-            if not os.environ.get("NOVA_KEEP_TMP"):
-                shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.api.thread.is_alive():
+                self.api.__exit__(*exc)
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        """Remove the temp dir (NOVA_KEEP_TMP=1 keeps it) and release the address block."""
+        api = self.__dict__.get("api")
+        if api is not None and not api.thread.is_alive():
+            api.server.server_close()
+        if not os.environ.get("NOVA_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.block.release()
 
     # -- SQL ---------------------------------------------------------------------------------------------
     def superuser_dsn(self, host: str, dbname: str = "postgres") -> str:
@@ -696,7 +784,7 @@ class Cluster:
         """The -primary Service's stable address (started on first use, stopped with the cluster)."""
         if self.primary_ip is None:
             self.primary_ip = ServiceIP(lambda: [self.pg_pods[i].ip for i in self.endpoints("-primary")],
-                                        SERVICE_IP, self.port("postgresql")).__enter__()
+                                        self.block.host(SERVICE_HOST), self.port("postgresql")).__enter__()
         return self.primary_ip
 
     def start_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None) -> PendingBootstrap:
@@ -710,7 +798,7 @@ class Cluster:
         spec = job["spec"]["template"]["spec"]
         container = spec["containers"][0]
         root = self.tmp / f"bootstrap-{time.monotonic_ns()}"
-        pod = Pod(root.name, "127.0.2.240", root)
+        pod = Pod(root.name, self.block.host(BOOTSTRAP_HOST), root, namespace=self.ns)
         volumes = {v["name"]: v for v in spec["volumes"]}
         for m in container["volumeMounts"]:
             host = root / m["name"]
@@ -768,14 +856,33 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def started(make: Callable[[], Cluster], start: Callable[[Cluster], Any], attempts: int = 3) -> Cluster:
+    """``make()`` a Cluster, enter it and ``start(cluster)``; when a daemon cannot bind, stop and clean it up
+    and do both again on a new address block (netutil.retry_on_bind). The caller exits the cluster."""
+    def attempt() -> Cluster:
+        cluster = make().__enter__()
+        try:
+            start(cluster)
+        except BaseException as exc:
+            cluster.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return cluster
+    return netutil.retry_on_bind(attempt, attempts, what="etcd and Patroni")
+
+
+def start_all(cluster: Cluster, timeout: float = 120) -> None:
+    """etcd, then every Patroni node, waited until one leader and streaming replicas."""
+    cluster.start_etcd()
+    for i in range(len(cluster.pg_pods)):
+        cluster.start_patroni(i)
+    cluster.wait_healthy(timeout)
+
+
 @contextlib.contextmanager
 def running_cluster(objects: Sequence[helm.RenderedObject], timeout: float = 120) -> Iterator[Cluster]:
-    """etcd + every Patroni node started, waited until one leader and streaming replicas."""
-    with Cluster(objects) as cluster:
-        cluster.start_etcd()
-        for i in range(len(cluster.pg_pods)):
-            cluster.start_patroni(i)
-        cluster.wait_healthy(timeout)
+    """etcd + every Patroni node started, waited until one leader and streaming replicas; always cleaned up."""
+    cluster = started(lambda: Cluster(objects), lambda c: start_all(c, timeout))
+    with cluster:
         yield cluster
 
 

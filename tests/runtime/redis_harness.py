@@ -1,7 +1,8 @@
 """Run charts/nova-redis on real daemons, from the chart's rendered objects.
 
-`helm template` renders the chart with `nodeAddresses` set to loopback addresses (one per pod, 127.0.1.x)
-and `masterProxy.bindAddress`. From the rendered objects this module takes, per pod:
+`helm template` renders the chart with `nodeAddresses` set to loopback addresses of an address block claimed
+for this run (one per pod, 127.A.B.1.., HAProxy on 127.A.B.10: see netutil.py; a port that a wildcard listener
+holds is moved with --set) and `masterProxy.bindAddress`. From the rendered objects this module takes, per pod:
 
 - the files of every ConfigMap volume (configs and scripts: nothing is copied from the chart by hand),
 - each container's command, environment (`fieldRef metadata.name` -> the pod name, `secretKeyRef` -> the
@@ -9,7 +10,8 @@ and `masterProxy.bindAddress`. From the rendered objects this module takes, per 
 
 maps every volume mount to a directory under a temp dir, and starts the container commands as local
 processes (Debian's redis-server, redis-sentinel and haproxy). Processes are stopped by PID on
-``close()``, which the context manager and the test fixtures always call.
+``close()``, which the context manager and the test fixtures always call; it also removes the temp dir and
+releases the address block. :func:`started` starts a harness again on a new block when a daemon's bind fails.
 
 Used by tests/runtime/test_redis_*.py and bench/failover_redis.py.
 """
@@ -23,7 +25,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -37,21 +38,46 @@ from typing import Any, Self
 
 import redis
 import redis.sentinel
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.runtime import netutil
 from tools import helm
 
 CHART = helm.CHARTS_DIR / "nova-redis"
 RELEASE = "nova"
 NAMESPACE = "nova-redis"
-DEFAULT_ADDRESSES = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
-DEFAULT_PROXY_ADDRESS = "127.0.1.10"
+POD_HOST = 1     # pod i -> <block>.(1 + i)
+PROXY_HOST = 10  # HAProxy -> <block>.10
+PORT_KEYS = ("redis.port", "sentinel.port", "masterProxy.healthPort")
 BINARIES = ("redis-server", "redis-cli", "haproxy")
 
 
 class HarnessError(RuntimeError):
     """The cluster did not reach the expected state; the message names what and shows the daemons' logs."""
+
+
+def _chart_default(key: str) -> Any:
+    value: Any = yaml.safe_load((CHART / "values.yaml").read_text())
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def loopback_values(block: netutil.AddressBlock, replicas: int | None = None, prefix: str = "") -> list[str]:
+    """The --set values that put the chart on ``block``: one address per pod, HAProxy's, and any of the
+    chart's ports a wildcard listener holds moved to a free port. ``prefix``: the subchart's alias + "."
+    (``redis.`` in the umbrella)."""
+    n = int(_chart_default("replicas")) if replicas is None else replicas
+    values = [f"{prefix}nodeAddresses={{{','.join(block.host(POD_HOST + i) for i in range(n))}}}",
+              f"{prefix}masterProxy.bindAddress={block.host(PROXY_HOST)}"]
+    for key in PORT_KEYS:
+        default = int(_chart_default(key))
+        port = netutil.port_for(default)
+        if port != default:
+            values.append(f"{prefix}{key}={port}")
+    return values
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -118,29 +144,37 @@ class RedisHarness:
         self,
         *,
         set_values: Sequence[str] = (),
-        addresses: Sequence[str] = DEFAULT_ADDRESSES,
-        proxy_address: str = DEFAULT_PROXY_ADDRESS,
+        replicas: int | None = None,
         workdir: Path | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
+        objects: Sequence[helm.RenderedObject] | None = None,
+        block: netutil.AddressBlock | None = None,
     ) -> None:
         """``secrets``: Secrets that exist in the cluster but are not rendered (an ``auth.existingSecret``),
-        name -> key -> plain value."""
-        self.addresses = list(addresses)
-        self.secrets = {name: dict(data) for name, data in (secrets or {}).items()}
-        self.proxy_address = proxy_address
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="nova-redis-"))
+        name -> key -> plain value. ``workdir``: the parent of this harness's own temp dir (default the system
+        temp dir). ``objects`` and ``block``: an existing render (e.g. the umbrella's redis subchart objects,
+        rendered with :func:`loopback_values` of ``block``) instead of rendering charts/nova-redis here on a
+        block claimed here. ``replicas``: pods (default the chart's) when rendering here."""
+        self._own_block = block is None
+        self.block = block or netutil.claim_block()
         self.procs: dict[str, Process] = {}
-        self.objects = helm.render(
-            CHART,
-            set_values=[
-                "nodeAddresses={" + ",".join(self.addresses) + "}",
-                f"masterProxy.bindAddress={proxy_address}",
-                *set_values,
-            ],
-            release=RELEASE,
-            namespace=NAMESPACE,
-        )
+        self.secrets = {name: dict(data) for name, data in (secrets or {}).items()}
+        self.workdir = Path(tempfile.mkdtemp(prefix="nova-redis-", dir=workdir))
+        self._own_workdir = workdir is None
+        try:
+            self.objects = list(objects) if objects is not None else helm.render(
+                CHART,
+                set_values=[*loopback_values(self.block, replicas),
+                            *([f"replicas={replicas}"] if replicas is not None else []), *set_values],
+                release=RELEASE,
+                namespace=NAMESPACE,
+            )
+            self._read_render()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_render(self) -> None:
         self.statefulset = self._one("StatefulSet")
         self.pod_spec = self.statefulset["spec"]["template"]["spec"]
         self.fullname = self.statefulset["metadata"]["name"]
@@ -152,6 +186,21 @@ class RedisHarness:
         # Sentinel's own password, as the sentinel container gets it (falls back like common.sh does).
         self.sentinel_password = self.secret_env("sentinel", "SENTINEL_PASSWORD") or self.password
         self.down_after_ms = self._sentinel_setting("down-after-milliseconds")
+        self.addresses = self.env_value("redis", "NOVA_REDIS_NODES").split()
+        self.proxy_address = self._proxy_bind_address()
+        outside = [a for a in [*self.addresses, self.proxy_address] if not self.block.contains(a)]
+        if outside:
+            raise HarnessError(f"the render puts daemons on {', '.join(outside)}, outside the claimed block "
+                               f"{self.block.prefix}.0/24: render with loopback_values(block)")
+
+    def _proxy_bind_address(self) -> str:
+        """The address of HAProxy's Redis frontend in the rendered haproxy.cfg (``bind <address>:<redis port>``)."""
+        cfg = self._one("ConfigMap", f"{self.fullname}-master")["data"]["haproxy.cfg"]
+        for line in cfg.splitlines():
+            parts = line.split()
+            if parts[:1] == ["bind"] and parts[1].endswith(f":{self.redis_port}"):
+                return parts[1].rsplit(":", 1)[0]
+        raise HarnessError(f"no `bind <address>:{self.redis_port}` in the rendered haproxy.cfg")
 
     # ---- rendered objects -------------------------------------------------------------------------------
 
@@ -295,26 +344,41 @@ class RedisHarness:
         env = self._env(c, "proxy")
         return self._spawn("proxy", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
 
-    def _check_free(self, address: str, port: int) -> None:
-        with contextlib.closing(socket.socket()) as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex((address, port)) == 0:
-                raise HarnessError(f"{address}:{port} is already in use: another Redis test or benchmark is "
-                                   "running on this host (they share the 127.0.1.x addresses)")
+    def binds(self, key: str) -> list[tuple[str, int]]:
+        """The address:port pairs process ``key`` (redis-<i>, sentinel-<i>, proxy) listens on."""
+        if key == "proxy":
+            return [(self.proxy_address, self.redis_port), (self.proxy_address, self._proxy_health_port())]
+        name, i = key.rsplit("-", 1)
+        return [(self.addresses[int(i)], self.redis_port if name == "redis" else self.sentinel_port)]
+
+    def _exited_log(self, key: str) -> str | None:
+        proc = self.procs[key]
+        return None if proc.alive() else proc.log.read_text(errors="replace")
+
+    def _check_free(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            for address, port in self.binds(key):
+                if netutil.blocking(address, port):
+                    raise netutil.BindError(address, port, netutil.holder(address, port))
 
     def start_all(self, proxy: bool = True, order: Sequence[int] | None = None) -> None:
-        """Start every process at once (no waiting between them), like a Parallel StatefulSet."""
-        for i, address in enumerate(self.addresses):
-            for key, port in ((f"redis-{i}", self.redis_port), (f"sentinel-{i}", self.sentinel_port)):
-                if not (key in self.procs and self.procs[key].alive()):
-                    self._check_free(address, port)
-        if proxy:
-            self._check_free(self.proxy_address, self.redis_port)
+        """Start every process at once (no waiting between them), like a Parallel StatefulSet. An address a
+        process needs that is taken (before, or when the daemon binds) raises netutil.BindError naming it and
+        its holder, after stopping what this call started."""
+        keys = [k for i in range(len(self.addresses)) for k in (f"sentinel-{i}", f"redis-{i}")]
+        keys = [k for k in keys + (["proxy"] if proxy else []) if not (k in self.procs and self.procs[k].alive())]
+        self._check_free(keys)
         for i in order if order is not None else range(len(self.addresses)):
             self.start_sentinel(i)
             self.start_redis(i)
         if proxy:
             self.start_proxy()
+        try:
+            netutil.wait_listening({k: self.binds(k) for k in keys}, self._exited_log, lambda k: self.procs[k].pid)
+        except netutil.BindError:
+            for key in keys:
+                self.kill(key)
+            raise
 
     def signal(self, key: str, sig: int) -> None:
         proc = self.procs[key]
@@ -327,6 +391,20 @@ class RedisHarness:
             if key in self.procs:
                 self.signal(key, signal.SIGKILL)
                 self.procs[key].popen.wait(timeout=10)
+
+    def kill(self, key: str) -> None:
+        """SIGKILL process ``key``'s whole process group (its start script's helpers too) and reap it."""
+        proc = self.procs.get(key)
+        if proc is None:
+            return
+        # Each process leads its own session (start_new_session): the group holds it and any helper a start
+        # script is still running (redis-cli, timeout). Killed by our own child's PID only, and only while the
+        # leader is not yet reaped, so the group id cannot belong to anyone else.
+        if proc.popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout=10)
 
     def stop(self, key: str, timeout: float = 10) -> None:
         proc = self.procs.get(key)
@@ -384,17 +462,15 @@ class RedisHarness:
                               cwd=self.workdir)
 
     def close(self) -> None:
-        for proc in list(self.procs.values()):
-            # Each process leads its own session (start_new_session): the group holds it and any helper a
-            # start script is still running (redis-cli, timeout). Killed by our own child's PID only.
-            # Only while the leader is not yet reaped, so the group id cannot belong to anyone else.
-            if proc.popen.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.popen.wait(timeout=10)
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        """Kill every process group, remove the temp dir (kept under a given ``workdir``), release the block."""
+        try:
+            for key in list(self.procs):
+                self.kill(key)
+        finally:
+            if self._own_workdir and not os.environ.get("NOVA_KEEP_TMP"):
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._own_block:
+                self.block.release()
 
     def __enter__(self) -> Self:
         return self
@@ -497,9 +573,11 @@ class RedisHarness:
         return {row["pxname"]: row["status"] for row in csv.DictReader(io.StringIO(text))
                 if row["svname"] not in ("FRONTEND", "BACKEND")}
 
+    def _proxy_spec(self) -> dict[str, Any]:
+        return self._one("Deployment", f"{self.fullname}-master")["spec"]["template"]["spec"]
+
     def _proxy_health_port(self) -> int:
-        dep = self._one("Deployment", f"{self.fullname}-master")
-        for p in self._container_spec("haproxy", dep["spec"]["template"]["spec"])["ports"]:
+        for p in self._container_spec("haproxy", self._proxy_spec())["ports"]:
             if p["name"] == "health":
                 return int(p["containerPort"])
         raise HarnessError("haproxy container has no health port")
@@ -621,13 +699,30 @@ def missing_binaries() -> list[str]:
     return [b for b in BINARIES if shutil.which(b) is None]
 
 
+def started(make: Callable[[], RedisHarness], start: Callable[[RedisHarness], Any] | None = None,
+            attempts: int = 3) -> RedisHarness:
+    """``make()`` a harness and ``start`` it (default: every process, then settled); when a daemon cannot
+    bind, close it and do both again on a new address block (netutil.retry_on_bind). The caller closes it."""
+    def attempt() -> RedisHarness:
+        h = make()
+        try:
+            if start is None:
+                h.start_all()
+                h.wait_stable()
+            else:
+                start(h)
+        except BaseException:
+            h.close()
+            raise
+        return h
+    return netutil.retry_on_bind(attempt, attempts, what="the Redis pods")
+
+
 @contextlib.contextmanager
 def running_cluster(**kwargs: Any) -> Iterator[RedisHarness]:
     """A started, settled cluster; always cleaned up."""
-    h = RedisHarness(**kwargs)
+    h = started(lambda: RedisHarness(**kwargs))
     try:
-        h.start_all()
-        h.wait_stable()
         yield h
     finally:
         h.close()

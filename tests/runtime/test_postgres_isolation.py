@@ -34,14 +34,18 @@ def started(objects: list[Any]) -> Iterator[tuple[h.Cluster, h.PendingBootstrap,
     """etcd up, then the bootstrap Job's command started before any PostgreSQL node (as Kubernetes starts the
     Job together with the StatefulSets), then the Patroni nodes."""
     require_binaries(*h.BINARIES)
-    with h.Cluster(objects) as c:
+    state: dict[str, Any] = {}
+
+    def start(c: h.Cluster) -> None:
         c.start_etcd()
-        pending = c.start_bootstrap()
-        endpoints_at_start = len(c.endpoints("-primary"))
+        state["pending"] = c.start_bootstrap()
+        state["endpoints_at_start"] = len(c.endpoints("-primary"))
         for i in range(len(c.pg_pods)):
             c.start_patroni(i)
         c.wait_healthy(120)
-        yield c, pending, endpoints_at_start
+
+    with h.started(lambda: h.Cluster(objects), start) as c:
+        yield c, state["pending"], state["endpoints_at_start"]
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """charts/nova-redis on real daemons: redis-server, Sentinel and HAProxy started from the rendered chart.
 
-Each test gets its own three pods (127.0.1.1-3) and HAProxy (127.0.1.10), all started at once from the
-rendered ConfigMaps and container specs (see redis_harness.py), and stopped by PID afterwards.
+Each test gets its own three pods and HAProxy on an address block claimed for it (127.A.B.1-3 and .10, see
+netutil.py), all started at once from the rendered ConfigMaps and container specs (see redis_harness.py), and
+stopped by PID afterwards, with the temp dir removed and the block released, also when the test fails.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -18,12 +20,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.conftest import require_binaries
+from tests.runtime import netutil
 from tests.runtime.redis_harness import (
     BINARIES,
     RedisHarness,
     Writer,
     kill_master_and_measure,
     missing_writes,
+    started,
     wait_until,
 )
 
@@ -34,10 +38,8 @@ NO_RETRY = Retry(NoBackoff(), 0)  # redis-py retries (with a backoff) by default
 @pytest.fixture
 def cluster(tmp_path) -> Iterator[RedisHarness]:
     require_binaries(*BINARIES)
-    h = RedisHarness(workdir=tmp_path / "cluster")
+    h = started(lambda: RedisHarness(workdir=tmp_path))
     try:
-        h.start_all()
-        h.wait_stable()
         yield h
     finally:
         h.close()
@@ -46,11 +48,11 @@ def cluster(tmp_path) -> Iterator[RedisHarness]:
 def test_parallel_start_gives_one_master_two_synced_replicas_and_agreeing_sentinels(tmp_path) -> None:
     require_binaries(*BINARIES)
     acl = ("aclUsers.user-service.keyPrefix=user:",)
-    with RedisHarness(workdir=tmp_path / "parallel", set_values=acl) as cluster:
-        # All six processes at once, in shuffled order, with no Sentinel state anywhere.
-        order = list(range(3))
-        random.Random(7).shuffle(order)
-        cluster.start_all(proxy=False, order=order)
+    # All six processes at once, in shuffled order, with no Sentinel state anywhere.
+    order = list(range(3))
+    random.Random(7).shuffle(order)
+    with started(lambda: RedisHarness(workdir=tmp_path, set_values=acl),
+                 lambda h: h.start_all(proxy=False, order=order)) as cluster:
         master = cluster.wait_stable()
         roles = [cluster.role(i)["role"] for i in range(3)]
         assert roles.count("master") == 1 and roles[master] == "master"
@@ -112,11 +114,11 @@ def test_existing_secret_without_sentinel_password_keeps_sentinel_on_the_redis_p
     # check must all fall back to it (the SENTINEL_PASSWORD ref is optional).
     require_binaries(*BINARIES)
     legacy = {"legacy-redis": {"redis-password": "legacy-pass-0123456789"}}
-    with RedisHarness(workdir=tmp_path / "legacy", secrets=legacy,
-                      set_values=("auth.existingSecret=legacy-redis",)) as cluster:
+    with started(lambda: RedisHarness(workdir=tmp_path, secrets=legacy,
+                                      set_values=("auth.existingSecret=legacy-redis",)),
+                 lambda h: h.start_all()) as cluster:
         assert not [o for o in cluster.objects if o.kind == "Secret"]
         assert cluster.secret_env("sentinel", "SENTINEL_PASSWORD") is None
-        cluster.start_all()
         master = cluster.wait_stable()
         for i in range(3):
             assert redis.Redis(host=cluster.addresses[i], port=cluster.sentinel_port,
@@ -266,3 +268,25 @@ def test_whole_cluster_restart_keeps_the_last_master_and_its_data(cluster: Redis
     cluster.start_all(proxy=False)
     assert cluster.wait_stable() == master
     assert cluster.client(master).get("restart:key") == "kept"
+
+
+def test_a_taken_address_stops_the_start_with_one_line_naming_it_and_its_holder(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_binaries(*BINARIES)
+    with netutil.claim_block() as block:
+        h = RedisHarness(workdir=tmp_path, block=block)
+        with h, netutil.bind_listener(h.addresses[1], h.redis_port):
+            # Seen before starting: nothing is started.
+            with pytest.raises(netutil.BindError) as before:
+                h.start_all()
+            assert str(before.value) == (f"cannot bind {h.addresses[1]}:{h.redis_port}: held by pid {os.getpid()} "
+                                         f"({netutil._owner(netutil.blocking(h.addresses[1], h.redis_port)[0].inode)[1]})"
+                                         f" listening on {h.addresses[1]}:{h.redis_port}")
+            assert h.procs == {}
+            # Taken between the check and the daemon's own bind (the race): redis-server exits, its log says
+            # so, and the start fails the same way, with every process it started gone.
+            monkeypatch.setattr(h, "_check_free", lambda keys: None)
+            with pytest.raises(netutil.BindError, match=rf"^cannot bind {h.addresses[1]}:{h.redis_port}: held by pid "
+                                                        rf"{os.getpid()} "):
+                h.start_all()
+            assert h.procs and not any(p.alive() for p in h.procs.values())

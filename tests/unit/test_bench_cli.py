@@ -18,3 +18,14 @@ def test_a_benchmark_that_cannot_run_says_why_in_its_last_json_line(script: str,
     assert proc.returncode == 2
     last = json.loads(proc.stdout.strip().splitlines()[-1])
     assert last["error"] == proc.stderr.strip().splitlines()[-1] and "at least 1" in last["error"]
+
+
+@pytest.mark.parametrize(("backend", "runs", "minimum"), [("redis", "0", "at least 1"), ("postgres", "2", "at least 3")])
+def test_a_failover_bench_refusing_its_run_count_says_why_in_its_last_json_line_and_starts_nothing(
+        backend: str, runs: str, minimum: str) -> None:
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "failover.py"), backend, "--runs", runs],
+                          capture_output=True, text=True, check=False, cwd=REPO_ROOT, timeout=60)
+    assert proc.returncode == 2
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["backend"] == backend and last["kills"] == 0
+    assert minimum in last["error"] and last["error"] in proc.stderr

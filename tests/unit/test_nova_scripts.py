@@ -1,44 +1,54 @@
-"""The scripts charts/nova runs (files/*.sh, taken from the rendered `nova-scripts` ConfigMap, never a copy),
-run for real on 127.0.0.1: the bounded dependency wait, and the helm test checks of a service's Redis and
-PostgreSQL credentials against a real redis-server + redis-sentinel and a real PostgreSQL, using the
-passwords and env of one render."""
+"""The scripts charts/nova runs (files/*.sh, taken from the rendered `nova-scripts` ConfigMap, never a copy).
+
+Without daemons: the bounded dependency wait against plain sockets, and shellcheck. With daemons (marked
+`runtime`): the helm test checks of a service's Redis and PostgreSQL credentials, against Redis, Sentinel and
+HAProxy (tests/runtime/redis_harness.py) and etcd + Patroni/PostgreSQL with the rendered bootstrap Job applied
+(tests/runtime/postgres_harness.py), each started from a render of the umbrella chart: the subchart's rendered
+ConfigMaps, the ACL users and the bootstrap plan come from it, and the services' Secrets of that same render
+hold the passwords. The daemons run on an address block claimed for the run (tests/runtime/netutil.py), so
+runs never collide."""
 
 from __future__ import annotations
 
 import base64
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import CHARTS, render, require_binaries
+from tests.runtime import netutil
+from tests.runtime import postgres_harness as pg
+from tests.runtime import redis_harness as rh
+from tools import helm
 
 CHART = CHARTS / "nova"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# user-service gets its own Redis ACL user (confined to user:*); the other services use the default user.
+ACL = ("redis.aclUsers.user_service.keyPrefix=user:", "services.microservices.user-service.redis.user=user_service")
+# One PostgreSQL node (so no synchronous standby) and one etcd member: these tests are about the credentials,
+# not about failover.
+SMALL_POSTGRES = ("postgres.replicas=1", "postgres.etcd.replicas=1", "postgres.patroni.synchronousMode=false")
 
-pytestmark = pytest.mark.runtime
 
-
-def rendered() -> list:
+def rendered() -> list[helm.RenderedObject]:
     return render(CHART)
 
 
-def script(name: str, into: Path) -> Path:
-    cm = next(o for o in rendered() if o.kind == "ConfigMap" and o.name == "nova-scripts")
+def script(name: str, into: Path, objects: list[helm.RenderedObject] | None = None) -> Path:
+    cm = next(o for o in objects or rendered() if o.kind == "ConfigMap" and o.name == "nova-scripts")
     path = into / name
     path.write_text(cm["data"][name] + "\n")
     path.chmod(0o755)
     return path
 
 
-def secret(name: str) -> dict[str, str]:
-    obj = next(o for o in rendered() if o.kind == "Secret" and o.name == name)
+def secret_of(objects: list[helm.RenderedObject], name: str) -> dict[str, str]:
+    obj = next(o for o in objects if o.kind == "Secret" and o.name == name)
     return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
 
 
@@ -46,16 +56,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def run_script(path: Path, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -107,183 +107,208 @@ def test_wait_for_lets_a_service_start_degraded_after_the_timeout(tmp_path: Path
     assert "starting degraded" in result.stdout
 
 
+# ---------------------------------------------------------------------------------------------- the stack
+
+
+def subchart(objects: list[helm.RenderedObject], alias: str) -> list[helm.RenderedObject]:
+    """The objects of subchart ``alias`` in an umbrella render, plus the Secrets its objects refer to (the
+    umbrella renders the credentials)."""
+    own = [o for o in objects if (o.source or "").startswith(f"nova/charts/{alias}/")]
+    refs: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "secretKeyRef" in node:
+                refs.add(node["secretKeyRef"]["name"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    for o in own:
+        walk(o.obj)
+    return own + [o for o in objects if o.kind == "Secret" and o.name in refs]
+
+
 # ---------------------------------------------------------------------------------------------- check-redis.sh
 
 
 @pytest.fixture(scope="module")
-def redis_with_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
-    """redis-server (redis-password) and redis-sentinel (its own sentinel-password) on 127.0.0.1, with the
-    rendered passwords, the way nova-redis configures them."""
-    require_binaries("redis-server", "redis-sentinel", "nc")
-    tmp_path = tmp_path_factory.mktemp("redis")
-    password = secret("nova-redis-credentials")["redis-password"]
-    sentinel_password = secret("nova-redis-credentials")["sentinel-password"]
-    ports = {"redis": free_port(), "sentinel": free_port()}
-    conf = tmp_path / "sentinel.conf"
-    conf.write_text(f"port {ports['sentinel']}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                    f"sentinel monitor nova 127.0.0.1 {ports['redis']} 1\n"
-                    f"sentinel auth-pass nova {password}\nrequirepass {sentinel_password}\n")
-    procs = [subprocess.Popen(["redis-server", "--port", str(ports["redis"]), "--bind", "127.0.0.1",
-                               "--requirepass", password, "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+def redis_stack(tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[tuple[list[helm.RenderedObject], rh.RedisHarness]]:
+    """An umbrella render on a claimed address block, and its nova-redis (3 pods of redis + Sentinel, and
+    HAProxy) started from the rendered ConfigMaps and env; again on a new block when a daemon cannot bind."""
+    require_binaries(*rh.BINARIES, "nc")
+    workdir = tmp_path_factory.mktemp("redis")
+    blocks: list[netutil.AddressBlock] = []
+    renders: list[list[helm.RenderedObject]] = []
+
+    def make() -> rh.RedisHarness:
+        blocks.append(netutil.claim_block())
+        renders.append(render(CHART, set_values=[*rh.loopback_values(blocks[-1], prefix="redis."), *ACL]))
+        return rh.RedisHarness(objects=subchart(renders[-1], "redis"), block=blocks[-1], workdir=workdir)
+
+    def start(harness: rh.RedisHarness) -> None:
+        harness.start_all()
+        master = harness.wait_stable()
+        rh.wait_until(lambda: harness.proxy_status().get(f"node{master}") == "UP", 20,
+                      "HAProxy to mark the master UP")
+
     try:
-        wait_port(ports["redis"])
-        procs.append(subprocess.Popen(["redis-sentinel", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-        wait_port(ports["sentinel"])
-        yield ports
+        harness = rh.started(make, start)
+        try:
+            yield renders[-1], harness
+        finally:
+            harness.close()
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for claimed in blocks:
+            claimed.release()
 
 
-def redis_env(ports: dict[str, int], service_secret: dict[str, str]) -> dict[str, str]:
+@pytest.fixture
+def stack(redis_stack: tuple[list[helm.RenderedObject], rh.RedisHarness]) -> list[helm.RenderedObject]:
+    return redis_stack[0]
+
+
+@pytest.fixture
+def redis_pods(redis_stack: tuple[list[helm.RenderedObject], rh.RedisHarness]) -> rh.RedisHarness:
+    return redis_stack[1]
+
+
+def redis_env(pods: rh.RedisHarness, service_secret: dict[str, str]) -> dict[str, str]:
+    """A service's Secret, with the in-cluster addresses replaced by the harness's (the -master Service is
+    HAProxy, the Sentinels are the pods)."""
     env = dict(service_secret)
-    env.update(REDIS_HOST="127.0.0.1", REDIS_PORT=str(ports["redis"]),
-               REDIS_SENTINEL_ADDRS=f"127.0.0.1:{ports['sentinel']}", CHECK_ATTEMPTS="1")
+    env.update(REDIS_HOST=pods.proxy_address, REDIS_PORT=str(pods.redis_port), CHECK_ATTEMPTS="1",
+               REDIS_SENTINEL_ADDRS=",".join(f"{a}:{pods.sentinel_port}" for a in pods.addresses))
     return env
 
 
-def test_redis_check_passes_with_the_password_the_service_receives(tmp_path: Path,
-                                                                   redis_with_sentinel: dict[str, int]) -> None:
-    env = redis_env(redis_with_sentinel, secret("nova-user-service"))
-    assert env["REDIS_SENTINEL_MASTER"] == "nova"
-    result = run_script(script("check-redis.sh", tmp_path), env)
+@pytest.mark.runtime
+def test_redis_check_passes_with_the_password_the_service_receives(
+        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+    env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
+    assert env["REDIS_SENTINEL_MASTER"] == redis_pods.master_set and "REDIS_USERNAME" not in env
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "AUTH and PING ok" in result.stdout and "knows master set nova" in result.stdout
+    assert "AUTH and PING ok" in result.stdout and f"knows master set {redis_pods.master_set}" in result.stdout
 
 
-def test_redis_check_fails_with_a_wrong_password(tmp_path: Path, redis_with_sentinel: dict[str, int]) -> None:
-    env = redis_env(redis_with_sentinel, secret("nova-user-service"))
+@pytest.mark.runtime
+def test_redis_check_fails_with_a_wrong_password(tmp_path: Path, stack: list[helm.RenderedObject],
+                                                 redis_pods: rh.RedisHarness) -> None:
+    env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_PASSWORD"] = "not-the-password"
-    result = run_script(script("check-redis.sh", tmp_path), env)
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 1
     assert "refused" in result.stderr
 
 
-def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, redis_with_sentinel: dict[str, int]) -> None:
-    env = redis_env(redis_with_sentinel, secret("nova-user-service"))
+@pytest.mark.runtime
+def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, stack: list[helm.RenderedObject],
+                                                     redis_pods: rh.RedisHarness) -> None:
+    env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_SENTINEL_MASTER"] = "other"
-    result = run_script(script("check-redis.sh", tmp_path), env)
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 1
     assert "no master for other" in result.stderr
 
 
-def test_redis_check_fails_when_sentinel_refuses_its_password(tmp_path: Path,
-                                                              redis_with_sentinel: dict[str, int]) -> None:
-    env = redis_env(redis_with_sentinel, secret("nova-user-service"))
+@pytest.mark.runtime
+def test_redis_check_fails_when_sentinel_refuses_its_password(
+        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+    env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_SENTINEL_PASSWORD"] = env["REDIS_PASSWORD"]  # the data password is not Sentinel's
-    result = run_script(script("check-redis.sh", tmp_path), env)
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 1
     assert "refused the password" in result.stderr
 
 
+@pytest.mark.runtime
 def test_redis_check_authenticates_a_services_acl_user_and_sentinel_with_its_own_password(
-    tmp_path: Path, redis_with_sentinel: dict[str, int]
-) -> None:
-    objs = render(CHART, set_values=["redis.aclUsers.user_service.keyPrefix=user:",
-                                     "services.microservices.user-service.redis.user=user_service"])
-    own = next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service")
-    env = redis_env(redis_with_sentinel, {k: base64.b64decode(v).decode() for k, v in own["data"].items()})
-    # This second render generated new passwords: hand over the Sentinel password the fixture runs with.
-    env["REDIS_SENTINEL_PASSWORD"] = secret("nova-user-service")["REDIS_SENTINEL_PASSWORD"]
-    admin = secret("nova-redis-credentials")["redis-password"]
-    rules = f"on >{env['REDIS_PASSWORD']} ~{env['REDIS_KEY_PREFIX']}* +@all -@admin -@dangerous"
-    subprocess.run(["redis-cli", "-p", str(redis_with_sentinel["redis"]), "--no-auth-warning", "-a", admin,
-                    "ACL", "SETUSER", env["REDIS_USERNAME"], *rules.split()], check=True, capture_output=True)
-    result = run_script(script("check-redis.sh", tmp_path), env)
+        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+    # user-service's ACL user is in the rendered Redis configuration (aclUsers), not added by this test.
+    env = redis_env(redis_pods, secret_of(stack, "nova-user-service"))
+    assert (env["REDIS_USERNAME"], env["REDIS_KEY_PREFIX"]) == ("user_service", "user:")
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "AUTH and PING ok" in result.stdout and "knows master set nova" in result.stdout
-    env["REDIS_PASSWORD"] = admin  # the default user's password is not user_service's
-    assert run_script(script("check-redis.sh", tmp_path), env).returncode == 1
+    assert "AUTH and PING ok" in result.stdout and f"knows master set {redis_pods.master_set}" in result.stdout
+    own_password = env["REDIS_PASSWORD"]
+    env["REDIS_PASSWORD"] = redis_pods.password or ""  # the default user's password is not user_service's
+    assert run_script(script("check-redis.sh", tmp_path, stack), env).returncode == 1
     # Without a Sentinel password an ACL user's check cannot ask Sentinel and says so.
     env = {k: v for k, v in env.items() if k != "REDIS_SENTINEL_PASSWORD"}
-    env["REDIS_PASSWORD"] = base64.b64decode(own["data"]["REDIS_PASSWORD"]).decode()
-    result = run_script(script("check-redis.sh", tmp_path), env)
+    env["REDIS_PASSWORD"] = own_password
+    result = run_script(script("check-redis.sh", tmp_path, stack), env)
     assert result.returncode == 0 and "skipped for ACL user user_service" in result.stdout
 
 
 # ---------------------------------------------------------------------------------------------- check-postgres.sh
 
 
-def as_postgres(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
-    if os.geteuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {result.stderr or result.stdout}")
-    return result
-
-
 @pytest.fixture(scope="module")
-def postgres_with_user_service() -> Iterator[int]:
-    """A PostgreSQL on 127.0.0.1 with user-service's login, database and schema, password from the render."""
-    require_binaries(str(PG_BIN / "initdb"), str(PG_BIN / "pg_ctl"), "psql")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
-    base = Path(tempfile.mkdtemp(prefix="nova-pg-"))
-    base.chmod(0o755)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    data, port = base / "data", free_port()
-    password = secret("nova-postgres-credentials")["user_service-password"]
-    try:
-        as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
-                     "--auth-host=scram-sha-256"])
-        as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-t", "30", "-l", str(base / "log"), "start",
-                     "-o", f"-h 127.0.0.1 -p {port} -k {base}"])
-        for sql in (f"CREATE ROLE user_service LOGIN PASSWORD '{password}'", "CREATE DATABASE nova_core"):
-            as_postgres(["psql", "-X", "-h", str(base), "-p", str(port), "-U", "postgres", "-d", "postgres",
-                         "-v", "ON_ERROR_STOP=1", "-c", sql])
-        as_postgres(["psql", "-X", "-h", str(base), "-p", str(port), "-U", "postgres", "-d", "nova_core",
-                     "-v", "ON_ERROR_STOP=1", "-c", ("CREATE SCHEMA users AUTHORIZATION user_service;"
-                     " CREATE SCHEMA auth; REVOKE ALL ON SCHEMA auth FROM PUBLIC;")])
-        yield port
-    finally:
-        if (data / "postmaster.pid").exists():
-            subprocess.run(["runuser", "-u", "postgres", "--"] * (os.geteuid() == 0)
-                           + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                           capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
+def postgres_stack() -> Iterator[tuple[list[helm.RenderedObject], pg.Cluster]]:
+    """An umbrella render and its nova-postgres (one etcd member, one Patroni + PostgreSQL node) with the
+    rendered bootstrap Job applied: the databases, schemas and logins the services' Secrets name."""
+    require_binaries(*pg.BINARIES)
+    objects = render(CHART, set_values=[*pg.port_values("postgres."), *SMALL_POSTGRES])
+    # Its own temp dir under the system one: pytest's tmp dirs are root-only, the daemons run as postgres.
+    with pg.started(lambda: pg.Cluster(subchart(objects, "postgres")), pg.start_all) as cluster:
+        done = cluster.run_bootstrap()
+        assert done["returncode"] == 0, done["stderr"]
+        yield objects, cluster
 
 
-def postgres_env(port: int) -> dict[str, str]:
-    env = secret("nova-user-service")
-    env.update(DATABASE_HOST="127.0.0.1", DATABASE_READ_HOST="127.0.0.1", DATABASE_PORT=str(port),
+@pytest.fixture
+def pg_stack(postgres_stack: tuple[list[helm.RenderedObject], pg.Cluster]) -> list[helm.RenderedObject]:
+    return postgres_stack[0]
+
+
+@pytest.fixture
+def postgres_pods(postgres_stack: tuple[list[helm.RenderedObject], pg.Cluster]) -> pg.Cluster:
+    return postgres_stack[1]
+
+
+def postgres_env(cluster: pg.Cluster, stack: list[helm.RenderedObject]) -> dict[str, str]:
+    env = secret_of(stack, "nova-user-service")
+    primary = cluster.service_host("-primary")
+    env.update(DATABASE_HOST=primary, DATABASE_READ_HOST=primary, DATABASE_PORT=str(cluster.port("postgresql")),
                CHECK_ATTEMPTS="1", HOME="/tmp")
     return env
 
 
-def test_postgres_check_passes_with_the_login_the_service_receives(tmp_path: Path,
-                                                                   postgres_with_user_service: int) -> None:
-    env = postgres_env(postgres_with_user_service)
+@pytest.mark.runtime
+def test_postgres_check_passes_with_the_login_the_service_receives(
+        tmp_path: Path, pg_stack: list[helm.RenderedObject], postgres_pods: pg.Cluster) -> None:
+    env = postgres_env(postgres_pods, pg_stack)
     assert (env["DATABASE_USER"], env["DATABASE_NAME"], env["DATABASE_SCHEMA"]) == ("user_service", "nova_core",
                                                                                      "users")
-    result = run_script(script("check-postgres.sh", tmp_path), env)
+    result = run_script(script("check-postgres.sh", tmp_path, pg_stack), env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "user_service logs in to nova_core" in result.stdout
 
 
-def test_postgres_check_fails_with_a_wrong_password(tmp_path: Path, postgres_with_user_service: int) -> None:
-    env = postgres_env(postgres_with_user_service)
+@pytest.mark.runtime
+def test_postgres_check_fails_with_a_wrong_password(tmp_path: Path, pg_stack: list[helm.RenderedObject],
+                                                    postgres_pods: pg.Cluster) -> None:
+    env = postgres_env(postgres_pods, pg_stack)
     env["DATABASE_PASSWORD"] = "wrong"
-    result = run_script(script("check-postgres.sh", tmp_path), env)
+    result = run_script(script("check-postgres.sh", tmp_path, pg_stack), env)
     assert result.returncode == 1
     assert "password authentication failed" in result.stderr
 
 
-def test_postgres_check_fails_when_the_login_may_not_use_its_schema(tmp_path: Path,
-                                                                   postgres_with_user_service: int) -> None:
-    env = postgres_env(postgres_with_user_service)
-    env["DATABASE_SCHEMA"] = "auth"
-    result = run_script(script("check-postgres.sh", tmp_path), env)
+@pytest.mark.runtime
+def test_postgres_check_fails_when_the_login_may_not_use_its_schema(
+        tmp_path: Path, pg_stack: list[helm.RenderedObject], postgres_pods: pg.Cluster) -> None:
+    env = postgres_env(postgres_pods, pg_stack)
+    env["DATABASE_SCHEMA"] = "auth"  # auth-service's schema in the same database (the bootstrap plan's)
+    result = run_script(script("check-postgres.sh", tmp_path, pg_stack), env)
     assert result.returncode == 1
     assert "may not use schema auth" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------- shellcheck
 
 
 def test_every_rendered_script_is_posix_sh_that_passes_shellcheck(tmp_path: Path) -> None:

@@ -142,6 +142,17 @@ def _newest_mtime(path: Path) -> float:
     return newest
 
 
+def _vendored(chart: Path, dep: Path) -> bool:
+    """Whether ``charts/<dep>`` is the dependency's directory itself (a relative symlink to the sibling chart).
+    A packaged ``charts/<dep>-*.tgz`` beside it would be loaded too, and could be stale: refuse it."""
+    link = chart / "charts" / dep.name
+    if not (link.is_dir() and link.resolve() == dep):
+        return False
+    for tgz in sorted((chart / "charts").glob(f"{dep.name}-[0-9]*.tgz")):
+        raise HelmError(f"{tgz} shadows {link} (the chart's own sources): delete {tgz}")
+    return True
+
+
 def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
     """``helm dependency build`` when a file:// dependency changed since the last build (or never built)."""
     chart = Path(chart).resolve()
@@ -150,6 +161,8 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
         return
     for dep in deps:
         dependency_build(dep, helm=helm)
+    if all(_vendored(chart, dep) for dep in deps):
+        return  # charts/<name> are the sources themselves (relative symlinks): nothing to build, never stale
     lock = chart / "Chart.lock"
     stale = stale_lock_entries(chart)
     if stale:
@@ -261,6 +274,15 @@ def render(
 def charts() -> list[Path]:
     """Every chart under charts/."""
     return sorted(p.parent for p in CHARTS_DIR.glob("*/Chart.yaml"))
+
+
+def is_library(chart: Path | str) -> bool:
+    """Whether a chart is a library chart (``type: library``): helpers only, nothing to render or install."""
+    try:
+        meta = yaml.safe_load((Path(chart) / "Chart.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(meta, dict) and meta.get("type") == "library"
 
 
 def profiles(chart: Path) -> list[Path]:

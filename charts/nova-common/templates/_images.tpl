@@ -15,7 +15,7 @@ Usage: {{ include "nova-common.image" (dict "ctx" $ "image" .Values.image "key" 
 {{- if not $img.repository -}}
 {{- fail (printf "%s.repository is empty: set it to the image repository (e.g. library/redis)" $key) -}}
 {{- end -}}
-{{- $registry := toString (default $img.registry ((.ctx.Values.global).imageRegistry)) -}}
+{{- $registry := toString ((.ctx.Values.global).imageRegistry | default $img.registry | default "") -}}
 {{- $name := ternary (printf "%s/%s" $registry $img.repository) (toString $img.repository) (ne $registry "") -}}
 {{- $tag := toString (default "" $img.tag) | default (toString (default "" .defaultTag)) -}}
 {{- if $img.digest -}}

@@ -2,7 +2,7 @@
 "-" means "" (no dynamic provisioning) everywhere; nothing when both are empty (the cluster default).
 Usage: {{- include "nova-common.storageClass" (dict "ctx" $ "persistence" .Values.persistence) | nindent 8 }} */}}
 {{- define "nova-common.storageClass" -}}
-{{- $sc := toString (default ((.ctx.Values.global).storageClass) .persistence.storageClass) -}}
+{{- $sc := toString (.persistence.storageClass | default ((.ctx.Values.global).storageClass) | default "") -}}
 {{- if $sc -}}
 storageClassName: {{ ternary "" $sc (eq $sc "-") | quote }}
 {{- end -}}

@@ -348,3 +348,33 @@ def test_every_container_has_a_cpu_and_a_memory_limit(chart: str, profile: Path 
                for c in _containers(o.obj)
                if not {"cpu", "memory"} <= set((c.get("resources") or {}).get("limits") or {})]
     assert not missing, "\n".join(missing)
+
+
+# ---------------------------------------------------------------- bench/render.py
+
+
+def _bench(*args: str) -> tuple[int, list[str]]:
+    proc = subprocess.run([str(helm.REPO_ROOT / ".venv" / "bin" / "python"), "bench/render.py", *args],
+                          cwd=helm.REPO_ROOT, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout.strip().splitlines()
+
+
+def test_render_bench_ends_with_one_json_line_of_medians() -> None:
+    import json
+
+    code, lines = _bench("--runs", "1")
+    result = json.loads(lines[-1])
+    assert code == 0 and result["bench"] == "render" and result["runs"] == 1
+    assert result["umbrella_s"] > 0 and result["subchart_s"] > 0 and result["goal_s"] == 0.25
+    assert result["goal_met"] == (result["umbrella_s"] < 0.25)
+
+
+def test_render_bench_reports_a_failing_helm_as_its_json_line(tmp_path: Path) -> None:
+    import json
+
+    fake = tmp_path / "helm"
+    fake.write_text("#!/bin/sh\necho 'v4.0.0'; [ \"$1\" = version ] || { echo broken >&2; exit 1; }\n")
+    fake.chmod(0o755)
+    code, lines = _bench("--runs", "1", "--helm", str(fake))
+    result = json.loads(lines[-1])
+    assert code == 2 and result["bench"] == "render" and "umbrella: helm template" in result["error"]

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "subchart_cpu_s": round(s_cpu, 4),
         "ratio": round(u_wall / s_wall, 2) if s_wall else None,
         "goal_s": GOAL_S,
-        "goal_met": u_wall < GOAL_S,
+        "goal_met": u_wall < GOAL_S if version.startswith("v4.") else None,  # the goal is Helm 4's
     }
     print(json.dumps(result, sort_keys=True))
     return 0

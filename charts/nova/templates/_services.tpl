@@ -16,10 +16,7 @@ fullname, enabled and the default image repository nova/<name>.
 Usage: {{- include "nova.service.merge" (dict "ctx" $ "name" "user-service" "into" $services) -}} */}}
 {{- define "nova.service.merge" -}}
 {{- $ctx := .ctx -}}
-{{- $own := get $ctx.Values.services.microservices .name -}}
-{{- if not (kindIs "map" $own) -}}
-{{- fail (printf "services.microservices.%s must be a map of settings (see services.defaults), got %v" .name $own) -}}
-{{- end -}}
+{{- $own := get $ctx.Values.services.microservices .name -}}{{/* a map: values.schema.json says so */}}
 {{- $cfg := deepCopy $ctx.Values.services.defaults -}}
 {{- include "nova-common.deepMerge" (dict "dst" $cfg "src" $own) -}}
 {{- $_ := set $cfg "name" .name -}}

@@ -378,3 +378,12 @@ def test_render_bench_reports_a_failing_helm_as_its_json_line(tmp_path: Path) ->
     code, lines = _bench("--runs", "1", "--helm", str(fake))
     result = json.loads(lines[-1])
     assert code == 2 and result["bench"] == "render" and "umbrella: helm template" in result["error"]
+
+
+def test_ct_install_leaves_the_library_chart_out_and_ct_lint_keeps_it() -> None:
+    workflow = yaml.safe_load((helm.REPO_ROOT / ".github" / "workflows" / "install.yaml").read_text())
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job.get("steps", [])]
+    (install,) = [r for r in runs if r.startswith("ct install")]
+    assert "--excluded-charts nova-common" in install
+    ct = yaml.safe_load((helm.REPO_ROOT / "ct.yaml").read_text())
+    assert "nova-common" not in (ct.get("excluded-charts") or [])

@@ -306,6 +306,14 @@ def charts() -> list[Path]:
     return chart_files.discover()
 
 
+def is_library(chart: Path | str) -> bool:
+    """Whether a chart is a library chart (``type: library``): helpers only, nothing to render or install."""
+    try:
+        return chart_files.read(chart).is_library
+    except chart_files.ChartFileError:
+        return False
+
+
 def profiles(chart: Path) -> list[Path]:
     """The values profiles of a chart. Kept for the tests that call it; new code uses tools.charts.profiles()."""
     return chart_files.profiles(chart)

@@ -372,7 +372,8 @@ def test_bootstrap_job_name_hashes_its_inputs_so_only_a_change_makes_a_new_job(h
 
 def test_bootstrap_job_name_follows_the_script_and_not_the_chart_version(tmp_path: Path) -> None:
     copy = tmp_path / "nova-postgres"
-    shutil.copytree(CHART, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHART, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHART.parent / "nova-common", tmp_path / "nova-common")  # charts/nova-common -> ../../nova-common
 
     def job_name() -> str:
         return bootstrap_job(helm.render(copy, namespace=NS))["metadata"]["name"]

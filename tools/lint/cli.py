@@ -181,6 +181,10 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
         raise UsageError("--manifests cannot be combined with --chart, -f or --set")
     if (args.values or args.set_values) and not args.chart:
         raise UsageError("-f/--set need --chart DIR")
+    if args.chart and helm.is_library(Path(args.chart)):
+        stderr.write(f"{args.chart}: a library chart renders nothing, so nothing was linted; its helpers are "
+                     "linted through the charts that depend on it\n")
+        return 0
     config_path = None if args.no_config else (Path(args.config) if args.config else find_config(Path.cwd()))
     config = load_config(config_path)
     fail_on = Severity.parse(args.fail_on) if args.fail_on else config.fail_on

@@ -96,7 +96,7 @@ def build(chart: Chart, subcharts: dict[str, Built], k8s_version: str | None = N
             if key.description is None:
                 ctx.problem(key.line, f"{key.dotted} has no description: add a `# --` comment line above it")
         else:
-            properties[key.name] = _key(ctx, key, umbrella=bool(deps))
+            properties[key.name] = _key(ctx, key, umbrella=any(not _is_library(d) for d in deps.values()))
             if _required_flag(key):
                 required.append(key.name)
     for dep in chart.dependencies:  # a dependency the parent's values.yaml does not mention is still settable
@@ -145,6 +145,16 @@ def _dependency(ctx: _Context, key: Key | None, dep: Dependency, sub: Built | No
 
 def _required_flag(key: Key) -> bool:
     return key.hints.get("required") is True
+
+
+def _is_library(dep: Dependency) -> bool:
+    """A library dependency (Chart.yaml `type: library`) shares helpers only: it does not make its parent an
+    umbrella, so the parent's `global` stays open to what its own parent sets."""
+    try:
+        text = (dep.path / "Chart.yaml").read_text(encoding="utf-8") if dep.path else ""
+    except OSError:
+        return False
+    return re.search(r"^type:\s*['\"]?library['\"]?\s*$", text, re.MULTILINE) is not None
 
 
 def _key(ctx: _Context, key: Key, umbrella: bool = False) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.schema.build import Built
+from tools.schema.build import Built, _is_library
 from tools.schema.values import Key
 
 ACTION = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
@@ -102,8 +102,9 @@ def _chart_reads(built: Built, prefix: tuple[str, ...]) -> list[Read]:
                 reads.append(Read(tuple(cond.strip().split(".")), chart.path / "Chart.yaml", 0, False))
         sub = built.subcharts.get(dep.key)
         if sub is not None:
+            library = _is_library(dep)  # its helpers run with the caller's .Values, not under dep.key
             for r in _chart_reads(sub, ()):
-                path = r.path if r.path[:1] == ("global",) else (dep.key, *r.path)
+                path = r.path if r.path[:1] == ("global",) or library else (dep.key, *r.path)
                 reads.append(Read(path, r.file, r.line, r.deep))
     return [Read(prefix + r.path, r.file, r.line, r.deep) for r in reads]
 

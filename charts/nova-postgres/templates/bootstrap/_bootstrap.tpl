@@ -1,6 +1,6 @@
 {{/* Name of the bootstrap ConfigMap. Usage: {{ include "nova-postgres.bootstrap.configName" . }} */}}
 {{- define "nova-postgres.bootstrap.configName" -}}
-{{- include "nova-postgres.trunc" (printf "%s-bootstrap" (include "nova-postgres.fullname" .)) -}}
+{{- include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "bootstrap") -}}
 {{- end -}}
 
 {{/* data of the bootstrap ConfigMap: plan.json (from isolation.* and metrics.login) and bootstrap.py.
@@ -43,14 +43,14 @@ spec:
   # A failed attempt leaves its pod (and log) behind; the Job starts a new one, up to bootstrap.backoffLimit.
   restartPolicy: Never
   automountServiceAccountToken: false
-  {{- with (include "nova-postgres.imagePullSecrets" . | trim) }}
+  {{- with include "nova-postgres.imagePullSecrets" . }}
   {{- . | nindent 2 }}
   {{- end }}
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
   containers:
     - name: bootstrap
-      image: {{ include "nova-postgres.image" (dict "ctx" $ "image" .Values.image) }}
+      image: {{ include "nova-postgres.image" (dict "ctx" $ "image" .Values.image "key" "image") }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
       command: [python3, /etc/nova-bootstrap/bootstrap.py, /etc/nova-bootstrap/plan.json]
       env:
@@ -75,7 +75,7 @@ spec:
           valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ printf "%s-password" .Values.metrics.login }}}}
         {{- end }}
       resources:
-        {{- toYaml .Values.bootstrap.resources | nindent 8 }}
+        {{- include "nova-common.resources" (dict "resources" .Values.bootstrap.resources "key" "bootstrap.resources") | nindent 8 }}
       securityContext:
         {{- toYaml .Values.securityContext | nindent 8 }}
       volumeMounts:
@@ -97,5 +97,5 @@ change of the script, the plan (isolation values), the Secret name, the image or
 unchanged upgrade keeps the finished one. Usage: {{ include "nova-postgres.bootstrap.jobName" . }} */}}
 {{- define "nova-postgres.bootstrap.jobName" -}}
 {{- $hash := print (include "nova-postgres.bootstrap.podTemplate" .) (include "nova-postgres.bootstrap.data" .) | sha256sum | trunc 10 -}}
-{{- printf "%s-%s" (include "nova-postgres.bootstrap.configName" . | trunc 52 | trimSuffix "-") $hash -}}
+{{- include "nova-common.name.suffixed" (dict "name" (include "nova-postgres.bootstrap.configName" .) "suffix" $hash) -}}
 {{- end -}}

@@ -86,7 +86,6 @@ NOT_RUN: dict[str, str] = {
     "kubectl -n nova delete pod <master pod> --wait=false": CLUSTER,
     "kubectl -n nova exec nova-redis-1 -c sentinel -- redis-cli -p 26379 SENTINEL get-master-addr-by-name nova":
         CLUSTER,
-    "kubectl -n nova exec nova-redis-1 -c redis -- redis-cli -h nova-redis-master -p 6379 ROLE": CLUSTER,
     "kubectl -n nova get pods -l app.kubernetes.io/component=postgres -L nova-postgres/role": CLUSTER,
     "kubectl -n nova exec nova-postgres-0 -c postgres -- patronictl -c /etc/patroni/patroni.yml list": CLUSTER,
     "kubectl -n nova get endpointslices -l kubernetes.io/service-name=nova-postgres-primary": CLUSTER,
@@ -312,9 +311,13 @@ NOT_VALUES: dict[str, set[str]] = {
     "docs/architecture.md": {"tools.lint", "metadata.namespace", "cluster.local"},
     "docs/deployment-guide.md": {"tools.lint"},
     "docs/lint-rules.md": {"lifecycle.preStop.sleep.seconds", "metadata.annotations"},
-    "docs/redis.md": {"RedisHarness.terminate_pod"},
-    "docs/values-annotations.md": {"redis.auth.enabeld"},  # the typo the page shows being refused
+    "docs/redis.md": {"RedisHarness.terminate_pod", "tools.cluster"},
+    # the typo the page shows being refused; a Kubernetes definition name
+    "docs/values-annotations.md": {"redis.auth.enabeld", "io.k8s.apimachinery.pkg.api.resource.Quantity"},
 }
+# Named templates (`nova-common.fullname`) are helpers, not values paths.
+TEMPLATE_NAMES = frozenset(re.findall(r'define "([^"]+)"', "".join(
+    p.read_text() for p in sorted((ROOT / "charts").glob("*/templates/**/*.tpl")))))
 PARAM_TABLE = re.compile(r"<!-- [\w-]+:params:start -->.*?<!-- [\w-]+:params:end -->", re.DOTALL)
 
 
@@ -354,7 +357,8 @@ def prose_paths(doc: Path) -> Iterator[ValuesPath]:
     for m in re.finditer(r"`([^`\n]+)`", text):
         token = m.group(1)
         m = DOTTED.fullmatch(token)
-        if not m or FILE_NAME.search(m["key"]) or token in NOT_VALUES.get(rel, set()):
+        if (not m or FILE_NAME.search(m["key"]) or token in NOT_VALUES.get(rel, set())
+                or m["key"] in TEMPLATE_NAMES):
             continue
         value = m["set"] if m["set"] is not None else m["yaml"]
         yield ValuesPath(rel, tuple(m["key"].split(".")), value, yaml_value=m["yaml"] is not None)

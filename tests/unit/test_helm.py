@@ -303,7 +303,8 @@ def test_a_changed_subchart_renders_current_even_after_helm_dependency_build(tmp
     built = _sh("helm dependency build charts/nova", repo, bin_dir)  # chart-testing runs this itself
     assert built.returncode == 0, built.stderr
     packaged = sorted(re.sub(r"-[\d.]+\S*\.tgz$", "", p.name) for p in (repo / "charts/nova/charts").glob("*.tgz"))
-    assert packaged == ["nova-postgres", "nova-redis"], "helm writes packages next to the links"
+    linked = sorted(d.name for d in helm.local_dependencies(repo / "charts" / "nova"))
+    assert "nova-redis" in linked and packaged == linked, "helm writes packages next to the links"
     assert "Chart.lock" not in _git_status(repo), "Chart.lock stays as committed"
     marker.write_text(MARKER.format(name="marker-live"))
     # Without .helmignore's charts/*.tgz helm picks the link or the package at random (about 1 run in 6).

@@ -225,7 +225,8 @@ def test_no_helpers_file_over_250_lines_and_every_define_documented(chart: str) 
 
 
 def test_the_service_merge_runs_once_per_template() -> None:
-    for tpl in sorted((CHARTS / "nova" / "templates").rglob("*.yaml")):
+    templates = (CHARTS / "nova" / "templates")
+    for tpl in sorted([*templates.rglob("*.yaml"), templates / "NOTES.txt"]):
         text = tpl.read_text()
         assert text.count('include "nova.services"') <= 1, tpl
         assert 'include "nova.service.config"' not in text, f"{tpl}: merge per service (use nova.services once)"

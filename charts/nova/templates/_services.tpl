@@ -36,15 +36,7 @@ Usage: {{- $services := dict }}{{ include "nova.services" (dict "ctx" $ "into" $
 {{- end -}}
 {{- end -}}
 
-{{/* Effective settings of one service as YAML (for NOTES.txt; templates use nova.services).
-Usage: {{- $svc := include "nova.service.config" (dict "ctx" $ "name" "user-service") | fromYaml }} */}}
-{{- define "nova.service.config" -}}
-{{- $one := dict -}}
-{{- include "nova.service.merge" (dict "ctx" .ctx "name" .name "into" $one) -}}
-{{- toYaml (get $one .name) -}}
-{{- end -}}
-
-{{/* Names of the enabled services, sorted, as a YAML list. Usage: {{- range include "nova.service.names" $ | fromYamlArray }} */}}
+{{/* Names of the enabled services, sorted, as a YAML list (no merge: for an "any service at all?" test). Usage: {{- range include "nova.service.names" $ | fromYamlArray }} */}}
 {{- define "nova.service.names" -}}
 {{- $names := list -}}
 {{- range $name, $_ := .Values.services.microservices -}}

@@ -27,11 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.runtime import postgres_harness as h
 from tools import helm
+from tools.manifest import KubeObject
 
 TARGET_S = 30.0
 
 
-def run_kills(objects: list[helm.RenderedObject], runs: int, failovers: list[float], rejoins: list[float], counters: dict[str, int]
+def run_kills(objects: list[KubeObject], runs: int, failovers: list[float], rejoins: list[float], counters: dict[str, int]
               ) -> None:
     with h.running_cluster(objects) as cluster:
         for run in range(1, runs + 1):

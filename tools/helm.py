@@ -42,10 +42,6 @@ class HelmError(Exception):
     """helm failed or could not be found. ``str()`` is a message fit for a user (one line or helm's own text)."""
 
 
-# The one object type of tools/ (tools.manifest); the old name stays for the tests that spell it.
-RenderedObject = KubeObject
-
-
 def find_helm(major: int = 4) -> str:
     """Path of the helm binary: ``HELM`` (or ``HELM3`` for major 3) env, then .venv/bin, then PATH."""
     env_name, venv_name = ("HELM", "helm") if major == 4 else ("HELM3", "helm3")
@@ -293,17 +289,11 @@ def render(
     values: Sequence[Path | str] = (),
     set_values: Sequence[str] = (),
     **kwargs: Any,
-) -> list[RenderedObject]:
+) -> list[KubeObject]:
     """Render a chart with helm and return its objects (see :func:`render_text` for arguments); objects
     without a namespace land in the render namespace (``effective_namespace``)."""
     text = render_text(chart, values, set_values, **kwargs)
     return parse_manifests(text, f"helm template {chart}", kwargs.get("namespace", "default"))
-
-
-def charts() -> list[Path]:
-    """Every chart under charts/ that renders on its own (library charts left out). Kept for the tests
-    that call it; new code uses tools.charts.discover()."""
-    return chart_files.discover()
 
 
 def is_library(chart: Path | str) -> bool:
@@ -312,11 +302,6 @@ def is_library(chart: Path | str) -> bool:
         return chart_files.read(chart).is_library
     except chart_files.ChartFileError:
         return False
-
-
-def profiles(chart: Path) -> list[Path]:
-    """The values profiles of a chart. Kept for the tests that call it; new code uses tools.charts.profiles()."""
-    return chart_files.profiles(chart)
 
 
 def version(helm: str | None = None) -> str:

@@ -20,6 +20,7 @@ from pytest_helm_charts.k8s.stateful_set import wait_for_stateful_sets_to_run
 from tools import helm
 from tools.cluster import inventory
 from tools.cluster.access import Access
+from tools.manifest import KubeObject
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Replies of redis-cli that mean the command did not run; redis-cli still exits 0 on them.
@@ -46,7 +47,7 @@ class Nova:
     namespace: str
     chart: str
     values: list[str]
-    objects: list[helm.RenderedObject] = field(repr=False)
+    objects: list[KubeObject] = field(repr=False)
     inv: inventory.Inventory = field(repr=False)
 
     # -- kubectl / helm -------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ class Nova:
                 if ep.get("targetRef") and (ep.get("conditions") or {}).get("ready", True)}
 
     # -- rendered objects --------------------------------------------------------------------------------
-    def rendered(self, kind: str) -> list[helm.RenderedObject]:
+    def rendered(self, kind: str) -> list[KubeObject]:
         return [o for o in self.objects if o.kind == kind
                 and "helm.sh/hook" not in ((o.obj.get("metadata") or {}).get("annotations") or {})]
 

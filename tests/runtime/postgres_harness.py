@@ -50,6 +50,7 @@ import yaml
 
 from tests.runtime import netutil
 from tools import helm
+from tools.manifest import KubeObject
 
 ROOT = helm.REPO_ROOT
 CHART = ROOT / "charts" / "nova-postgres"
@@ -87,7 +88,7 @@ def port_values(prefix: str = "") -> list[str]:
 
 
 def render(values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *, major: int = 4
-           ) -> list[helm.RenderedObject]:
+           ) -> list[KubeObject]:
     return helm.render(CHART, values, [*port_values(), *set_values], helm=helm.find_helm(major), release=RELEASE,
                        namespace=NAMESPACE)
 
@@ -98,7 +99,7 @@ def render(values: Sequence[str | Path] = (), set_values: Sequence[str] = (), *,
 class Chart:
     """Lookup over one render of the chart."""
 
-    def __init__(self, objects: Sequence[helm.RenderedObject]) -> None:
+    def __init__(self, objects: Sequence[KubeObject]) -> None:
         self.objects = list(objects)
 
     def get(self, kind: str, suffix: str = "") -> dict[str, Any]:
@@ -430,7 +431,7 @@ class Proc:
 class Cluster:
     """etcd members + Patroni nodes from one render. Use as a context manager; everything stops on exit."""
 
-    def __init__(self, objects: Sequence[helm.RenderedObject], *, workdir: Path | None = None) -> None:
+    def __init__(self, objects: Sequence[KubeObject], *, workdir: Path | None = None) -> None:
         """``workdir``: the parent of this cluster's own temp dir (default the system temp dir); the ``postgres``
         user must be able to enter it (pytest's tmp_path is root-only)."""
         self.chart = Chart(objects)
@@ -787,7 +788,7 @@ class Cluster:
                                         self.block.host(SERVICE_HOST), self.port("postgresql")).__enter__()
         return self.primary_ip
 
-    def start_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None) -> PendingBootstrap:
+    def start_bootstrap(self, objects: Sequence[KubeObject] | None = None) -> PendingBootstrap:
         """Start the rendered bootstrap Job's command (from ``objects``, default this cluster's render) with its
         env, in the background, like the Job that Kubernetes starts with the release: PGHOST (the -primary
         Service name) resolves to :meth:`primary_service_ip`, which routes to whichever pod the Service selects
@@ -824,7 +825,7 @@ class Cluster:
         self.bootstraps.append(pending)
         return pending
 
-    def run_bootstrap(self, objects: Sequence[helm.RenderedObject] | None = None, timeout: float = 120
+    def run_bootstrap(self, objects: Sequence[KubeObject] | None = None, timeout: float = 120
                       ) -> dict[str, Any]:
         """:meth:`start_bootstrap` and wait for it: the last stdout line (JSON) with returncode and stderr."""
         return self.start_bootstrap(objects).result(timeout)
@@ -879,7 +880,7 @@ def start_all(cluster: Cluster, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def running_cluster(objects: Sequence[helm.RenderedObject], timeout: float = 120) -> Iterator[Cluster]:
+def running_cluster(objects: Sequence[KubeObject], timeout: float = 120) -> Iterator[Cluster]:
     """etcd + every Patroni node started, waited until one leader and streaming replicas; always cleaned up."""
     cluster = started(lambda: Cluster(objects), lambda c: start_all(c, timeout))
     with cluster:

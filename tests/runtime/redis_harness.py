@@ -44,6 +44,7 @@ from redis.retry import Retry
 
 from tests.runtime import netutil
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = helm.CHARTS_DIR / "nova-redis"
 RELEASE = "nova"
@@ -147,7 +148,7 @@ class RedisHarness:
         replicas: int | None = None,
         workdir: Path | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
-        objects: Sequence[helm.RenderedObject] | None = None,
+        objects: Sequence[KubeObject] | None = None,
         block: netutil.AddressBlock | None = None,
     ) -> None:
         """``secrets``: Secrets that exist in the cluster but are not rendered (an ``auth.existingSecret``),

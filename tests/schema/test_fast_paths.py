@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import helm_path
 from tests.schema.conftest import make_chart
+from tools import charts as chart_files
 from tools import helm
 from tools.schema import generate, jsontext, quickcheck, values
 
@@ -52,7 +53,7 @@ nested: {a: {b: 0x10}}
 """
 TEMPLATE = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: seen\ndata:\n"
             "  values: {{ toJson .Values | quote }}\n")
-REAL = [c.name for c in helm.charts()]
+REAL = [c.name for c in chart_files.discover()]
 
 
 def _helm_values(chart: Path, major: int) -> dict[str, Any]:

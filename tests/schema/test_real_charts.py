@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import helm_path
+from tools import charts as chart_files
 from tools import helm
 from tools.schema.__main__ import main
 
-CHARTS = [c for c in helm.charts() if not helm.is_library(c)]  # a library chart has no values to refuse
+CHARTS = [c for c in chart_files.discover() if not helm.is_library(c)]  # a library chart has no values to refuse
 TYPO = "zzNotAKey"
-PROFILES = [(chart.name, profile) for chart in CHARTS for profile in helm.profiles(chart)]
+PROFILES = [(chart.name, profile) for chart in CHARTS for profile in chart_files.profiles(chart)]
 
 
 def test_the_three_charts_and_their_values_profiles_are_all_tested():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import charts, helm
+from tools import charts
 from tools.ctlint import checks as ct_checks
 from tools.lint import cli as lint_cli
 
@@ -95,9 +95,7 @@ def test_broken_chart_yaml_is_one_line_with_file_and_line(tmp_path: Path) -> Non
 
 
 def test_every_tool_takes_charts_and_profiles_from_the_one_rule() -> None:
-    assert helm.charts() == charts.discover()
     for chart in charts.discover():
-        assert helm.profiles(chart) == charts.profiles(chart)
         assert ct_checks.ci_values_files(chart) == charts.install_profiles(chart)
     args = lint_cli.build_parser().parse_args([])
     linted = [(chart, values) for chart, values, _ in lint_cli._renders(args)]

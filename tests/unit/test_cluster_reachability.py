@@ -20,12 +20,13 @@ import pytest
 
 from tests.conftest import CHARTS, ROOT, render
 from tests.unit.test_nova_namespaces import egress_ports, ingress_allowed, policies, selects
-from tools import helm
+from tools import charts as chart_files
 from tools.cluster import inventory, plan
 from tools.cluster.access import CLIENT, DNS, HELM_TEST, SELF, SERVICE_TARGETS, Access
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
-PROFILES = list(helm.profiles(CHART))
+PROFILES = list(chart_files.profiles(CHART))
 PROFILE_IDS = [p.relative_to(ROOT).as_posix() for p in PROFILES]
 RELEASE = NAMESPACE = "nova"
 DNS_POD = ("kube-system", {"k8s-app": "kube-dns"})
@@ -75,7 +76,7 @@ def _workload(inv: inventory.Inventory, role: str) -> inventory.Workload | None:
     return next((w for w in inv.workloads if w.component.endswith(role)), None)
 
 
-def clients(objs: list[helm.RenderedObject], inv: inventory.Inventory, client: str) -> list[Pod]:
+def clients(objs: list[KubeObject], inv: inventory.Inventory, client: str) -> list[Pod]:
     if client == CLIENT:
         c = plan.client(plan.Settings(release=RELEASE, namespace=NAMESPACE), inv)
         if c is None:
@@ -97,7 +98,7 @@ def _port(pod_spec: dict[str, Any], want: str | int) -> tuple[str | None, int | 
     return None
 
 
-def _service_targets(objs: list[helm.RenderedObject], inv: inventory.Inventory, phase: str, suffix: str,
+def _service_targets(objs: list[KubeObject], inv: inventory.Inventory, phase: str, suffix: str,
                      port: str) -> list[Target] | None:
     svc = next((o for o in objs if o.kind == "Service" and o.name.endswith(suffix)
                 and inventory._phase(o) == phase), None)
@@ -119,7 +120,7 @@ def _service_targets(objs: list[helm.RenderedObject], inv: inventory.Inventory, 
     return out
 
 
-def targets(objs: list[helm.RenderedObject], inv: inventory.Inventory, a: Access) -> list[Target] | None:
+def targets(objs: list[KubeObject], inv: inventory.Inventory, a: Access) -> list[Target] | None:
     """The destination pods and ports of an access; None when the render has no such target (e.g. external
     Redis). ``self`` resolves to no network destination (loopback)."""
     if a.target == DNS:
@@ -153,7 +154,7 @@ def targets(objs: list[helm.RenderedObject], inv: inventory.Inventory, a: Access
 
 # ------------------------------------------------------------------------------------------- the model
 
-def egress_open(objs: list[helm.RenderedObject], src: Pod, dst: Pod, name: str | None, number: int | None) -> bool:
+def egress_open(objs: list[KubeObject], src: Pod, dst: Pod, name: str | None, number: int | None) -> bool:
     """No egress policy selects the source, or one opens that port towards the destination."""
     def types(spec: dict[str, Any]) -> list[str]:
         return spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
@@ -165,7 +166,7 @@ def egress_open(objs: list[helm.RenderedObject], src: Pod, dst: Pod, name: str |
     return None in ports or bool({name, number} & ports - {None})
 
 
-def verdict(objs: list[helm.RenderedObject], src: Pod, dst: Target) -> str | None:
+def verdict(objs: list[KubeObject], src: Pod, dst: Target) -> str | None:
     """None when allowed, else why not."""
     pod, name, number = dst
     if not any(ingress_allowed(objs, src, pod, p) for p in (name, number) if p is not None):
@@ -175,7 +176,7 @@ def verdict(objs: list[helm.RenderedObject], src: Pod, dst: Target) -> str | Non
     return None
 
 
-def check(objs: list[helm.RenderedObject], inv: inventory.Inventory, a: Access) -> tuple[bool, list[str]]:
+def check(objs: list[KubeObject], inv: inventory.Inventory, a: Access) -> tuple[bool, list[str]]:
     """(resolved in this render, problems)."""
     dsts = targets(objs, inv, a)
     if dsts is None:
@@ -186,7 +187,7 @@ def check(objs: list[helm.RenderedObject], inv: inventory.Inventory, a: Access) 
     return True, [f"{a}: {why}" for src in srcs for dst in dsts if (why := verdict(objs, src, dst))]
 
 
-def _render(profile: object) -> tuple[list[helm.RenderedObject], inventory.Inventory]:
+def _render(profile: object) -> tuple[list[KubeObject], inventory.Inventory]:
     objs = render(CHART, [profile], namespace=NAMESPACE)
     return objs, inventory.build(objs, RELEASE, NAMESPACE)
 

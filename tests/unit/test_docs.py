@@ -24,7 +24,9 @@ import pytest
 import yaml
 
 from tests.unit.freshclone import ROOT, fresh_clone
+from tools import charts as chart_files
 from tools import helm
+from tools.manifest import KubeObject
 
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "charts").glob("*/README.md")])
 VALUES_PROFILES = sorted((ROOT / "values").glob("*.yaml"))
@@ -298,7 +300,7 @@ def test_cluster_bound_helm_installs_render_offline_with_the_same_arguments(clon
 
 # --- values keys ------------------------------------------------------------------------------------------
 
-SCHEMAS = {c.name: c / "values.schema.json" for c in helm.charts() if (c / "values.schema.json").is_file()}
+SCHEMAS = {c.name: c / "values.schema.json" for c in chart_files.discover() if (c / "values.schema.json").is_file()}
 # Which chart's schema a document's values paths belong to; other docs may name any chart's keys.
 DOC_CHART = {f"charts/{name}/README.md": name for name in SCHEMAS}
 # `a.b.c`, `a.b=value` (as --set), `a.b: value` (as YAML)
@@ -534,7 +536,7 @@ def test_the_guide_states_the_kind_version_the_tools_and_ci_use() -> None:
     assert stated <= set(matrix), f"the guide names kind versions CI does not use: {stated - set(matrix)}"
 
 
-def _zone_spread(objs: list[helm.RenderedObject]) -> dict[str, bool]:
+def _zone_spread(objs: list[KubeObject]) -> dict[str, bool]:
     spread = {}
     for o in objs:
         if o.kind in ("StatefulSet", "Deployment"):

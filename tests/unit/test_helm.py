@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.unit.freshclone import fresh_clone
+from tools import charts as chart_files
 from tools import helm
+from tools.manifest import KubeObject
 
 
 def _chart(tmp_path: Path, name: str = "demo", template: str | None = None) -> Path:
@@ -146,7 +148,7 @@ def test_a_stale_chart_lock_says_how_to_fix_it(tmp_path: Path) -> None:
 
 
 def test_committed_chart_locks_match_the_local_charts() -> None:
-    for chart in helm.charts():
+    for chart in chart_files.discover():
         assert helm.stale_lock_entries(chart) == [], chart
 
 
@@ -165,7 +167,7 @@ def _linked_pair(tmp_path: Path, helmignore: str | None = "charts/*.tgz\n") -> t
     return parent, child
 
 
-def _names(objs: list[helm.RenderedObject]) -> set[str]:
+def _names(objs: list[KubeObject]) -> set[str]:
     return {o.name for o in objs}
 
 
@@ -224,9 +226,9 @@ def test_helmignore_matching(tmp_path: Path, pattern: str, rel: str, ignored: bo
 
 
 def test_every_local_dependency_of_our_charts_is_a_symlink_whose_packages_helm_never_loads() -> None:
-    linked = {(c.name, d.name) for c in helm.charts() for d in helm.local_dependencies(c) if d.linked}
+    linked = {(c.name, d.name) for c in chart_files.discover() for d in helm.local_dependencies(c) if d.linked}
     assert {("nova", "nova-redis"), ("nova", "nova-postgres")} <= linked
-    for chart in helm.charts():
+    for chart in chart_files.discover():
         for dep in helm.local_dependencies(chart):
             assert dep.linked, f"{chart.name}: {dep.name} is not a symlink charts/{dep.name} -> {dep.source}"
             assert helm.helmignored(chart, f"charts/{dep.name}-9.9.9.tgz"), f"{chart}/.helmignore"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.conftest import CHARTS, render
-from tools import helm, manifest
+from tools import manifest
 from tools.lint import inputs, model
 
 TWO_DOCS = (
@@ -68,7 +68,7 @@ def test_libyaml_parses_when_pyyaml_has_it() -> None:
 def test_helm_renders_lint_inputs_and_rules_share_one_object_type() -> None:
     rendered = render(CHARTS / "nova-redis", namespace="cache")
     assert rendered and all(type(o) is manifest.KubeObject for o in rendered)
-    assert helm.RenderedObject is manifest.KubeObject and model.Obj is manifest.KubeObject
+    assert model.Obj is manifest.KubeObject
     assert inputs.InputError is manifest.ManifestError
     sts = next(o for o in rendered if o.kind == "StatefulSet")
     assert sts["spec"]["replicas"] == sts.get("spec")["replicas"] == 3

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from tests.conftest import CHARTS, helm_path, render
+from tools import charts as chart_files
 from tools import helm
+from tools.manifest import KubeObject
 
 LIBRARY = CHARTS / "nova-common"
 USERS = ("nova", "nova-redis", "nova-postgres")
@@ -255,7 +257,7 @@ def test_tools_lint_says_a_library_chart_has_nothing_to_lint(capsys: pytest.Capt
 # ---------------------------------------------------------------- fixes the library brought
 
 
-def storage_classes(objs: list[helm.RenderedObject]) -> dict[str, Any]:
+def storage_classes(objs: list[KubeObject]) -> dict[str, Any]:
     return {f"{o.name}/{t['metadata']['name']}": t["spec"].get("storageClassName", "<unset>")
             for o in objs if o.kind == "StatefulSet" for t in o.obj["spec"].get("volumeClaimTemplates", [])}
 
@@ -338,7 +340,7 @@ def _containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list(pod.get("initContainers") or []) + list(pod.get("containers") or [])
 
 
-PROFILES = [(chart, profile) for chart in USERS for profile in [None, *helm.profiles(CHARTS / chart)]]
+PROFILES = [(chart, profile) for chart in USERS for profile in [None, *chart_files.profiles(CHARTS / chart)]]
 
 
 @pytest.mark.parametrize("chart,profile", PROFILES,

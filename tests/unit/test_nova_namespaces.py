@@ -10,21 +10,23 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHARTS, VALUES, render
+from tools import charts as chart_files
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 LOCAL = VALUES / "local.yaml"
 PRODUCTION = VALUES / "production.yaml"
-PROFILES = list(helm.profiles(CHART))
+PROFILES = list(chart_files.profiles(CHART))
 PROFILE_IDS = [p.name for p in PROFILES]
 SERVICES = {"auth-service", "messaging-service", "search-service", "streaming-api", "user-service"}
 
 
-def decoded(secret: helm.RenderedObject) -> dict[str, str]:
+def decoded(secret: KubeObject) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
-def pod_templates(objs: list[helm.RenderedObject]) -> list[tuple[helm.RenderedObject, dict[str, str]]]:
+def pod_templates(objs: list[KubeObject]) -> list[tuple[KubeObject, dict[str, str]]]:
     """(object, pod labels) of every pod the render creates (workloads, Jobs, bare Pods)."""
     out = []
     for o in objs:
@@ -40,7 +42,7 @@ def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
         "matchExpressions")
 
 
-def service_port(objs: list[helm.RenderedObject], host: str, port: int, domain: str = "cluster.local") -> helm.RenderedObject:
+def service_port(objs: list[KubeObject], host: str, port: int, domain: str = "cluster.local") -> KubeObject:
     """The Service that <name>.<namespace>.svc.<domain>:port names; fails when the render has none."""
     name, namespace, svc, rest = host.split(".", 3)
     assert svc == "svc" and rest == domain, host
@@ -158,7 +160,7 @@ def test_ports_of_the_subcharts_reach_the_addresses_the_services_use(helm_major:
 # ---------------------------------------------------------------------------------------------- NetworkPolicies
 
 
-def policies(objs: list[helm.RenderedObject]) -> list[helm.RenderedObject]:
+def policies(objs: list[KubeObject]) -> list[KubeObject]:
     return [o for o in objs if o.kind == "NetworkPolicy"]
 
 
@@ -174,7 +176,7 @@ def peer_matches(peer: dict[str, Any], namespace: str, labels: dict[str, str], p
     return ns_ok and (pod_sel is None or selects(pod_sel, labels))
 
 
-def egress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+def egress_allowed(objs: list[KubeObject], src: tuple[str, dict[str, str]],
                    dst: tuple[str, dict[str, str]]) -> bool:
     """Some policy selecting the source pod lets it open a connection to the destination pod."""
     for pol in policies(objs):
@@ -185,7 +187,7 @@ def egress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, st
     return False
 
 
-def ingress_allowed(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+def ingress_allowed(objs: list[KubeObject], src: tuple[str, dict[str, str]],
                     dst: tuple[str, dict[str, str]], port: str | int | None = None) -> bool:
     """Ingress to dst from src (on `port`, a name or number, when given) is allowed: dst is selected by no
     ingress policy, or one has a rule that admits src on that port (a rule without ports admits all)."""
@@ -276,7 +278,7 @@ NP_PROFILES = pytest.mark.parametrize("profile", [LOCAL, PRODUCTION], ids=["loca
 MONITORING = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 
 
-def container_ports(objs: list[helm.RenderedObject]) -> list[tuple[helm.RenderedObject, tuple[str, dict[str, str]],
+def container_ports(objs: list[KubeObject]) -> list[tuple[KubeObject, tuple[str, dict[str, str]],
                                                                    list[str | int]]]:
     """(object, (namespace, pod labels), [port names and numbers]) of every workload that listens."""
     out = []
@@ -291,17 +293,17 @@ def container_ports(objs: list[helm.RenderedObject]) -> list[tuple[helm.Rendered
     return out
 
 
-def service_pods(objs: list[helm.RenderedObject]) -> dict[str, tuple[str, dict[str, str]]]:
+def service_pods(objs: list[KubeObject]) -> dict[str, tuple[str, dict[str, str]]]:
     return {labels["app.kubernetes.io/component"]: (o.namespace, labels)
             for o, labels in pod_templates(objs) if (o.source or "").startswith("nova/templates/services/")}
 
 
-def dependency_pod(objs: list[helm.RenderedObject], chart: str, component: str) -> tuple[str, dict[str, str]]:
+def dependency_pod(objs: list[KubeObject], chart: str, component: str) -> tuple[str, dict[str, str]]:
     return next((o.namespace, labels) for o, labels in pod_templates(objs)
                 if labels.get("app.kubernetes.io/name") == chart and labels.get("app.kubernetes.io/component") == component)
 
 
-def egress_ports(objs: list[helm.RenderedObject], src: tuple[str, dict[str, str]],
+def egress_ports(objs: list[KubeObject], src: tuple[str, dict[str, str]],
                  dst: tuple[str, dict[str, str]]) -> set[str | int | None]:
     """Ports the source's egress rules open towards the destination pod (None: a rule without ports)."""
     found: set[str | int | None] = set()

@@ -25,7 +25,7 @@ from tests.conftest import CHARTS, render, require_binaries
 from tests.runtime import netutil
 from tests.runtime import postgres_harness as pg
 from tests.runtime import redis_harness as rh
-from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 # user-service gets its own Redis ACL user (confined to user:*); the other services use the default user.
@@ -35,11 +35,11 @@ ACL = ("redis.aclUsers.user_service.keyPrefix=user:", "services.microservices.us
 SMALL_POSTGRES = ("postgres.replicas=1", "postgres.etcd.replicas=1", "postgres.patroni.synchronousMode=false")
 
 
-def rendered() -> list[helm.RenderedObject]:
+def rendered() -> list[KubeObject]:
     return render(CHART)
 
 
-def script(name: str, into: Path, objects: list[helm.RenderedObject] | None = None) -> Path:
+def script(name: str, into: Path, objects: list[KubeObject] | None = None) -> Path:
     cm = next(o for o in objects or rendered() if o.kind == "ConfigMap" and o.name == "nova-scripts")
     path = into / name
     path.write_text(cm["data"][name] + "\n")
@@ -47,7 +47,7 @@ def script(name: str, into: Path, objects: list[helm.RenderedObject] | None = No
     return path
 
 
-def secret_of(objects: list[helm.RenderedObject], name: str) -> dict[str, str]:
+def secret_of(objects: list[KubeObject], name: str) -> dict[str, str]:
     obj = next(o for o in objects if o.kind == "Secret" and o.name == name)
     return {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
 
@@ -110,7 +110,7 @@ def test_wait_for_lets_a_service_start_degraded_after_the_timeout(tmp_path: Path
 # ---------------------------------------------------------------------------------------------- the stack
 
 
-def subchart(objects: list[helm.RenderedObject], alias: str) -> list[helm.RenderedObject]:
+def subchart(objects: list[KubeObject], alias: str) -> list[KubeObject]:
     """The objects of subchart ``alias`` in an umbrella render, plus the Secrets its objects refer to (the
     umbrella renders the credentials)."""
     own = [o for o in objects if (o.source or "").startswith(f"nova/charts/{alias}/")]
@@ -135,13 +135,13 @@ def subchart(objects: list[helm.RenderedObject], alias: str) -> list[helm.Render
 
 @pytest.fixture(scope="module")
 def redis_stack(tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[tuple[list[helm.RenderedObject], rh.RedisHarness]]:
+                ) -> Iterator[tuple[list[KubeObject], rh.RedisHarness]]:
     """An umbrella render on a claimed address block, and its nova-redis (3 pods of redis + Sentinel, and
     HAProxy) started from the rendered ConfigMaps and env; again on a new block when a daemon cannot bind."""
     require_binaries(*rh.BINARIES, "nc")
     workdir = tmp_path_factory.mktemp("redis")
     blocks: list[netutil.AddressBlock] = []
-    renders: list[list[helm.RenderedObject]] = []
+    renders: list[list[KubeObject]] = []
 
     def make() -> rh.RedisHarness:
         blocks.append(netutil.claim_block())
@@ -166,12 +166,12 @@ def redis_stack(tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture
-def stack(redis_stack: tuple[list[helm.RenderedObject], rh.RedisHarness]) -> list[helm.RenderedObject]:
+def stack(redis_stack: tuple[list[KubeObject], rh.RedisHarness]) -> list[KubeObject]:
     return redis_stack[0]
 
 
 @pytest.fixture
-def redis_pods(redis_stack: tuple[list[helm.RenderedObject], rh.RedisHarness]) -> rh.RedisHarness:
+def redis_pods(redis_stack: tuple[list[KubeObject], rh.RedisHarness]) -> rh.RedisHarness:
     return redis_stack[1]
 
 
@@ -186,7 +186,7 @@ def redis_env(pods: rh.RedisHarness, service_secret: dict[str, str]) -> dict[str
 
 @pytest.mark.runtime
 def test_redis_check_passes_with_the_password_the_service_receives(
-        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+        tmp_path: Path, stack: list[KubeObject], redis_pods: rh.RedisHarness) -> None:
     env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     assert env["REDIS_SENTINEL_MASTER"] == redis_pods.master_set and "REDIS_USERNAME" not in env
     result = run_script(script("check-redis.sh", tmp_path, stack), env)
@@ -195,7 +195,7 @@ def test_redis_check_passes_with_the_password_the_service_receives(
 
 
 @pytest.mark.runtime
-def test_redis_check_fails_with_a_wrong_password(tmp_path: Path, stack: list[helm.RenderedObject],
+def test_redis_check_fails_with_a_wrong_password(tmp_path: Path, stack: list[KubeObject],
                                                  redis_pods: rh.RedisHarness) -> None:
     env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_PASSWORD"] = "not-the-password"
@@ -205,7 +205,7 @@ def test_redis_check_fails_with_a_wrong_password(tmp_path: Path, stack: list[hel
 
 
 @pytest.mark.runtime
-def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, stack: list[helm.RenderedObject],
+def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, stack: list[KubeObject],
                                                      redis_pods: rh.RedisHarness) -> None:
     env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_SENTINEL_MASTER"] = "other"
@@ -216,7 +216,7 @@ def test_redis_check_fails_for_an_unknown_master_set(tmp_path: Path, stack: list
 
 @pytest.mark.runtime
 def test_redis_check_fails_when_sentinel_refuses_its_password(
-        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+        tmp_path: Path, stack: list[KubeObject], redis_pods: rh.RedisHarness) -> None:
     env = redis_env(redis_pods, secret_of(stack, "nova-auth-service"))
     env["REDIS_SENTINEL_PASSWORD"] = env["REDIS_PASSWORD"]  # the data password is not Sentinel's
     result = run_script(script("check-redis.sh", tmp_path, stack), env)
@@ -226,7 +226,7 @@ def test_redis_check_fails_when_sentinel_refuses_its_password(
 
 @pytest.mark.runtime
 def test_redis_check_authenticates_a_services_acl_user_and_sentinel_with_its_own_password(
-        tmp_path: Path, stack: list[helm.RenderedObject], redis_pods: rh.RedisHarness) -> None:
+        tmp_path: Path, stack: list[KubeObject], redis_pods: rh.RedisHarness) -> None:
     # user-service's ACL user is in the rendered Redis configuration (aclUsers), not added by this test.
     env = redis_env(redis_pods, secret_of(stack, "nova-user-service"))
     assert (env["REDIS_USERNAME"], env["REDIS_KEY_PREFIX"]) == ("user_service", "user:")
@@ -247,7 +247,7 @@ def test_redis_check_authenticates_a_services_acl_user_and_sentinel_with_its_own
 
 
 @pytest.fixture(scope="module")
-def postgres_stack() -> Iterator[tuple[list[helm.RenderedObject], pg.Cluster]]:
+def postgres_stack() -> Iterator[tuple[list[KubeObject], pg.Cluster]]:
     """An umbrella render and its nova-postgres (one etcd member, one Patroni + PostgreSQL node) with the
     rendered bootstrap Job applied: the databases, schemas and logins the services' Secrets name."""
     require_binaries(*pg.BINARIES)
@@ -260,16 +260,16 @@ def postgres_stack() -> Iterator[tuple[list[helm.RenderedObject], pg.Cluster]]:
 
 
 @pytest.fixture
-def pg_stack(postgres_stack: tuple[list[helm.RenderedObject], pg.Cluster]) -> list[helm.RenderedObject]:
+def pg_stack(postgres_stack: tuple[list[KubeObject], pg.Cluster]) -> list[KubeObject]:
     return postgres_stack[0]
 
 
 @pytest.fixture
-def postgres_pods(postgres_stack: tuple[list[helm.RenderedObject], pg.Cluster]) -> pg.Cluster:
+def postgres_pods(postgres_stack: tuple[list[KubeObject], pg.Cluster]) -> pg.Cluster:
     return postgres_stack[1]
 
 
-def postgres_env(cluster: pg.Cluster, stack: list[helm.RenderedObject]) -> dict[str, str]:
+def postgres_env(cluster: pg.Cluster, stack: list[KubeObject]) -> dict[str, str]:
     env = secret_of(stack, "nova-user-service")
     primary = cluster.service_host("-primary")
     env.update(DATABASE_HOST=primary, DATABASE_READ_HOST=primary, DATABASE_PORT=str(cluster.port("postgresql")),
@@ -279,7 +279,7 @@ def postgres_env(cluster: pg.Cluster, stack: list[helm.RenderedObject]) -> dict[
 
 @pytest.mark.runtime
 def test_postgres_check_passes_with_the_login_the_service_receives(
-        tmp_path: Path, pg_stack: list[helm.RenderedObject], postgres_pods: pg.Cluster) -> None:
+        tmp_path: Path, pg_stack: list[KubeObject], postgres_pods: pg.Cluster) -> None:
     env = postgres_env(postgres_pods, pg_stack)
     assert (env["DATABASE_USER"], env["DATABASE_NAME"], env["DATABASE_SCHEMA"]) == ("user_service", "nova_core",
                                                                                      "users")
@@ -289,7 +289,7 @@ def test_postgres_check_passes_with_the_login_the_service_receives(
 
 
 @pytest.mark.runtime
-def test_postgres_check_fails_with_a_wrong_password(tmp_path: Path, pg_stack: list[helm.RenderedObject],
+def test_postgres_check_fails_with_a_wrong_password(tmp_path: Path, pg_stack: list[KubeObject],
                                                     postgres_pods: pg.Cluster) -> None:
     env = postgres_env(postgres_pods, pg_stack)
     env["DATABASE_PASSWORD"] = "wrong"
@@ -300,7 +300,7 @@ def test_postgres_check_fails_with_a_wrong_password(tmp_path: Path, pg_stack: li
 
 @pytest.mark.runtime
 def test_postgres_check_fails_when_the_login_may_not_use_its_schema(
-        tmp_path: Path, pg_stack: list[helm.RenderedObject], postgres_pods: pg.Cluster) -> None:
+        tmp_path: Path, pg_stack: list[KubeObject], postgres_pods: pg.Cluster) -> None:
     env = postgres_env(postgres_pods, pg_stack)
     env["DATABASE_SCHEMA"] = "auth"  # auth-service's schema in the same database (the bootstrap plan's)
     result = run_script(script("check-postgres.sh", tmp_path, pg_stack), env)

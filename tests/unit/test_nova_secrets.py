@@ -14,6 +14,7 @@ import yaml
 
 from tests.conftest import CHARTS, VALUES, render
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 PRODUCTION = VALUES / "production.yaml"
@@ -23,15 +24,15 @@ LOGINS = {"user-service": "user_service", "auth-service": "auth_service", "searc
           "streaming-api": "streaming_api", "messaging-service": "messaging_service"}
 
 
-def decoded(secret: helm.RenderedObject) -> dict[str, str]:
+def decoded(secret: KubeObject) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
 
-def secrets(objs: list[helm.RenderedObject]) -> dict[tuple[str | None, str], helm.RenderedObject]:
+def secrets(objs: list[KubeObject]) -> dict[tuple[str | None, str], KubeObject]:
     return {(o.namespace, o.name): o for o in objs if o.kind == "Secret"}
 
 
-def main_env(objs: list[helm.RenderedObject], service: str) -> dict[str, Any]:
+def main_env(objs: list[KubeObject], service: str) -> dict[str, Any]:
     dep = next(o for o in objs if o.kind == "Deployment" and o.name == f"nova-{service}")
     c = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == service)
     return {"envFrom": c.get("envFrom", []), "env": {e["name"]: e for e in c.get("env", [])},

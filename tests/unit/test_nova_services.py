@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHARTS, VALUES, render
+from tools import charts as chart_files
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 LOCAL = VALUES / "local.yaml"
 PRODUCTION = VALUES / "production.yaml"
-PROFILES = [p for p in helm.profiles(CHART)]
+PROFILES = [p for p in chart_files.profiles(CHART)]
 PROFILE_IDS = [p.name for p in PROFILES]
 
 # The spec's microservices table (messaging-service sized like auth-service, port 8082).
@@ -36,16 +38,16 @@ RESILIENCE = {
 }
 
 
-def nova_objects(objs: list[helm.RenderedObject], kind: str | None = None) -> list[helm.RenderedObject]:
+def nova_objects(objs: list[KubeObject], kind: str | None = None) -> list[KubeObject]:
     """Objects from the umbrella's own templates (not the subcharts')."""
     return [o for o in objs if (o.source or "").startswith("nova/templates/") and (kind is None or o.kind == kind)]
 
 
-def by_component(objs: list[helm.RenderedObject], kind: str) -> dict[str, helm.RenderedObject]:
+def by_component(objs: list[KubeObject], kind: str) -> dict[str, KubeObject]:
     return {o["metadata"]["labels"]["app.kubernetes.io/component"]: o for o in nova_objects(objs, kind)}
 
 
-def pod_specs(objs: list[helm.RenderedObject]) -> Iterator[tuple[helm.RenderedObject, dict[str, Any], dict[str, Any]]]:
+def pod_specs(objs: list[KubeObject]) -> Iterator[tuple[KubeObject, dict[str, Any], dict[str, Any]]]:
     """(object, pod metadata, pod spec) of every workload and bare Pod."""
     for o in objs:
         if o.kind == "Pod":
@@ -61,7 +63,7 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(spec.get("initContainers") or []) + list(spec.get("containers") or [])
 
 
-def main_container(dep: helm.RenderedObject) -> dict[str, Any]:
+def main_container(dep: KubeObject) -> dict[str, Any]:
     name = dep["metadata"]["labels"]["app.kubernetes.io/component"]
     return next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == name)
 

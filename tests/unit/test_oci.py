@@ -27,6 +27,7 @@ import yaml
 
 from tests.conftest import require_binaries
 from tools import helm
+from tools.manifest import KubeObject
 from tools.package.charts import Chart, discover
 from tools.package.cli import main
 
@@ -131,7 +132,7 @@ def _helm_output(text: str) -> str:
     return "\n".join(ln for ln in text.splitlines() if not ln.startswith(("Pulled: ", "Digest: ")))
 
 
-def _normalised(objs: list[helm.RenderedObject]) -> dict[str, dict[str, Any]]:
+def _normalised(objs: list[KubeObject]) -> dict[str, dict[str, Any]]:
     """Objects by Kind/namespace/name; generated Secret values (random on every render) as a placeholder."""
     out = {}
     for o in objs:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tools import helm
+from tools.manifest import KubeObject
 from tools.package import changelog
 from tools.package.charts import discover
 from tools.package.cli import main
@@ -41,7 +42,7 @@ def _tree(chart: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".pyc")}
 
 
-def _images(objs: list[helm.RenderedObject]) -> set[str]:
+def _images(objs: list[KubeObject]) -> set[str]:
     found: set[str] = set()
     for o in objs:
         spec: Any = o.get("spec") or {}

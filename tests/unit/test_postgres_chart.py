@@ -14,6 +14,7 @@ import yaml
 
 from tests.conftest import CHARTS, render
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova-postgres"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
@@ -21,29 +22,29 @@ NS = "nova-database"
 
 
 def objs(major: int = 4, values: tuple[str, ...] = (), set_values: tuple[str, ...] = (), **kw: Any
-         ) -> list[helm.RenderedObject]:
+         ) -> list[KubeObject]:
     return render(CHART, values, set_values, major=major, namespace=NS, **kw)
 
 
-def one(objects: list[helm.RenderedObject], kind: str, name: str) -> dict[str, Any]:
+def one(objects: list[KubeObject], kind: str, name: str) -> dict[str, Any]:
     found = [o.obj for o in objects if o.kind == kind and o.name == name]
     assert len(found) == 1, f"{kind}/{name}: {[o.ref for o in objects if o.kind == kind]}"
     return found[0]
 
 
-def pod_specs(objects: list[helm.RenderedObject]) -> list[tuple[str, dict[str, Any]]]:
+def pod_specs(objects: list[KubeObject]) -> list[tuple[str, dict[str, Any]]]:
     return [(o.ref, o.obj["spec"]["template"]["spec"]) for o in objects
             if o.kind in ("StatefulSet", "Deployment", "Job", "DaemonSet")]
 
 
-def bootstrap_job(objects: list[helm.RenderedObject]) -> dict[str, Any]:
+def bootstrap_job(objects: list[KubeObject]) -> dict[str, Any]:
     jobs = [o.obj for o in objects if o.kind == "Job"
             and o.obj["metadata"]["labels"].get("app.kubernetes.io/component") == "bootstrap"]
     assert len(jobs) == 1, [o.ref for o in objects if o.kind == "Job"]
     return jobs[0]
 
 
-def patroni_cfg(objects: list[helm.RenderedObject], fullname: str = "nova-postgres") -> dict[str, Any]:
+def patroni_cfg(objects: list[KubeObject], fullname: str = "nova-postgres") -> dict[str, Any]:
     return yaml.safe_load(one(objects, "ConfigMap", f"{fullname}-patroni")["data"]["patroni.yml"])
 
 
@@ -387,7 +388,7 @@ def test_bootstrap_job_name_follows_the_script_and_not_the_chart_version(tmp_pat
     assert job_name() != before, "a changed bootstrap script must start a new Job"
 
 
-def _np_rules(objects: list[helm.RenderedObject]) -> list[tuple[str, dict[str, Any]]]:
+def _np_rules(objects: list[KubeObject]) -> list[tuple[str, dict[str, Any]]]:
     return [(o.name, rule) for o in objects if o.kind == "NetworkPolicy" for rule in o.obj["spec"].get("ingress") or []]
 
 

@@ -14,23 +14,24 @@ import yaml
 
 from tests.conftest import CHARTS, render
 from tools import helm
+from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova-redis"
 CI = CHART / "ci"
 NS = "nova-redis"
 
 
-def objects(major: int, values: tuple[str, ...] = (), set_values: tuple[str, ...] = (), **kw: Any) -> list[helm.RenderedObject]:
+def objects(major: int, values: tuple[str, ...] = (), set_values: tuple[str, ...] = (), **kw: Any) -> list[KubeObject]:
     return render(CHART, [str(CI / v) for v in values], list(set_values), major=major, namespace=NS, **kw)
 
 
-def one(objs: list[helm.RenderedObject], kind: str, name: str | None = None) -> dict[str, Any]:
+def one(objs: list[KubeObject], kind: str, name: str | None = None) -> dict[str, Any]:
     found = [o.obj for o in objs if o.kind == kind and (name is None or o.name == name)]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {[o.name for o in objs if o.kind == kind]}"
     return found[0]
 
 
-def workloads(objs: list[helm.RenderedObject]) -> list[dict[str, Any]]:
+def workloads(objs: list[KubeObject]) -> list[dict[str, Any]]:
     return [o.obj for o in objs if o.kind in ("StatefulSet", "Deployment")]
 
 
@@ -260,7 +261,7 @@ def test_storage_class_falls_back_to_global(helm_major: int) -> None:
 # ---- auth ----------------------------------------------------------------------------------------------------
 
 
-def _all_argv(objs: list[helm.RenderedObject]) -> list[str]:
+def _all_argv(objs: list[KubeObject]) -> list[str]:
     argv: list[str] = []
     for w in workloads(objs):
         for c in containers(w["spec"]["template"]["spec"]):

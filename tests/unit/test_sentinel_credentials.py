@@ -24,8 +24,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHARTS, ROOT, helm_path, render, require_binaries
+from tools import charts as chart_files
 from tools import helm
 from tools.cluster import inventory, plan
+from tools.manifest import KubeObject
 
 NOVA = CHARTS / "nova"
 REDIS = CHARTS / "nova-redis"
@@ -34,9 +36,9 @@ SENTINEL_PORT = 26411  # a non-default Sentinel port: a hard-coded 26379 anywher
 
 # (chart, values files, --set) of every profile: the umbrella's profiles and scenarios, the Redis chart's
 # ci/ profiles, each also with a non-default Sentinel port and (Redis chart) with an existingSecret.
-UMBRELLA = [(NOVA, [p], ()) for p in helm.profiles(NOVA)]
-UMBRELLA += [(NOVA, [p], (f"redis.sentinel.port={SENTINEL_PORT}",)) for p in helm.profiles(NOVA)[:2]]
-SUBCHART = [(REDIS, [p], ()) for p in helm.profiles(REDIS)]
+UMBRELLA = [(NOVA, [p], ()) for p in chart_files.profiles(NOVA)]
+UMBRELLA += [(NOVA, [p], (f"redis.sentinel.port={SENTINEL_PORT}",)) for p in chart_files.profiles(NOVA)[:2]]
+SUBCHART = [(REDIS, [p], ()) for p in chart_files.profiles(REDIS)]
 SUBCHART += [(REDIS, [], ("auth.existingSecret=own",)), (REDIS, [], (f"sentinel.port={SENTINEL_PORT}",)),
              (REDIS, [], ("aclUsers.app.keyPrefix=app:", "metrics.enabled=true"))]
 CASES = UMBRELLA + SUBCHART
@@ -44,20 +46,20 @@ IDS = [f"{c.name}:{'+'.join(Path(v).name for v in vs) or 'defaults'}{':' + ','.j
        for c, vs, s in CASES]
 
 
-def _objects(chart: Path, values: list[Any], sets: tuple[str, ...]) -> list[helm.RenderedObject]:
+def _objects(chart: Path, values: list[Any], sets: tuple[str, ...]) -> list[KubeObject]:
     return render(chart, values, list(sets), namespace="nova")
 
 
-def _redis_sts(objs: list[helm.RenderedObject]) -> helm.RenderedObject | None:
+def _redis_sts(objs: list[KubeObject]) -> KubeObject | None:
     return next((o for o in objs if o.kind == "StatefulSet" and o["metadata"]["labels"].get(
         "app.kubernetes.io/name") == "nova-redis"), None)
 
 
-def _pod_spec(o: helm.RenderedObject) -> dict[str, Any]:
+def _pod_spec(o: KubeObject) -> dict[str, Any]:
     return o["spec"] if o.kind == "Pod" else o["spec"]["template"]["spec"]
 
 
-def _containers(o: helm.RenderedObject) -> list[dict[str, Any]]:
+def _containers(o: KubeObject) -> list[dict[str, Any]]:
     spec = _pod_spec(o)
     return (spec.get("initContainers") or []) + spec["containers"]
 
@@ -67,18 +69,18 @@ def _ref(c: dict[str, Any], name: str) -> dict[str, Any] | None:
     return ((e or {}).get("valueFrom") or {}).get("secretKeyRef")
 
 
-def _sentinel_port(objs: list[helm.RenderedObject]) -> int | None:
+def _sentinel_port(objs: list[KubeObject]) -> int | None:
     sts = _redis_sts(objs)
     if sts is None:
         return None
     return next(p["containerPort"] for c in _containers(sts) for p in c.get("ports") or [] if p["name"] == "sentinel")
 
 
-def _secret_keys(objs: list[helm.RenderedObject], secret: str) -> set[str]:
+def _secret_keys(objs: list[KubeObject], secret: str) -> set[str]:
     return {k for o in objs if o.kind == "Secret" and o.name == secret for k in (o.get("data") or {})}
 
 
-def _existing(objs: list[helm.RenderedObject], secret: str) -> bool:
+def _existing(objs: list[KubeObject], secret: str) -> bool:
     """True when the Secret is not rendered by the charts (an existingSecret the user provides)."""
     return not any(o.kind == "Secret" and o.name == secret for o in objs)
 
@@ -176,7 +178,7 @@ esac
 """
 
 
-def _container_env(sts: helm.RenderedObject, container: str, data: dict[str, str], tmp: Path) -> dict[str, str]:
+def _container_env(sts: KubeObject, container: str, data: dict[str, str], tmp: Path) -> dict[str, str]:
     """The env the kubelet gives `container`, with the Secret `data` (a missing optional key is unset)."""
     c = next(c for c in _containers(sts) if c["name"] == container)
     env: dict[str, str] = {}
@@ -196,7 +198,7 @@ def _container_env(sts: helm.RenderedObject, container: str, data: dict[str, str
     return env
 
 
-def _write_config(objs: list[helm.RenderedObject], tmp: Path) -> Path:
+def _write_config(objs: list[KubeObject], tmp: Path) -> Path:
     cm = next(o for o in objs if o.kind == "ConfigMap" and "start-sentinel.sh" in (o.get("data") or {}))
     d = tmp / "config"
     d.mkdir()

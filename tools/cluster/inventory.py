@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tools.helm import RenderedObject
+from tools.manifest import KubeObject
 
 PHASES = ("redis", "postgresql", "services")
 PHASE_TITLES = {"redis": "Redis + Sentinel", "postgresql": "PostgreSQL (etcd + Patroni)", "services": "services"}
@@ -169,11 +169,11 @@ class Inventory:
         return next((c.get("image") for c in pod.get("containers") or [] if c.get("name") == name), None)
 
 
-def _is_hook(o: RenderedObject) -> bool:
+def _is_hook(o: KubeObject) -> bool:
     return "helm.sh/hook" in ((o.obj.get("metadata") or {}).get("annotations") or {})
 
 
-def _phase(o: RenderedObject) -> str:
+def _phase(o: KubeObject) -> str:
     labels = (o.obj.get("metadata") or {}).get("labels") or {}
     chart = str(labels.get("helm.sh/chart", ""))
     source = o.source or ""
@@ -190,7 +190,7 @@ def _component(name: str, release: str) -> str:
     return name[len(release) + 1:] if name.startswith(release + "-") else name
 
 
-def _decoded_values(o: RenderedObject) -> dict[str, str]:
+def _decoded_values(o: KubeObject) -> dict[str, str]:
     out = {k: str(v) for k, v in (o.obj.get("data") or {}).items()} if o.kind == "ConfigMap" else {}
     if o.kind == "Secret":
         for k, v in (o.obj.get("data") or {}).items():
@@ -211,7 +211,7 @@ def _superuser(text: str) -> str | None:
     return str(user["username"]) if isinstance(user, dict) and user.get("username") else None
 
 
-def build(objects: Iterable[RenderedObject], release: str, release_namespace: str) -> Inventory:
+def build(objects: Iterable[KubeObject], release: str, release_namespace: str) -> Inventory:
     objects = list(objects)
     test_pod = next((o.obj for o in objects if o.kind == "Pod" and _is_hook(o)
                      and (o.obj["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"), {})

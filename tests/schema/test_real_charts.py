@@ -175,12 +175,14 @@ def _quantity_paths(schema: dict[str, Any], data: Any, path: tuple[str, ...] = (
 
 
 def _values_needing_quantities(data: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """Paths in values.yaml that hold quantities by their name: every `resources` block, every volume size."""
+    """Paths in values.yaml that hold quantities by their name: every `resources` block, every volume size,
+    every emptyDir size limit (`sizeLimit`, `tmpSizeLimit`)."""
     found = []
     if isinstance(data, dict):
         for name, value in data.items():
             here = (*path, name)
-            if name == "resources" or (name in QUANTITY_KEYS and "persistence" in path):
+            if (name == "resources" or (name in QUANTITY_KEYS and "persistence" in path)
+                    or name.lower().endswith("sizelimit")):
                 found.append(here)
             else:
                 found += _values_needing_quantities(value, here)

@@ -69,7 +69,7 @@ Usage: {{- include "nova-common.podLabels" (dict "labels" (include "nova-redis.l
 {{- $selector := fromYaml .selector -}}
 {{- range $name, $value := .podLabels -}}
 {{- if hasKey $selector $name -}}
-{{- fail (printf "%s.%s: %s is a selector label of the chart; pick another label name" $.key $name $name) -}}
+{{- fail (printf "%s: %s is a selector label of the chart (pods would leave their controller and Services); pick another label name" $.key $name) -}}
 {{- end -}}
 {{- $_ := set $labels $name (toString $value) -}}
 {{- end -}}

@@ -80,7 +80,8 @@ Usage: {{- include "nova-common.podLabels" (dict "labels" (include "nova-redis.l
 {{/* extraObjects: each entry (a map, or a string holding one YAML object) rendered with tpl against the release,
 one document each; an entry that renders to nothing is skipped, one without apiVersion or kind fails naming
 .key and its index.
-Usage (templates/extra-objects.yaml): {{- include "nova-common.extraObjects" (dict "ctx" $ "objects" .Values.extraObjects "key" "extraObjects") }} */}}
+Usage: {{- include "nova-common.extraObjects" (dict "ctx" $ "objects" .Values.extraObjects "key" "extraObjects") }}
+(in a chart's templates/extra-objects.yaml) */}}
 {{- define "nova-common.extraObjects" -}}
 {{- range $i, $object := .objects }}
 {{- $text := include "nova-common.tplValue" (dict "ctx" $.ctx "value" $object) | trim }}

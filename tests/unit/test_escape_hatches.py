@@ -9,6 +9,7 @@ what a user adds to the chart's policy.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -433,3 +434,40 @@ def test_the_extras_scenario_lints_clean_and_renders_alike_with_helm_3(chart: st
         return sorted(out)
 
     assert comparable(objs) == comparable(render(CHARTS / chart, [EXTRAS[chart]], major=3))
+
+
+def test_extra_init_containers_are_the_only_ones_when_a_service_waits_for_nothing(tmp_path: Path) -> None:
+    values = {"services": {"microservices": {"auth-service": {"waitFor": {"enabled": False},
+                                                              "extraInitContainers": [init_container()]}}}}
+    objs = render_with("nova", values, tmp_path)
+    pods = {o.name: o.obj["spec"]["template"]["spec"] for o in objs if o.kind == "Deployment"}
+    assert pods["nova-auth-service"]["initContainers"] == [init_container()]
+    assert [c["name"] for c in pods["nova-user-service"]["initContainers"]] == ["wait-for-dependencies"]
+
+
+K8S_TYPES = {
+    "extraEnv": "io.k8s.api.core.v1.EnvVar", "extraEnvFrom": "io.k8s.api.core.v1.EnvFromSource",
+    "extraVolumes": "io.k8s.api.core.v1.Volume", "extraVolumeMounts": "io.k8s.api.core.v1.VolumeMount",
+    "sidecars": "io.k8s.api.core.v1.Container", "extraInitContainers": "io.k8s.api.core.v1.Container",
+    "tolerations": "io.k8s.api.core.v1.Toleration", "affinity": "io.k8s.api.core.v1.Affinity",
+}
+
+
+def _schema_node(chart: str, path: tuple[str, ...]) -> dict[str, Any]:
+    node = json.loads((CHARTS / chart / "values.schema.json").read_text())
+    for key in path:
+        node = node["properties"][key] if key in node.get("properties", {}) else node["additionalProperties"]
+    return node
+
+
+@pytest.mark.parametrize("c", COMPONENTS, ids=lambda c: c.id)
+def test_every_hatch_is_in_the_schema_typed_by_the_bundled_kubernetes_definition(c: Component) -> None:
+    node = _schema_node(c.chart, c.path)
+    assert node.get("additionalProperties") is False
+    props = node["properties"]
+    for hatch, definition in K8S_TYPES.items():
+        ref = props[hatch].get("items", props[hatch]).get("$ref") or props[hatch]["allOf"][0]["$ref"]
+        assert ref == f"#/definitions/{definition}", (c.id, hatch)
+    for hatch in ("podAnnotations", "podLabels", "nodeSelector"):
+        assert props[hatch]["additionalProperties"] == {"type": "string"}, (c.id, hatch)
+    assert props["priorityClassName"]["type"] == "string"

@@ -35,10 +35,15 @@ Usage: {{ include "nova-postgres.bootstrap.podTemplate" . }} */}}
 {{- $fullname := include "nova-postgres.fullname" . }}
 {{- $secret := include "nova-postgres.secretName" . }}
 {{- $ns := include "nova-postgres.namespace" . -}}
+{{- $b := .Values.bootstrap -}}
+{{- $selector := include "nova-postgres.selectorLabels" (dict "ctx" $ "component" "bootstrap") -}}
 metadata:
   labels:
-    {{- include "nova-postgres.selectorLabels" (dict "ctx" $ "component" "bootstrap") | nindent 4 }}
-    app.kubernetes.io/part-of: nova
+    {{- include "nova-common.podLabels" (dict "labels" (printf "%s\napp.kubernetes.io/part-of: nova" $selector) "selector" $selector "podLabels" $b.podLabels "key" "bootstrap.podLabels") | nindent 4 }}
+  {{- with $b.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 spec:
   # A failed attempt leaves its pod (and log) behind; the Job starts a new one, up to bootstrap.backoffLimit.
   restartPolicy: Never
@@ -46,8 +51,24 @@ spec:
   {{- with include "nova-postgres.imagePullSecrets" . }}
   {{- . | nindent 2 }}
   {{- end }}
+  {{- with $b.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
   securityContext:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  {{- with $b.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $b.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $b.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with include "nova-common.extras.field" (dict "ctx" $ "name" "initContainers" "items" $b.extraInitContainers "key" "bootstrap.extraInitContainers" "reserved" (list "bootstrap")) }}{{ . | nindent 2 }}{{ end }}
   containers:
     - name: bootstrap
       image: {{ include "nova-postgres.image" (dict "ctx" $ "image" .Values.image "key" "image") }}
@@ -74,6 +95,8 @@ spec:
         - name: {{ include "nova-postgres.loginEnv" .Values.metrics.login }}
           valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ printf "%s-password" .Values.metrics.login }}}}
         {{- end }}
+        {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraEnv) }}{{ . | nindent 8 }}{{ end }}
+      {{- with include "nova-common.extras.field" (dict "ctx" $ "name" "envFrom" "items" $b.extraEnvFrom) }}{{ . | nindent 6 }}{{ end }}
       resources:
         {{- include "nova-common.resources" (dict "resources" .Values.bootstrap.resources "key" "bootstrap.resources") | nindent 8 }}
       securityContext:
@@ -84,12 +107,15 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraVolumeMounts) }}{{ . | nindent 8 }}{{ end }}
+    {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.sidecars "key" "bootstrap.sidecars" "reserved" (list "bootstrap") "reservedItems" $b.extraInitContainers) }}{{ . | nindent 4 }}{{ end }}
   volumes:
     - name: bootstrap
       configMap:
         name: {{ include "nova-postgres.bootstrap.configName" . }}
     - name: tmp
       emptyDir: {sizeLimit: 64Mi}
+    {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraVolumes "key" "bootstrap.extraVolumes" "reserved" (list "bootstrap" "tmp")) }}{{ . | nindent 4 }}{{ end }}
 {{- end -}}
 
 {{/* Name of the bootstrap Job: <fullname>-bootstrap-<10 hex of sha256(pod template + ConfigMap data)>, so any

@@ -33,7 +33,8 @@ def test_the_umbrella_gets_the_user_profiles_then_ct_scenarios_then_render_only_
 
 def test_a_subchart_gets_only_its_own_ci_profiles() -> None:
     redis = charts.CHARTS_DIR / "nova-redis"
-    assert charts.profiles(redis) == sorted((redis / "ci").glob("*-values.yaml"))
+    assert charts.profiles(redis) == charts.install_profiles(redis) + charts.render_profiles(redis)
+    assert charts.install_profiles(redis) == sorted((redis / "ci").glob("*-values.yaml"))
     assert charts.top_level() == [charts.CHARTS_DIR / "nova"]
 
 

@@ -64,6 +64,11 @@ def _containers(o: KubeObject) -> list[dict[str, Any]]:
     return (spec.get("initContainers") or []) + spec["containers"]
 
 
+def _container(o: KubeObject, name: str) -> dict[str, Any]:
+    """The chart's own container by name (escape hatches may add init containers and sidecars around it)."""
+    return next(c for c in _containers(o) if c["name"] == name)
+
+
 def _ref(c: dict[str, Any], name: str) -> dict[str, Any] | None:
     e = next((e for e in c.get("env") or [] if e["name"] == name), None)
     return ((e or {}).get("valueFrom") or {}).get("secretKeyRef")
@@ -108,7 +113,7 @@ def test_every_sentinel_client_container_takes_the_sentinel_password(chart: Path
             assert _ref(by_name[name], "SENTINEL_PASSWORD")["key"] == "sentinel-password", name
         proxy = next(o for o in objs if o.kind == "Deployment" and o["metadata"]["labels"][
             "app.kubernetes.io/component"] == "master-proxy")
-        assert _ref(_containers(proxy)[0], "SENTINEL_PASSWORD")["key"] == "sentinel-password"
+        assert _ref(_container(proxy, "haproxy"), "SENTINEL_PASSWORD")["key"] == "sentinel-password"
         checked += 4
     # Nobody else reads sentinel-password under another name, and every *SENTINEL_PASSWORD takes it.
     for o in objs:
@@ -265,7 +270,7 @@ def test_haproxy_checks_sentinel_with_the_sentinel_password(tmp_path: Path, secr
     blocks = re.findall(r"tcp-check connect( port \d+)?\n\s*tcp-check send \"[^\n]*\$\{(\w+)\}", cfg["data"]["haproxy.cfg"])
     assert blocks and set(blocks) == {("", "REDIS_PASSWORD"), (f" port {SENTINEL_PORT}", "SENTINEL_PASSWORD")}
     proxy = next(o for o in objs if o.kind == "Deployment")
-    c = _containers(proxy)[0]
+    c = _container(proxy, "haproxy")
     data = {k: {"redis-password": R_PW, "sentinel-password": S_PW}[k] for k in secret_keys}
     env = {e["name"]: data[e["valueFrom"]["secretKeyRef"]["key"]] for e in c["env"]
            if "valueFrom" in e and e["valueFrom"]["secretKeyRef"]["key"] in data}
@@ -313,7 +318,7 @@ def test_notes_point_sentinel_clients_at_the_sentinel_password(chart: Path, valu
         if f"redis-cli -p {port}" in ln:
             assert "-c sentinel" in ln, f"a Sentinel command outside the sentinel container: {ln}"
     generated = "generated once" in notes
-    assert generated == (not _existing(objs, _ref(_containers(_redis_sts(objs))[0], "REDIS_PASSWORD")["name"])), notes
+    assert generated == (not _existing(objs, _ref(_container(_redis_sts(objs), "redis"), "REDIS_PASSWORD")["name"])), notes
 
 
 def test_docs_run_sentinel_commands_in_the_sentinel_container_and_redis_commands_in_the_redis_one() -> None:

@@ -78,3 +78,19 @@ def require_binaries(*names: str) -> None:
     missing = [n for n in names if not (shutil.which(n) or Path(n).exists())]
     if missing:
         pytest.skip(f"missing {', '.join(missing)}: run `make setup` as root (apt-get) to install the test daemons")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the groups into node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, as `make test` runs it), the tests that use a module-scoped
+    fixture (a started Redis or PostgreSQL cluster, a registry, a fresh clone, a generated copy of the charts)
+    run on one worker, so the fixture is built once and module fixtures that express an order (the
+    PostgreSQL failover steps) keep it; every other test goes to whichever worker is free."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        if any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

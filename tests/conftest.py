@@ -12,6 +12,7 @@ import functools
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,17 +81,25 @@ def require_binaries(*names: str) -> None:
         pytest.skip(f"missing {', '.join(missing)}: run `make setup` as root (apt-get) to install the test daemons")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the groups into node ids
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``, as `make test` runs it), the tests that use a module-scoped
-    fixture (a started Redis or PostgreSQL cluster, a registry, a fresh clone, a generated copy of the charts)
-    run on one worker, so the fixture is built once and module fixtures that express an order (the
-    PostgreSQL failover steps) keep it; every other test goes to whichever worker is free."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group"):
-            continue
-        if any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+# Under pytest-xdist, `make test` runs `--dist loadfile`: one worker runs a whole test file, so a module-scoped
+# fixture (a started Redis or PostgreSQL cluster, a registry, a fresh clone, generated charts) is built once,
+# ordered module fixtures (the PostgreSQL failover steps) keep their order and the per-worker render cache
+# serves the file's renders. These files are spread test by test instead: each test starts its own daemons
+# and together they are most of the suite's wall time (waiting on failovers). A test checks that none of
+# them uses a module-scoped fixture.
+SPREAD_PER_TEST = frozenset({"tests/runtime/test_redis_failover.py", "tests/runtime/test_cleanup.py"})
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: the suite also runs without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the files in SPREAD_PER_TEST distributed test by test."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileSchedulingSpreadingDaemonTests(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if file in SPREAD_PER_TEST else file
+
+    return FileSchedulingSpreadingDaemonTests(config, log)

@@ -3,8 +3,9 @@
     python bench/suite.py [--runs 1] [--only unit|full]
 
 Runs each target as a user would (from the repository root, `make` with its `setup` step) and reports,
-per target, the median wall time over --runs, the exit code of every run and pytest's result counts
-(passed, failed, skipped ...) from its summary line. Goals: `make test-unit` under 60 s, `make test`
+per target, the median wall time over --runs, and for every run its wall and CPU time (make and all it
+ran: pytest, its workers, helm, the daemons), exit code and pytest's result counts (passed, failed,
+skipped ...) from its summary line; the machine's load average before each target says how much else ran. Goals: `make test-unit` under 60 s, `make test`
 under 150 s. A failing run is reported, not hidden: `ok` is false and the exit code is 1. The last
 printed line is one JSON object.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,14 +42,21 @@ def pytest_counts(output: str) -> dict[str, int]:
     return {}
 
 
-def time_target(target: str) -> tuple[float, int, dict[str, int]]:
-    """(wall seconds, exit code, pytest counts) of one `make <target>`; its output goes to stderr."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_target(target: str) -> tuple[float, float, int, dict[str, int]]:
+    """(wall seconds, CPU seconds of make and everything it ran, exit code, pytest counts) of one
+    `make <target>`; its output goes to stderr."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(["make", "--no-print-directory", target], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     seconds = time.perf_counter() - started
     sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return seconds, proc.returncode, pytest_counts(proc.stdout)
+    return seconds, _children_cpu() - cpu, proc.returncode, pytest_counts(proc.stdout)
 
 
 def main() -> int:
@@ -60,12 +70,15 @@ def main() -> int:
     ok = True
     for key in [args.only] if args.only else list(TARGETS):
         target, goal = TARGETS[key]
+        load = round(os.getloadavg()[0], 2)
         runs = [time_target(target) for _ in range(args.runs)]
-        seconds = [round(s, 1) for s, _, _ in runs]
-        codes = [c for _, c, _ in runs]
+        seconds = [round(s, 1) for s, _, _, _ in runs]
+        codes = [c for _, _, c, _ in runs]
         median = statistics.median(seconds)
         result[key] = {"target": f"make {target}", "median_s": round(median, 1), "runs_s": seconds,
-                       "exit_codes": codes, "pytest": runs[-1][2], "goal_s": goal, "goal_met": median < goal}
+                       "cpu_s": [round(c, 1) for _, c, _, _ in runs], "exit_codes": codes,
+                       "pytest": [counts for _, _, _, counts in runs], "goal_s": goal, "goal_met": median < goal,
+                       "load_before": load}
         ok = ok and all(c == 0 for c in codes)
         print(f"make {target}: median {median:.1f} s over {args.runs} run(s) (goal < {goal:.0f} s), exit {codes}",
               flush=True)

@@ -58,9 +58,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``helm_major`` is helm 4, plus helm 3 for tests marked ``helm3``.
 
     Render output needs no helm 3 rerun: tests/unit/test_nova_render.py proves helm 3 and 4 render the
-    same objects for every profile of the umbrella (and so of the subcharts it includes). Tests of what
-    may differ between the two (error messages, schema validation, values parsing, helm commands) carry
-    ``@pytest.mark.helm3`` and run with both."""
+    same objects for every profile of the umbrella, which renders both subcharts and the library. Tests
+    of what may differ between the two (error messages, schema validation, values parsing, helm commands)
+    carry ``@pytest.mark.helm3`` and run with both."""
     if "helm_major" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("helm3") is not None
         majors = [4, 3] if both else [4]

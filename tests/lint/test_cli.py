@@ -357,3 +357,31 @@ def test_with_output_file_the_report_goes_there_and_stdout_gets_the_summary_line
     (line,) = result.out.splitlines()
     assert line.startswith("FAILED: 1 input not checked (render error); 0 findings in the rest; checked 1 chart")
     assert json.loads(report.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is False
+
+
+def test_parallel_renders_are_linted_and_reported_in_input_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renders run in a thread pool; the first ones finishing last must not change the report's order."""
+    import argparse
+    import itertools
+    import time
+
+    from tools.lint import cli
+
+    wanted = [(DEMO_CHART, [name], name) for name in ("a", "b-missing", "c", "d")]
+    submitted = itertools.count()
+    linted: list[tuple[str, str]] = []
+
+    def render(chart: Path, values: list[str], set_values: list[str], *, kube_version: str, **_: object) -> list[str]:
+        time.sleep(0.05 * (8 - next(submitted)))  # the first submitted finishes last
+        if values == ["c"] and kube_version.startswith("1.37"):
+            raise helm.HelmError("render failed")
+        return [kube_version]
+
+    monkeypatch.setattr(cli, "render_chart", render)
+    monkeypatch.setattr(cli, "_render_workers", lambda: 4)
+    monkeypatch.setattr(cli, "lint", lambda objs, config, vs, label: linted.append((label, vs[0])) or [])
+    monkeypatch.setattr(cli, "_missing_input", lambda chart, values: "no such file" if "missing" in values[0] else None)
+    args = argparse.Namespace(set_values=[], helm=None, namespace="default", release="nova")
+    _, errors, objects, renders = cli._lint_charts(args, wanted, cli.Config(), ["1.29", "1.37"])
+    assert linted == [("a", "1.29"), ("a", "1.37"), ("c", "1.29"), ("d", "1.29"), ("d", "1.37")]
+    assert [e.input for e in errors] == ["b-missing", "c (Kubernetes 1.37)"] and (objects, renders) == (5, 5)

@@ -1,5 +1,12 @@
 # Targets a newcomer can guess. `make test` alone sets everything up on a fresh Debian machine.
 PY := .venv/bin/python
+# Tests run in parallel (pytest-xdist): one worker per core for the unit tests, two per core for the whole
+# suite, whose runtime tests mostly wait on failovers. --dist loadfile (refined in tests/conftest.py) keeps a
+# file's module fixtures (a started cluster, a fresh clone) on one worker. `make test WORKERS=0` runs in one process.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+WORKERS ?= $(shell expr 2 \* $(CORES))
+UNIT_WORKERS ?= $(CORES)
+XDIST = --dist loadfile --no-loadscope-reorder
 .DEFAULT_GOAL := help
 
 .PHONY: help setup lint test test-unit test-runtime test-cluster schema schema-check ct-lint package up deploy status logs cleanup down bench clean
@@ -17,13 +24,13 @@ test: setup ## Every test (unit, lint fixtures, schema, runtime daemons; cluster
 	$(PY) -m ruff check tools tests bench
 	$(PY) -m tools.schema --check
 	$(PY) -m tools.lint.docs --check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(WORKERS) $(XDIST)
 
 test-unit: setup ## Only the fast tests (no daemons)
-	$(PY) -m pytest -q -m "not runtime and not cluster"
+	$(PY) -m pytest -q -n $(UNIT_WORKERS) $(XDIST) -m "not runtime and not cluster"
 
 test-runtime: setup ## Only the tests that start real Redis/Sentinel/etcd/Patroni/PostgreSQL
-	$(PY) -m pytest -q -m runtime
+	$(PY) -m pytest -q -n $(WORKERS) $(XDIST) -m runtime
 
 schema: setup ## Regenerate values.schema.json and the README parameter tables
 	$(PY) -m tools.schema

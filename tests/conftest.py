@@ -12,6 +12,7 @@ import functools
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,9 +54,22 @@ def render(
                                kube_version, tuple(api_versions)))
 
 
-@pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``helm_major`` is helm 4, plus helm 3 for tests marked ``helm3``.
+
+    Render output needs no helm 3 rerun: tests/unit/test_nova_render.py proves helm 3 and 4 render the
+    same objects for every profile of the umbrella, which renders both subcharts and the library. Tests
+    of what may differ between the two (error messages, schema validation, values parsing, helm commands)
+    carry ``@pytest.mark.helm3`` and run with both."""
+    if "helm_major" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("helm3") is not None
+        majors = [4, 3] if both else [4]
+        metafunc.parametrize("helm_major", majors, ids=[f"helm{m}" for m in majors], indirect=True)
+
+
+@pytest.fixture
 def helm_major(request: pytest.FixtureRequest) -> int:
-    """Run a test once with helm 4 and once with helm 3 (a missing binary fails at setup: see helm_path)."""
+    """The helm major version of this run (see pytest_generate_tests); a missing binary fails at setup."""
     helm_path(request.param)
     return request.param
 
@@ -65,3 +79,27 @@ def require_binaries(*names: str) -> None:
     missing = [n for n in names if not (shutil.which(n) or Path(n).exists())]
     if missing:
         pytest.skip(f"missing {', '.join(missing)}: run `make setup` as root (apt-get) to install the test daemons")
+
+
+# Under pytest-xdist, `make test` runs `--dist loadfile`: one worker runs a whole test file, so a module-scoped
+# fixture (a started Redis or PostgreSQL cluster, a registry, a fresh clone, generated charts) is built once,
+# ordered module fixtures (the PostgreSQL failover steps) keep their order and the per-worker render cache
+# serves the file's renders. These files are spread test by test instead: each test starts its own daemons
+# and together they are most of the suite's wall time (waiting on failovers). A test checks that none of
+# them uses a module-scoped fixture.
+SPREAD_PER_TEST = frozenset({"tests/runtime/test_redis_failover.py", "tests/runtime/test_cleanup.py"})
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: the suite also runs without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, with the files in SPREAD_PER_TEST distributed test by test."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileSchedulingSpreadingDaemonTests(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if file in SPREAD_PER_TEST else file
+
+    return FileSchedulingSpreadingDaemonTests(config, log)

@@ -359,13 +359,29 @@ def test_with_output_file_the_report_goes_there_and_stdout_gets_the_summary_line
     assert json.loads(report.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is False
 
 
-def test_the_repo_lints_every_chart_and_profile_for_every_supported_version() -> None:
-    from tools import charts, kube_versions
+def test_parallel_renders_are_linted_and_reported_in_input_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renders run in a thread pool; the first ones finishing last must not change the report's order."""
+    import argparse
+    import itertools
+    import time
 
-    result = run_lint(["--format", "json"])
-    assert result.code == 0, result.err
-    checked = json.loads(result.out)["checked"]
-    value_sets = sum(1 + len(charts.profiles(c)) for c in charts.discover())
-    assert (checked["charts"], checked["valueSets"]) == (len(charts.discover()), value_sets)
-    assert checked["kubeVersions"] == list(kube_versions.supported())
-    assert checked["renders"] == value_sets * len(kube_versions.supported()) and checked["objects"] > 500
+    from tools.lint import cli
+
+    wanted = [(DEMO_CHART, [name], name) for name in ("a", "b-missing", "c", "d")]
+    submitted = itertools.count()
+    linted: list[tuple[str, str]] = []
+
+    def render(chart: Path, values: list[str], set_values: list[str], *, kube_version: str, **_: object) -> list[str]:
+        time.sleep(0.05 * (8 - next(submitted)))  # the first submitted finishes last
+        if values == ["c"] and kube_version.startswith("1.37"):
+            raise helm.HelmError("render failed")
+        return [kube_version]
+
+    monkeypatch.setattr(cli, "render_chart", render)
+    monkeypatch.setattr(cli, "_render_workers", lambda: 4)
+    monkeypatch.setattr(cli, "lint", lambda objs, config, vs, label: linted.append((label, vs[0])) or [])
+    monkeypatch.setattr(cli, "_missing_input", lambda chart, values: "no such file" if "missing" in values[0] else None)
+    args = argparse.Namespace(set_values=[], helm=None, namespace="default", release="nova")
+    _, errors, objects, renders = cli._lint_charts(args, wanted, cli.Config(), ["1.29", "1.37"])
+    assert linted == [("a", "1.29"), ("a", "1.37"), ("c", "1.29"), ("d", "1.29"), ("d", "1.37")]
+    assert [e.input for e in errors] == ["b-missing", "c (Kubernetes 1.37)"] and (objects, renders) == (5, 5)

@@ -8,21 +8,29 @@ import pytest
 
 from tests.lint.conftest import run_lint
 from tools import charts as chart_files
-from tools import helm
+from tools import helm, kube_versions
 from tools.lint.config import load_config
 from tools.lint.finding import Severity
 from tools.lint.rules import cpu_limit
 
 
-def test_every_chart_and_profile_lints_clean_with_the_repository_config(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_chart_and_profile_lints_clean_for_every_supported_version_with_the_repository_config(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m tools.lint` at the repository root (what `make lint` runs): every chart with its default
+    values and every profile, rendered and checked for each supported Kubernetes version, and clean."""
     assert {c.name for c in chart_files.discover()} >= {"nova", "nova-redis", "nova-postgres"}
     monkeypatch.chdir(helm.REPO_ROOT)  # picks up .nova-lint.yaml
     result = run_lint(["--format", "json"])
-    findings = json.loads(result.out)["findings"] if result.out.strip() else []
+    report = json.loads(result.out) if result.out.strip() else {}
     shown = [f"{f['input']}: {f['rule']} {f['kind']}/{f['namespace']}/{f['name']} {f['path']}: {f['message']}"
-             for f in findings]
+             for f in report.get("findings", [])]
     assert result.err == "", result.err
     assert result.code == 0, "\n".join(shown)
+    checked = report["checked"]
+    value_sets = sum(1 + len(chart_files.profiles(c)) for c in chart_files.discover())
+    assert (checked["charts"], checked["valueSets"]) == (len(chart_files.discover()), value_sets)
+    assert checked["kubeVersions"] == list(kube_versions.supported())
+    assert checked["renders"] == value_sets * len(kube_versions.supported()) and checked["objects"] > 500
 
 
 def test_resilience_policy_catches_a_too_long_timeout_in_the_nova_chart() -> None:

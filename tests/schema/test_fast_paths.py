@@ -75,6 +75,7 @@ def _same(ours: Any, helms: Any) -> bool:
     return type(ours) is type(helms) and ours == helms
 
 
+@pytest.mark.helm3
 def test_values_are_read_as_helm_reads_them(tmp_path, helm_major):
     chart = make_chart(tmp_path, "scalars", SCALARS, {"cm.yaml": TEMPLATE})
     ours = values.load(chart / "values.yaml")

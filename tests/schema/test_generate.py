@@ -158,6 +158,7 @@ def test_subcharts_accept_global_keys_from_a_parent_and_enabled_is_a_normal_key(
     assert list(validator.iter_errors({"global": {"imageRegistry": 5}}))
 
 
+@pytest.mark.helm3
 def test_helm_refuses_typos_and_wrong_types_in_the_umbrella_and_names_the_path(charts, run, helm_major, tmp_path):
     binary = helm_path(helm_major)  # a missing helm is an error, as in every other helm test
     assert run(charts / "umbrella").code == 0

@@ -94,6 +94,7 @@ def _pointer(path: tuple[str, ...]) -> str:
 
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
+@pytest.mark.helm3
 def test_helm_refuses_unknown_keys_at_several_depths_naming_the_path(generated, name, helm_major, tmp_path):
     chart = generated / name
     schema = json.loads((chart / "values.schema.json").read_text())
@@ -115,6 +116,7 @@ def test_helm_refuses_unknown_keys_at_several_depths_naming_the_path(generated, 
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
 @pytest.mark.parametrize("kind", ["integer", "boolean"])
+@pytest.mark.helm3
 def test_helm_refuses_a_string_where_a_number_or_boolean_goes_naming_the_path(generated, name, kind, helm_major,
                                                                               tmp_path):
     chart = generated / name
@@ -131,12 +133,14 @@ def test_helm_refuses_a_string_where_a_number_or_boolean_goes_naming_the_path(ge
 
 
 @pytest.mark.parametrize("name,profile", PROFILES, ids=[f"{n}:{p.parent.name}/{p.name}" for n, p in PROFILES])
+@pytest.mark.helm3
 def test_every_values_profile_passes_the_generated_schema(generated, name, profile, helm_major):
     objects = helm.render(generated / name, [profile], helm=helm_path(helm_major))
     assert objects, f"{profile} rendered no objects"
 
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
+@pytest.mark.helm3
 def test_the_charts_own_defaults_pass_the_generated_schema(generated, name, helm_major):
     assert helm.render(generated / name, helm=helm_path(helm_major))
 
@@ -214,6 +218,7 @@ def test_every_resources_block_and_volume_size_is_typed_as_a_quantity(generated,
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
 @pytest.mark.parametrize("bad", BAD_QUANTITIES, ids=str)
+@pytest.mark.helm3
 def test_helm_refuses_a_bad_quantity_in_every_resources_and_size_value_naming_each_path(generated, name, bad,
                                                                                       helm_major, tmp_path):
     chart, paths = _quantity_setup(generated, name)
@@ -226,6 +231,7 @@ def test_helm_refuses_a_bad_quantity_in_every_resources_and_size_value_naming_ea
 
 
 @pytest.mark.parametrize("name", [c.name for c in CHARTS])
+@pytest.mark.helm3
 def test_helm_accepts_good_quantities_in_every_resources_and_size_value(generated, name, helm_major, tmp_path):
     chart, paths = _quantity_setup(generated, name)
     blocks = sorted({_block(p) for p in paths})

@@ -147,6 +147,7 @@ def test_image_reference_takes_global_registry_digest_and_default_tag(probe_char
     assert probe(probe_chart, helm_major, *set_values)["image"]["data"]["ref"] == ref
 
 
+@pytest.mark.helm3
 def test_image_with_neither_tag_nor_digest_fails_naming_the_key(probe_chart: Path, helm_major: int) -> None:
     message = probe_error(probe_chart, helm_major, "image.tag=")
     assert "image.tag and image.digest are both empty: pin one of them" in message
@@ -165,6 +166,7 @@ def test_labels_pull_secrets_and_soft_anti_affinity(probe_chart: Path, helm_majo
     assert term["weight"] == 100 and term["podAffinityTerm"]["labelSelector"]["matchLabels"] == {"app": "x"}
 
 
+@pytest.mark.helm3
 def test_hard_none_and_unknown_anti_affinity(probe_chart: Path, helm_major: int) -> None:
     hard = probe(probe_chart, helm_major, "mode=hard")["pod"]["spec"]["affinity"]["podAntiAffinity"]
     assert list(hard) == ["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -189,6 +191,7 @@ def test_storage_class_dash_means_empty_string(probe_chart: Path, helm_major: in
     (("resources.requests.memory=1Gi",), "web.resources: requests.memory=1Gi is above limits.memory=128Mi"),
     (("resources.requests.cpu=2", "resources.limits.cpu=1.5"), "requests.cpu=2 is above limits.cpu=1.5"),
 ])
+@pytest.mark.helm3
 def test_requests_above_limits_fail_naming_the_key(probe_chart: Path, helm_major: int, set_values: tuple[str, ...],
                                                    message: str) -> None:
     assert message in probe_error(probe_chart, helm_major, *set_values)
@@ -234,6 +237,7 @@ def test_the_service_merge_runs_once_per_template() -> None:
         assert 'include "nova.service.config"' not in text, f"{tpl}: merge per service (use nova.services once)"
 
 
+@pytest.mark.helm3
 def test_packaged_charts_bundle_the_library_and_render(tmp_path: Path, helm_major: int) -> None:
     subprocess.run([helm_path(4), "package", str(CHARTS / "nova"), "-d", str(tmp_path)], check=True,
                    capture_output=True)
@@ -274,6 +278,7 @@ def test_global_storage_class_dash_reaches_every_subchart_claim_of_the_umbrella(
 
 
 @pytest.mark.parametrize("set_value,key", [("image.tag=", "image"), ("etcd.image.tag=", "etcd.image")])
+@pytest.mark.helm3
 def test_postgres_empty_image_tag_fails_naming_the_key_not_with_a_yaml_error(helm_major: int, set_value: str,
                                                                              key: str) -> None:
     with pytest.raises(helm.HelmError) as err:
@@ -299,6 +304,7 @@ def test_postgres_empty_image_tag_fails_naming_the_key_not_with_a_yaml_error(hel
      "bootstrap.resources: requests.memory=256Mi is above limits.memory=128Mi"),
     ("nova", ["postgres.resources.requests.cpu=2"], "resources: requests.cpu=2 is above limits.cpu=1000m"),
 ])
+@pytest.mark.helm3
 def test_requests_above_limits_are_refused_at_render_naming_the_key(helm_major: int, chart: str,
                                                                     set_values: list[str], message: str) -> None:
     with pytest.raises(helm.HelmError) as err:
@@ -306,6 +312,7 @@ def test_requests_above_limits_are_refused_at_render_naming_the_key(helm_major: 
     assert message in str(err.value)
 
 
+@pytest.mark.helm3
 def test_a_misspelt_service_fails_with_the_path_and_the_nearest_name(helm_major: int) -> None:
     with pytest.raises(helm.HelmError) as err:
         render(CHARTS / "nova", set_values=["services.microservices.usr-service.enabled=false"], major=helm_major)

@@ -420,6 +420,7 @@ def test_metrics_sidecar_and_service_monitor_only_when_the_crd_exists(helm_major
     ("image.tag=", "image.tag and image.digest are both empty"),
     ("sentinel.masterSet=a b", "sentinel.masterSet"),
 ])
+@pytest.mark.helm3
 def test_bad_values_fail_with_a_message_naming_the_key(helm_major: int, set_value: str, message: str) -> None:
     with pytest.raises(helm.HelmError) as err:
         helm.render(CHART, set_values=[set_value], helm=helm.find_helm(helm_major))
@@ -487,12 +488,14 @@ def test_acl_users_get_their_own_prefix_and_generated_password(helm_major: int) 
     ("aclUsers.svc.commands=+@all", "at '/aclUsers/svc': missing property 'keyPrefix'"),
     ("aclUsers.Svc.keyPrefix=x:", "aclUsers.Svc"),
 ])
+@pytest.mark.helm3
 def test_bad_acl_users_fail_with_a_message_naming_the_key(helm_major: int, set_value: str, message: str) -> None:
     with pytest.raises(helm.HelmError) as err:
         helm.render(CHART, set_values=[set_value], helm=helm.find_helm(helm_major))
     assert message in str(err.value)
 
 
+@pytest.mark.helm3
 def test_acl_users_need_auth(helm_major: int) -> None:
     with pytest.raises(helm.HelmError) as err:
         helm.render(CHART, set_values=["aclUsers.svc.keyPrefix=s:", "auth.enabled=false"], helm=helm.find_helm(helm_major))

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "bench" / ".work"
 TARGETS = {"unit": ("test-unit", 60.0), "full": ("test", 150.0)}
 COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed|deselected|warnings?)\b")
 
@@ -55,7 +56,10 @@ def time_target(target: str) -> tuple[float, float, int, dict[str, int]]:
     proc = subprocess.run(["make", "--no-print-directory", target], cwd=ROOT, capture_output=True, text=True,
                           check=False)
     seconds = time.perf_counter() - started
-    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"suite-{target}.log"
+    log.write_text(proc.stdout + proc.stderr)  # the whole output, to read a failure's traceback
+    sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:] + f"(whole output: {log})\n")
     return seconds, _children_cpu() - cpu, proc.returncode, pytest_counts(proc.stdout)
 
 

@@ -44,7 +44,7 @@ def fresh_clone(dest: Path, root: Path = ROOT) -> Path:
     clone = dest / "repo"
     _git("clone", "-q", "--branch", "main", str(bare), str(clone), cwd=dest)
     venv = root / ".venv"
-    if venv.exists():
+    if venv.exists() and not (clone / ".venv").is_symlink():  # a snapshot never carries .venv (.gitignore)
         (clone / ".venv").symlink_to(venv.resolve())
         with (clone / ".git" / "info" / "exclude").open("a") as fh:
             fh.write(".venv\n")

@@ -67,3 +67,12 @@ def missing_probe(index: Any, report: Reporter, probe: str) -> Iterator[Finding]
     for w, c in index.iter_containers():
         if c.long_running and not c.spec.get(probe):
             yield report(w.obj, f"{c.path}.{probe}", f"container {c.name!r} has no {probe}", c.name)
+
+
+def missing_limit(index: Any, report: Reporter, resource: str, label: str) -> Iterator[Finding]:
+    """Findings for containers (init and Job containers included) without ``resources.limits.<resource>``."""
+    for w, c in index.iter_containers():
+        limits = mapping(mapping(c.spec.get("resources")).get("limits"))
+        if limits.get(resource) in (None, "", 0, "0"):
+            yield report(w.obj, f"{c.path}.resources.limits.{resource}", f"container {c.name!r} has no {label} limit",
+                         c.name)

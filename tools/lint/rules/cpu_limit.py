@@ -21,7 +21,7 @@ from typing import Any
 
 from tools.lint.finding import Finding, Severity
 from tools.lint.model import Index
-from tools.lint.rules._base import Reporter, mapping
+from tools.lint.rules._base import Reporter, missing_limit
 
 ID = "cpu-limit"
 SEVERITY = Severity.INFO
@@ -38,7 +38,4 @@ report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for w, c in index.iter_containers():
-        limits = mapping(mapping(c.spec.get("resources")).get("limits"))
-        if limits.get("cpu") in (None, "", 0, "0"):
-            yield report(w.obj, f"{c.path}.resources.limits.cpu", f"container {c.name!r} has no CPU limit", c.name)
+    yield from missing_limit(index, report, "cpu", "CPU")

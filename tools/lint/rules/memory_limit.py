@@ -16,7 +16,7 @@ from typing import Any
 
 from tools.lint.finding import Finding, Severity
 from tools.lint.model import Index
-from tools.lint.rules._base import Reporter, mapping
+from tools.lint.rules._base import Reporter, missing_limit
 
 ID = "memory-limit"
 SEVERITY = Severity.ERROR
@@ -33,8 +33,4 @@ report = Reporter(ID, SEVERITY, REMEDIATION)
 
 
 def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for w, c in index.iter_containers():
-        limits = mapping(mapping(c.spec.get("resources")).get("limits"))
-        if limits.get("memory") in (None, "", 0, "0"):
-            yield report(w.obj, f"{c.path}.resources.limits.memory",
-                         f"container {c.name!r} has no memory limit", c.name)
+    yield from missing_limit(index, report, "memory", "memory")

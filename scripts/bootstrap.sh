@@ -43,7 +43,8 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
     # The packages must not leave daemons running on the default ports: tests start their own.
-    for svc in redis-server redis-sentinel postgresql etcd patroni haproxy docker-registry; do
+    for svc in redis-server redis-sentinel postgresql etcd patroni haproxy docker-registry pgbouncer prometheus \
+             prometheus-redis-exporter prometheus-postgres-exporter prometheus-node-exporter; do
       service "$svc" stop >/dev/null 2>&1 || true
     done
   else

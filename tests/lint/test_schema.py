@@ -69,5 +69,11 @@ def test_unsupported_kube_version_is_a_clear_error() -> None:
     assert resolve_version("1.29.3") == "1.29"
 
 
-def test_kind_without_bundled_schema_has_no_validator() -> None:
-    assert KubeSchemas("1.29").validator("monitoring.coreos.com/v1", "ServiceMonitor") is None
+def test_kind_without_bundled_or_vendored_schema_has_no_validator() -> None:
+    assert KubeSchemas("1.29").validator("example.com/v1", "Widget") is None
+    assert KubeSchemas("1.29").validator("monitoring.coreos.com/v1", "Alertmanager") is None  # not vendored
+
+
+def test_vendored_crd_kind_has_a_validator_on_every_version() -> None:
+    for version in ("1.25", "1.37"):
+        assert KubeSchemas(version).validator("monitoring.coreos.com/v1", "ServiceMonitor") is not None

@@ -1,4 +1,4 @@
-"""Strict Kubernetes schema validation over the schemas that kubernetes-validate ships.
+"""Strict schema validation: kubernetes-validate's schemas for built-in kinds, vendored CRDs (tools.crds) for the rest.
 
 kubernetes_validate.validate() reads and parses the 1 MB definitions file and builds a new
 jsonschema validator for every object, which costs milliseconds per object. Here each Kubernetes
@@ -24,7 +24,7 @@ import jsonschema
 from kubernetes_validate import utils as kv_utils
 from referencing import Registry, Resource
 
-from tools import kube_versions
+from tools import crds, kube_versions
 
 # (value, path-chain, errors): the path chain is a linked list of (parent, key) built only on error.
 Check = Callable[[Any, Any, list[tuple[Any, str]]], None]
@@ -100,8 +100,13 @@ def _path_of(chain: Any) -> str:
     while chain is not None:
         chain, key = chain
         keys.append(key)
+    return _format_path(reversed(keys))
+
+
+def _format_path(keys: Any) -> str:
+    """``["spec", "ports", 0, "port"]`` -> ``spec.ports[0].port`` (the linter's JSON path spelling)."""
     out = ""
-    for key in reversed(keys):
+    for key in keys:
         out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
     return out
 
@@ -262,11 +267,9 @@ class KubeSchemas:
         return self._validators[key]
 
     def _build(self, api_version: str, kind: str) -> Callable[[Any], list[Error]] | None:
-        file = self.directory / f"{schema_file_stem(api_version, kind)}.json"
-        if not file.is_file():
+        schema = self.schema(api_version, kind)
+        if schema is None:
             return None
-        with file.open() as fh:
-            schema = json.load(fh)
         try:
             check = self._compile_top(schema)
         except Unsupported:
@@ -279,6 +282,14 @@ class KubeSchemas:
             return [(_path_of(p), m) for p, m in raw]
         return run
 
+    def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """The strict JSON schema of a kind: kubernetes-validate's for built-in kinds, else a vendored CRD's."""
+        file = self.directory / f"{schema_file_stem(api_version, kind)}.json"
+        if file.is_file():
+            with file.open() as fh:
+                return json.load(fh)
+        return crds.strict_schema(api_version, kind, self._definitions["$defs"])
+
     def _compile_top(self, schema: dict[str, Any]) -> Check | None:
         top = {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
         return self._compiler.node(top)
@@ -289,13 +300,14 @@ class KubeSchemas:
         validator = jsonschema.Draft202012Validator(schema, registry=registry)
 
         def run(obj: Any) -> list[Error]:
-            return [(".".join(map(str, err.absolute_path)) or "", err.message) for err in validator.iter_errors(obj)]
+            return [(_format_path(err.absolute_path), err.message) for err in validator.iter_errors(obj)]
         return run
 
     def jsonschema_errors(self, obj: dict[str, Any]) -> Iterator[Error]:
         """Reference implementation (jsonschema itself), used by tests to check the compiled validators."""
-        file = self.directory / f"{schema_file_stem(obj['apiVersion'], obj['kind'])}.json"
-        schema = json.loads(file.read_text())
+        schema = self.schema(obj["apiVersion"], obj["kind"])
+        if schema is None:
+            raise ValueError(f"no schema for {obj['apiVersion']} {obj['kind']}")
         yield from self._jsonschema_validator(schema)(obj)
 
 

@@ -1,8 +1,9 @@
 """Objects are valid against the strict Kubernetes schema of each checked version (unknown fields are errors).
 
-Schemas come from kubernetes-validate. A built-in API group/version that a Kubernetes version does
-not serve (for example ``policy/v1beta1`` on 1.25+) is an error; kinds from other groups (CRDs)
-are left to ``kube-schema-unavailable``.
+Schemas come from kubernetes-validate for built-in kinds and from the vendored, pinned CRDs in
+tools/crds for custom resources (Prometheus Operator, Gateway API, cert-manager, Strimzi, Argo CD, Flux).
+A built-in API group/version that a Kubernetes version does not serve (for example ``policy/v1beta1``
+on 1.25+) is an error; other custom resources are left to ``kube-schema-unavailable``.
 
 Passing::
 

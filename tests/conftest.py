@@ -9,7 +9,9 @@ from :func:`helm_path` (directly, through :func:`render`, or through the ``helm_
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,29 @@ def helm_path(major: int) -> str:
         pytest.fail(f"{exc} (helm 3 and 4 are both required)", pytrace=False)
 
 
+RENDER_CACHE_ENV = "NOVA_TEST_RENDER_CACHE"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One render cache directory per test run, made by the controller before pytest-xdist starts the workers
+    (they inherit the environment), so every worker and every doc-test clone shares it; removed at the end."""
+    if not hasattr(config, "workerinput") and RENDER_CACHE_ENV not in os.environ:
+        os.environ[RENDER_CACHE_ENV] = tempfile.mkdtemp(prefix="nova-render-cache-")
+        config._nova_render_cache = os.environ[RENDER_CACHE_ENV]  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = getattr(config, "_nova_render_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop(RENDER_CACHE_ENV, None)
+
+
+def render_cache() -> str | None:
+    """The run's shared directory of renders addressed by content (tools.helm.render_text's ``cache``)."""
+    return os.environ.get(RENDER_CACHE_ENV)
+
+
 @functools.cache
 def _render_cached(
     major: int, chart: str, values: tuple[str, ...], set_values: tuple[str, ...], namespace: str,
@@ -40,7 +65,7 @@ def _render_cached(
 ) -> tuple[KubeObject, ...]:
     return tuple(
         helm.render(chart, values, set_values, helm=helm_path(major), namespace=namespace,
-                    kube_version=kube_version, api_versions=api_versions)
+                    kube_version=kube_version, api_versions=api_versions, cache=render_cache())
     )
 
 
@@ -49,7 +74,9 @@ def render(
     major: int = 4, namespace: str = "default", kube_version: str | None = None,
     api_versions: Sequence[str] = (),
 ) -> list[KubeObject]:
-    """Render through real helm (cached per argument set); returns objects with their template."""
+    """Render through real helm, cached per argument set in this process and by content across the run's
+    workers (renders with random values look alike here: a test of fresh randomness calls tools.helm itself);
+    returns objects with their template."""
     return list(_render_cached(major, str(chart), tuple(map(str, values)), tuple(set_values), namespace,
                                kube_version, tuple(api_versions)))
 

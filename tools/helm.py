@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import shutil
 import subprocess
@@ -269,9 +270,15 @@ def render_text(
     *,
     helm: str | None = None,
     build_dependencies: bool = True,
+    cache: Path | str | None = None,
     **kwargs: Any,
 ) -> str:
-    """``helm template`` output as text. Raises HelmError naming the chart and values files."""
+    """``helm template`` output as text. Raises HelmError naming the chart and values files.
+
+    ``cache`` (or the ``NOVA_RENDER_CACHE`` environment variable) names a directory of renders addressed by
+    content (:func:`_render_key`): an identical render is read back instead of run again. Only for callers
+    whose result must not depend on a render's random values (generated passwords differ between two real
+    renders): the test suite's cached ``render`` and the doc-test's repeated ``python -m tools.lint`` runs."""
     chart = Path(chart)
     if not (chart / "Chart.yaml").is_file():
         raise HelmError(f"{chart}: not a chart (no Chart.yaml)")
@@ -281,7 +288,44 @@ def render_text(
     context = f"chart {chart}" + (f", values {', '.join(map(str, values))}" if values else "")
     if build_dependencies:
         dependency_build(chart, helm=helm)
-    return run(template_args(chart, values, set_values, **kwargs), helm=helm, context=context)
+    args = template_args(chart, values, set_values, **kwargs)
+    store = Path(cache) if cache else (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else None)
+    if store is None:
+        return run(args, helm=helm, context=context)
+    key = _render_key(chart, values, args, helm or find_helm())
+    hit = store / f"{key}.yaml"
+    if hit.is_file():
+        return hit.read_text()
+    text = run(args, helm=helm, context=context)
+    store.mkdir(parents=True, exist_ok=True)
+    partial = store / f".{key}.{os.getpid()}.tmp"
+    partial.write_text(text)
+    os.replace(partial, hit)  # atomic: a concurrent reader sees the whole render or none
+    return text
+
+
+CACHE_ENV = "NOVA_RENDER_CACHE"
+
+
+def _render_key(chart: Path, values: Sequence[Path | str], args: Sequence[str], binary: str) -> str:
+    """A content address for one ``helm template``: the bytes of every file helm reads (the chart tree with
+    its linked subcharts, each values file), the other arguments, and the helm binary (path, size, mtime).
+    Paths are left out, so the same chart in another clone hits the same entry."""
+    digest = hashlib.sha256()
+    stat = os.stat(binary)
+    digest.update(f"{os.path.realpath(binary)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    for root, dirs, files in os.walk(chart, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            digest.update(f"{path.relative_to(chart)}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    replaced = {str(chart): "<chart>"}
+    for i, v in enumerate(values):
+        digest.update(hashlib.sha256(Path(v).read_bytes()).digest())
+        replaced[str(v)] = f"<values{i}>"
+    digest.update("\0".join(replaced.get(a, a) for a in args).encode())
+    return digest.hexdigest()
 
 
 def render(

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import render_cache
 from tests.unit.freshclone import ROOT, fresh_clone
 from tools import charts as chart_files
 from tools import helm
@@ -265,6 +266,9 @@ def test_doc_command_runs_as_written_on_a_fresh_clone(clone: Path, command: Comm
     env = {**os.environ, "PATH": f"{clone / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "KUBECONFIG": str(clone / "no-kubeconfig")}
     env.pop("VIRTUAL_ENV", None)
+    cache = render_cache()
+    if cache:  # the three full `tools.lint` runs render the same clone: helm runs once per distinct input
+        env[helm.CACHE_ENV] = cache
     proc = subprocess.run(["sh", "-c", command.text], cwd=clone, env=env, capture_output=True, text=True,
                           check=False, timeout=300)
     assert proc.returncode == 0, f"{command} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"

@@ -373,3 +373,35 @@ def test_no_test_skips_when_helm_is_missing() -> None:
     offenders = [str(p.relative_to(tests)) for p in sorted(tests.rglob("*.py"))
                  if skip_on_missing.search(p.read_text())]
     assert offenders == []
+
+
+def test_the_render_cache_is_addressed_by_content_not_path_and_sees_a_changed_subchart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "cache"
+    calls: list[list[str]] = []
+    real_run = helm.run
+
+    def counting_run(args: list[str], **kwargs: object) -> str:
+        calls.append(list(args))
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(helm, "run", counting_run)
+    parent, child = _linked_pair(tmp_path / "a")
+    copy_parent, _ = _linked_pair(tmp_path / "b")  # the same content in another place (another clone)
+    first = helm.render_text(parent, cache=store)
+    assert helm.render_text(copy_parent, cache=store) == first
+    assert sum(a[0] == "template" for a in calls) == 1, "the same content is rendered once"
+    (child / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: child-v2\n")
+    assert "child-v2" in helm.render_text(parent, cache=store), "a changed subchart file is a new render"
+    assert "replicas: \"3\"" in helm.render_text(parent, set_values=["replicas=3"], cache=store)
+    monkeypatch.setenv(helm.CACHE_ENV, str(store))
+    assert helm.render_text(copy_parent) == first  # the environment variable turns the same cache on
+    assert sum(a[0] == "template" for a in calls) == 3
+
+
+def test_a_failed_render_is_not_cached(tmp_path: Path) -> None:
+    chart = _chart(tmp_path, template="{{ fail \"nope\" }}\n")
+    store = tmp_path / "cache"
+    for _ in range(2):
+        with pytest.raises(helm.HelmError, match="nope"):
+            helm.render_text(chart, cache=store)
+    assert not store.exists() or not list(store.iterdir())

@@ -149,10 +149,9 @@ def check_value(validator: Any, version: int, name: str, value: str) -> str | No
             return f"{value!r} is not a valid {kind.lower()}{unit}"
         if number < v.min_val or number > v.max_val:
             return f"{value!r} is outside {v.min_val}..{v.max_val}{unit}"
-    if kind in ("Enum", "EnumBool"):
-        if not (kind == "EnumBool" and validator.parse_bool(value) is not None) \
-                and str(value).lower() not in v.possible_values:
-            return f"{value!r} is not one of {', '.join(sorted(v.possible_values))}"
+    if kind in ("Enum", "EnumBool") and str(value).lower() not in v.possible_values \
+            and not (kind == "EnumBool" and validator.parse_bool(value) is not None):
+        return f"{value!r} is not one of {', '.join(sorted(v.possible_values))}"
     return None
 
 
@@ -367,8 +366,8 @@ class Applier:
         leader = self.leader_of(cluster)
         pending = []
         for m in cluster["members"]:
-            st = self.state(m) or {}
-            if st.get("pending_restart") or m.get("pending_restart"):
+            st = self.state(m)  # live; the member key in /cluster lags up to one HA loop behind a restart
+            if (st.get("pending_restart") if st is not None else m.get("pending_restart")):
                 pending.append(m)
         replicas = sorted((m for m in pending if m is not leader), key=lambda m: m["name"])
         return replicas + [m for m in pending if m is leader], leader
@@ -450,10 +449,11 @@ def main(argv: list[str]) -> int:
     try:
         with open(argv[1]) as fh:
             desired = json.load(fh)
-        if not isinstance(desired, dict):
-            raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         print(f"config-apply: {argv[1]}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(desired, dict):
+        print(f"config-apply: {argv[1]}: not a JSON object", file=sys.stderr)
         return 2
     applier: Applier | None = None
     code = 0

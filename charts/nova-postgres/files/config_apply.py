@@ -367,7 +367,13 @@ class Applier:
         pending = []
         for m in cluster["members"]:
             st = self.state(m)  # live; the member key in /cluster lags up to one HA loop behind a restart
-            if (st.get("pending_restart") if st is not None else m.get("pending_restart")):
+            if st is None or st.get("state") != "running":
+                # A stopped or starting member starts PostgreSQL with the DCS configuration: nothing to restart.
+                if m.get("pending_restart"):
+                    log(f"{m['name']} is not running ({(st or {}).get('state', 'unreachable')}); it starts with "
+                        "the new configuration")
+                continue
+            if st.get("pending_restart"):
                 pending.append(m)
         replicas = sorted((m for m in pending if m is not leader), key=lambda m: m["name"])
         return replicas + [m for m in pending if m is leader], leader

@@ -192,12 +192,28 @@ def test_rejected_parameter_fails_the_job_naming_it_and_applies_nothing(
         cluster: h.Cluster, upgrade: dict[str, Any]) -> None:
     before = dcs_config(cluster)
     bad = h.run_job(cluster, render(*UPGRADE, "postgresql.parameters.shared_buffers=12XB",
-                                    "postgresql.parameters.work_mme=8MB"), "config-apply")
+                                    "postgresql.parameters.work_mme=8MB",
+                                    "postgresql.parameters.max_wal_senders=999999"), "config-apply")
     assert bad["returncode"] == 2, bad
     assert "postgresql.parameters.shared_buffers '12XB' is not a valid integer" in bad["stderr"], bad["stderr"]
     assert "postgresql.parameters.work_mme is not a PostgreSQL 15 parameter" in bad["stderr"], bad["stderr"]
+    # Patroni itself would clamp this to the maximum with a log line; the Job refuses it.
+    assert "postgresql.parameters.max_wal_senders '999999' is outside 0..262143" in bad["stderr"], bad["stderr"]
     assert bad["ok"] is False and bad["changes"] == []
     assert dcs_config(cluster) == before
+
+
+def test_patroni_refuses_an_unauthenticated_patch_so_the_job_used_the_rest_password(
+        cluster: h.Cluster, upgrade: dict[str, Any]) -> None:
+    leader = cluster.leader()
+    assert leader is not None
+    url = f"http://{cluster.pg_pods[leader].ip}:{cluster.port('patroni')}/config"
+    req = h.urllib.request.Request(url, data=b'{"ttl": 40}', method="PATCH",
+                                   headers={"Content-Type": "application/json"})
+    with pytest.raises(h.urllib.error.HTTPError) as refused:
+        h.urllib.request.urlopen(req, timeout=5)
+    assert refused.value.code == 401
+    assert dcs_config(cluster)["ttl"] == 30
 
 
 def test_parameter_removed_from_values_is_removed_from_the_dcs_and_resets(

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shlex
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +250,26 @@ def test_restart_pending_off_reports_members_and_the_command(cluster: h.Cluster,
     for i in members(cluster):
         assert (cluster.patroni_state(i) or {}).get("pending_restart") is True
         assert show(cluster, i, "max_connections") == "250", "not restarted: the old value still runs"
+
+
+def test_the_printed_commands_restart_the_pending_members(cluster: h.Cluster, upgrade: dict[str, Any]) -> None:
+    """Run the patronictl part of each printed `kubectl exec` line inside its "pod" (that pod's env and mounted
+    patroni.yml, as the postgres user), in the printed order; then nothing is pending and the value is live."""
+    result = h.run_job(cluster, render(*UPGRADE, "postgresql.parameters.log_min_duration_statement=null",
+                                       "postgresql.parameters.max_connections=260",
+                                       "patroni.configApply.restartPending=false"), "config-apply")
+    lines = [ln for ln in result["stdout"].splitlines() if "kubectl -n " in ln and " exec " in ln]
+    assert [ln.split(" exec ", 1)[1].split()[0] for ln in lines] == result["pending"]
+    for line in lines:
+        name = line.split(" exec ", 1)[1].split()[0]
+        pod = next(p for p in cluster.pg_pods if p.name == name)
+        argv = shlex.split(line.split(" -- ", 1)[1])
+        translate = h.Translator(pod.mounts, cluster.hosts, pod.ip)
+        argv = [shutil.which(argv[0]) or argv[0], *(translate(a) for a in argv[1:])]
+        done = subprocess.run(h._as_user(argv), env=cluster.pod_env(pod), capture_output=True, text=True,
+                                timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for i in members(cluster):
+        cluster.wait(f"{cluster.pg_pods[i].name} restarted with max_connections 260",
+                     lambda i=i: show(cluster, i, "max_connections") == "260"
+                     and not (cluster.patroni_state(i) or {}).get("pending_restart"), 60)

@@ -1008,3 +1008,62 @@ def wait_rejoined(cluster: Cluster, node: int, timeout: float = 90) -> dict[str,
         observed["rewind"] = "failed"
     observed["recloned"] = "removing data directory" in log.lower() or "reinitializ" in log.lower()
     return observed
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Any Job of a render (e.g. the config-apply Job), run against a running cluster
+# ----------------------------------------------------------------------------------------------------------
+JOB_HOST = 242  # the pod of a Job started with :func:`start_job`
+
+
+def start_job(cluster: Cluster, objects: Sequence[KubeObject], component: str) -> PendingBootstrap:
+    """Start the first container's command of the rendered Job of ``component`` (from ``objects``, e.g. a later
+    render: what `helm upgrade` would create) in the background, the way :meth:`Cluster.start_bootstrap` runs
+    the bootstrap Job: its ConfigMap volumes written out, its env resolved (Secret keys from the running
+    cluster's Secret, as `lookup` keeps them on upgrade), the cluster's pod DNS names translated to the pods'
+    addresses, run as the postgres user with the system python (Patroni's modules, like the image)."""
+    chart = Chart(objects)
+    job = chart.component("Job", component)
+    spec = job["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    root = cluster.tmp / f"{component}-{time.monotonic_ns()}"
+    pod = Pod(root.name, cluster.block.host(JOB_HOST), root, namespace=cluster.ns)
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    for m in container.get("volumeMounts") or []:
+        host = root / m["name"]
+        host.mkdir(parents=True)
+        pod.mounts[m["mountPath"]] = host
+        if "configMap" in volumes[m["name"]]:
+            for fname, content in chart.get("ConfigMap", volumes[m["name"]]["configMap"]["name"])["data"].items():
+                (host / fname).write_text(content)
+    _chown_tree(root)
+    secrets = {name: {**data, **cluster.secrets.get(name, {})} for name, data in chart.secrets().items()}
+    translate = Translator(pod.mounts, cluster.hosts, pod.ip)
+    env = {**cluster.base_env(), **{k: translate(v) for k, v in container_env(container, pod, secrets).items()}}
+    cmd = [translate(a) for a in container["command"] + (container.get("args") or [])]
+    cmd[0] = SYSTEM_PYTHON if Path(cmd[0]).name.startswith("python") else cmd[0]
+    popen = subprocess.Popen(_as_user(cmd), env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    pending = PendingBootstrap(popen, cluster.primary_service_ip())
+    cluster.bootstraps.append(pending)  # stopped with the cluster if still running
+    return pending
+
+
+def run_job(cluster: Cluster, objects: Sequence[KubeObject], component: str, timeout: float = 300
+            ) -> dict[str, Any]:
+    """:func:`start_job` and wait: the last stdout line (JSON) plus returncode, stderr and the whole stdout."""
+    pending = start_job(cluster, objects, component)
+    try:
+        out, err = pending.popen.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pending.popen.pid, signal.SIGKILL)
+        out, err = pending.popen.communicate()
+        raise TimeoutError(f"the {component} Job did not finish in {timeout:.0f} s: {out}\n{err}") from None
+    last = out.strip().splitlines()[-1] if out.strip() else "{}"
+    try:
+        result: dict[str, Any] = json.loads(last)
+    except ValueError:
+        result = {}
+    result.update(returncode=pending.popen.returncode, stdout=out, stderr=err)
+    return result

@@ -415,10 +415,15 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
             if peer["podSelector"]["matchLabels"] == selectors["postgres"]:
                 assert rule["ports"] == [{"port": "client"}], "PostgreSQL pods need etcd's client port only"
     pg = one(o, "NetworkPolicy", "nova-postgres")
+    # The config-apply Job (PATCH /config, POST /restart) is the one other peer of the REST API, on that port only.
+    config_apply = {**selectors["postgres"], "app.kubernetes.io/component": "config-apply"}
     for rule in pg["spec"]["ingress"]:
         if {"port": "patroni"} in rule["ports"]:
-            assert rule["from"] == [{"podSelector": {"matchLabels": selectors["postgres"]}}], \
+            assert rule["from"] in ([{"podSelector": {"matchLabels": selectors["postgres"]}}],
+                                    [{"podSelector": {"matchLabels": config_apply}}]), \
                 f"the Patroni REST API (switchover, restart) is open beyond the PostgreSQL pods: {rule}"
+            if rule["from"][0]["podSelector"]["matchLabels"] == config_apply:
+                assert rule["ports"] == [{"port": "patroni"}], rule
     job_pod = bootstrap_job(o)["spec"]["template"]["metadata"]["labels"]
     admitted = {p["port"] for r in pg["spec"]["ingress"] for peer in r["from"]
                 if set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= job_pod.items()

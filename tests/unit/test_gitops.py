@@ -450,3 +450,23 @@ def test_flux_helmrelease_example_renders(tmp_path: Path) -> None:
     assert not any(o.kind == "Job" and o.name.startswith("nova-secret-generator-") for o in objs)
     job = next(o for o in objs if o.kind == "Job" and re.fullmatch(r".*postgres-bootstrap-[0-9a-f]{10}", o.name))
     assert "ttlSecondsAfterFinished" not in job["spec"]  # Flux drift detection would re-create a TTL'd Job
+
+
+def test_the_admission_policy_allows_exactly_the_plans_creates() -> None:
+    """Where RBAC cannot name what may be created, the optional ValidatingAdmissionPolicy does."""
+    api_version = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
+    off = render(CHART, [PRODUCTION], GITOPS, api_versions=[api_version])
+    assert not any(o.kind.startswith("ValidatingAdmissionPolicy") for o in off)  # off by default
+    with_policy = render(CHART, [PRODUCTION], [*GITOPS, "secrets.generator.admissionPolicy.enabled=true"],
+                         api_versions=[api_version])
+    policy = next(o for o in with_policy if o.kind == "ValidatingAdmissionPolicy")
+    binding = next(o for o in with_policy if o.kind == "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy.name, "validationActions": ["Deny"]}
+    assert policy["spec"]["matchConditions"][0]["expression"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{SA[0]}:{SA[1]}'")
+    m = re.fullmatch(r"\(request\.resource\.resource \+ '/' \+ request\.namespace \+ '/' \+ object\.metadata\.name\) "
+                     r"in (\[.*\])", policy["spec"]["validations"][0]["expression"])
+    assert m is not None
+    assert set(json.loads(m.group(1))) == {f"secrets/{ns}/{name}" for ns, name in GENERATED} | {
+        f"configmaps/{MARKER[0]}/{MARKER[1]}"}
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["operations"] == ["CREATE"]

@@ -166,6 +166,14 @@ def test_generator_job_is_hash_named_restricted_and_reaches_only_the_api_server(
     assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert c["resources"]["limits"].keys() == {"cpu", "memory"}
+    # No automounted token: a projected, expiring one where the script reads it.
+    assert pod["automountServiceAccountToken"] is False
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    (api_volume,) = [v for v in pod["volumes"] if "projected" in v]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == api_volume["name"])
+    assert env["NOVA_K8S_TOKEN_FILE"] == f"{mount['mountPath']}/token"
+    assert env["NOVA_K8S_CA_FILE"] == f"{mount['mountPath']}/ca.crt"
+    assert api_volume["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"] <= 3600
     policy = one(objs, "NetworkPolicy", "nova-secret-generator")
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy["spec"]
     assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}],

@@ -129,8 +129,9 @@ metadata:
 spec:
   restartPolicy: Never
   serviceAccountName: {{ include "nova.secrets.generatorName" . }}
-  # The script talks to the API server with this token; its Roles allow get (named Secrets) and create only.
-  automountServiceAccountToken: true
+  # No automounted token: the one container that talks to the API server gets a short-lived projected token
+  # (volume api below); its Roles allow get (named Secrets) and create only.
+  automountServiceAccountToken: false
   {{- with include "nova.imagePullSecrets" . }}
   {{- . | nindent 2 }}
   {{- end }}
@@ -148,6 +149,10 @@ spec:
           value: "1"
         - name: NOVA_API_WAIT
           value: {{ $g.apiWaitSeconds | quote }}
+        - name: NOVA_K8S_TOKEN_FILE
+          value: /var/run/secrets/nova-secret-generator/token
+        - name: NOVA_K8S_CA_FILE
+          value: /var/run/secrets/nova-secret-generator/ca.crt
       resources:
         {{- include "nova-common.resources" (dict "resources" $g.resources "key" "secrets.generator.resources") | nindent 8 }}
       securityContext:
@@ -158,12 +163,28 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        - name: api
+          mountPath: /var/run/secrets/nova-secret-generator
+          readOnly: true
   volumes:
     - name: generator
       configMap:
         name: {{ include "nova.secrets.generatorName" . }}
     - name: tmp
       emptyDir: {sizeLimit: 16Mi}
+    # The ServiceAccount token (bound to this pod, expiring) and the cluster CA from kube-root-ca.crt, which
+    # Kubernetes publishes in every namespace.
+    - name: api
+      projected:
+        sources:
+          - serviceAccountToken:
+              path: token
+              expirationSeconds: 3600
+          - configMap:
+              name: kube-root-ca.crt
+              items:
+                - key: ca.crt
+                  path: ca.crt
 {{- end -}}
 
 {{/* Name of the generator Job: <fullname>-secret-generator-<10 hex of sha256(pod template + ConfigMap data)>,

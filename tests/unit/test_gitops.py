@@ -334,6 +334,26 @@ def test_a_secret_deleted_by_hand_comes_back_only_on_opt_in(objs: list[KubeObjec
         assert now[ref] == kept[ref], ref
 
 
+def test_switching_a_helm_release_to_gitops_keeps_its_passwords(objs: list[KubeObject], workdir: Path,
+                                                               api: FakeKubeAPI) -> None:
+    """The Secrets a lookup-mode install wrote (kept: helm.sh/resource-policy) are the ones the generator finds:
+    it only adds the services' copies, from the stored values."""
+    installed = render(CHART, [PRODUCTION])
+    apply(api, installed)
+    before = {(o.namespace, o.name): decoded(o.obj) for o in installed if (o.namespace, o.name) in GENERATED}
+    assert len(before) == 4
+    rc, summary, err = Generator(objs, workdir / "switch").run(api)
+    assert rc == 0, err
+    assert sorted(summary["created"]) == sorted([f"Secret {SVC_NS}/nova-postgres-credentials",
+                                                 f"Secret {SVC_NS}/nova-redis-credentials",
+                                                 f"ConfigMap {MARKER[0]}/{MARKER[1]}"])
+    now = values_of(api)
+    for ref, values in before.items():
+        assert now[ref] == values, ref
+    for name, home in (("nova-redis-credentials", REDIS_NS), ("nova-postgres-credentials", DB_NS)):
+        assert all(before[(home, name)][k] == v for k, v in now[(SVC_NS, name)].items())
+
+
 def test_an_existing_secret_without_a_new_key_is_reported_not_changed(objs: list[KubeObject], workdir: Path,
                                                                      api: FakeKubeAPI) -> None:
     generator = Generator(objs, workdir / "newkey")

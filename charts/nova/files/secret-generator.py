@@ -230,11 +230,9 @@ def run_set(api: Api, plan: dict[str, Any], cset: dict[str, Any], first_run: boo
         if api.create("secrets", target["namespace"], secret_object(plan, cset, target, values)):
             summary["created"].append(ref(target))
             continue
-        # Created by someone else since the get: take its values for the remaining copies.
-        current = api.get("secrets", target["namespace"], target["name"])
-        data = decoded(current or {})
-        if any(data.get(k) != values[k] for k in target["keys"]) and i + 1 < len(targets):
-            values = {**values, **{k: data[k] for k in target["keys"] if k in data}}
+        # Created by someone else since the get: its values win for the copies still to create.
+        stored_now = decoded(api.get("secrets", target["namespace"], target["name"]) or {})
+        values = {**values, **{k: stored_now[k] for k in target["keys"] if k in stored_now}}
         summary["kept"].append(ref(target))
 
 

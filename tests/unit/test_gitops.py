@@ -21,7 +21,8 @@ import yaml
 
 from tests.conftest import CHARTS, ROOT, VALUES, render
 from tests.fakekube import FakeKubeAPI
-from tools import helm
+from tools import helm, kube_versions
+from tools.lint.schema import schemas_for
 from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
@@ -413,7 +414,8 @@ def example(name: str) -> dict[str, Any]:
 
 
 def check_shape(obj: Any, shape: dict[str, Any], where: str) -> None:
-    """A small structural check (tools/crds/ schemas are not on this branch): required keys and types."""
+    """The keys this test relies on are there with these types (the vendored CRD schema, checked by
+    :func:`strictly_valid`, says what else may be there)."""
     assert isinstance(obj, dict), where
     for key, want in shape.items():
         assert key in obj, f"{where}.{key} missing"
@@ -421,6 +423,15 @@ def check_shape(obj: Any, shape: dict[str, Any], where: str) -> None:
             check_shape(obj[key], want, f"{where}.{key}")
         else:
             assert isinstance(obj[key], want), f"{where}.{key}: {type(obj[key]).__name__}"
+
+
+def strictly_valid(obj: dict[str, Any]) -> None:
+    """Valid against the official CRD schema vendored in tools/crds (unknown fields are errors), on the oldest
+    and the newest Kubernetes version the project checks."""
+    for version in kube_versions.supported():
+        validate = schemas_for(version).validator(obj["apiVersion"], obj["kind"])
+        assert validate is not None, f"no vendored schema for {obj['apiVersion']} {obj['kind']}"
+        assert validate(obj) == [], f"{obj['kind']} {obj['metadata']['name']} (Kubernetes {version})"
 
 
 def render_with(files: list[Path], values: dict[str, Any], tmp_path: Path, release: str,
@@ -441,6 +452,7 @@ def test_argocd_application_example_renders_without_credentials(tmp_path: Path) 
                                                                    "valuesObject": dict, "skipTests": bool}},
                                "destination": {"server": str, "namespace": str},
                                "syncPolicy": {"syncOptions": list}}}, "Application")
+    strictly_valid(app)
     assert app["spec"]["source"]["path"] == "charts/nova"
     source = app["spec"]["source"]["helm"]
     assert source["valuesObject"]["global"]["gitops"] is True
@@ -466,6 +478,8 @@ def test_flux_helmrelease_example_renders(tmp_path: Path) -> None:
                           "spec": {"interval": str, "releaseName": str, "targetNamespace": str,
                                    "chart": {"spec": {"chart": str, "sourceRef": {"kind": str, "name": str}}},
                                    "values": dict}}, "HelmRelease")
+    strictly_valid(repo)
+    strictly_valid(release)
     ref = release["spec"]["chart"]["spec"]["sourceRef"]
     assert (ref["kind"], ref["name"]) == ("GitRepository", repo["metadata"]["name"])
     assert release["spec"]["chart"]["spec"]["chart"] == "./charts/nova"

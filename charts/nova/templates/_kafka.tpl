@@ -50,7 +50,7 @@ client = kafka.client with the service's overrides), as YAML. Usage: {{ include 
 {{- $client := deepCopy .ctx.Values.kafka.client -}}
 {{- include "nova-common.deepMerge" (dict "dst" $client "src" (default dict $k.client)) -}}
 {{- $out := dict
-  "user" (default .svc.fullname $k.user)
+  "user" (default (printf "%s-kafka" .svc.fullname) $k.user)
   "group" (default .svc.fullname $k.consumerGroup)
   "topics" (default list $k.topics)
   "dlq" (default (printf "%s.dlq" .svc.fullname) $k.deadLetterTopic)

@@ -90,7 +90,7 @@ Usage: {{ include "nova.kafka.configData" (dict "ctx" $ "svc" $svc) | fromYaml }
 {{- $_ := set $data "KAFKA_SASL_MECHANISM" $k.sasl.mechanism -}}
 {{- $_ := set $data "KAFKA_SASL_USERNAME" $s.user -}}
 {{- end -}}
-{{- if $k.tls.enabled }}{{ $_ := set $data "KAFKA_SSL_CA_LOCATION" (printf "/etc/nova/kafka/%s" $k.tls.caKey) }}{{ end -}}
+{{- if $k.tls.enabled }}{{ $_ := set $data "KAFKA_SSL_CA_LOCATION" (printf "/etc/nova/kafka/%s" $k.tls.caFile) }}{{ end -}}
 {{- toYaml $data -}}
 {{- end -}}
 {{- end -}}

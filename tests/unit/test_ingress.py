@@ -98,6 +98,8 @@ def test_ingress_tls_from_an_existing_secret_has_no_issuer_annotation(tmp_path: 
     ({"ingress": {"enabled": True}}, "ingress.hosts is empty"),
     ({"ingress": {"enabled": True, "hosts": [{"host": "a.example.com"}], "tls": {"enabled": True}}},
      "ingress.tls.enabled=true needs ingress.tls.secretName"),
+    ({"ingress": {"enabled": True, "hosts": [{"host": "a.example.com", "paths": [{"pathType": "Prefix"}]}]}},
+     "ingress.hosts: every path needs a `path` starting with /"),
     ({"httpRoute": {"enabled": True}}, "httpRoute.parentRefs is empty"),
     ({"httpRoute": {"enabled": True, "parentRefs": [{"name": "gw"}], "rules": [{}], "matches": [{}]}},
      "give either rules or matches/timeouts"),

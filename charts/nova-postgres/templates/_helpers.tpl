@@ -41,3 +41,9 @@ Usage: {{ include "nova-postgres.etcd.hosts" . }} */}}
 {{- define "nova-postgres.loginEnv" -}}
 {{- printf "NOVA_LOGIN_PASSWORD_%s" (upper .) -}}
 {{- end -}}
+
+{{/* PGDATA inside the container: <postgresql.dataMountPath>/pgroot/data, the data_dir of patroni.yml (a unit test
+holds the two equal). Usage: {{ include "nova-postgres.dataDir" . }} */}}
+{{- define "nova-postgres.dataDir" -}}
+{{- printf "%s/pgroot/data" .Values.postgresql.dataMountPath -}}
+{{- end -}}

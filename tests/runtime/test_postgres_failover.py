@@ -166,8 +166,8 @@ def test_routing_never_points_at_a_wrong_node_while_the_leader_pod_is_killed_aga
     assert len(sampler.samples) > 100, f"too few samples to prove anything: {len(sampler.samples)}"
     violations = sampler.violations()
     assert violations == [], f"{len(violations)} wrong routes in {len(sampler.samples)} samples: {violations[:10]}"
-    # The sampler saw the kill windows: the killed leader was routed before and the Services moved on.
-    for old, _new, _restart, killed in kills:
-        assert any(s.primary == [old] for s in sampler.samples if s.t < killed)
-        assert any(old not in s.primary for s in sampler.samples if s.t > killed)
+    # The sampler ran through every failover: samples in the first seconds after each kill, -primary empty then.
+    for _old, _new, _restart, killed in kills:
+        window = [s for s in sampler.samples if killed < s.t < killed + 5]
+        assert len(window) >= 10 and not any(s.primary for s in window[:3]), (len(window), window[:3])
     assert cluster.api.denied == []

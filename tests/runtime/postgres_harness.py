@@ -677,29 +677,34 @@ class Cluster:
 
     def ready(self, i: int) -> bool:
         """The rendered readinessProbe of the postgres container, run as kubelet runs it (one attempt)."""
-        return self.alive(i) and self.probe(i, self.pg_container()["readinessProbe"])
+        return self.alive(i) and self.probe(self.pg_pods[i], self.pg_container(), "readinessProbe")
 
-    def probe(self, i: int, probe: dict[str, Any]) -> bool:
-        """One attempt of a rendered probe against pod ``i``: httpGet (pod IP, named or numbered port, 2xx/3xx),
-        tcpSocket (connect), exec (the command with the container's env, as the container's user, killed after
-        timeoutSeconds, exit 0). Paths in the command are translated like the container's own command."""
-        pod = self.pg_pods[i]
+    def probe(self, pod: Pod, container: dict[str, Any], kind: str) -> bool:
+        """One attempt of ``container``'s rendered ``kind`` probe (readinessProbe, livenessProbe, startupProbe) on
+        ``pod``: httpGet (pod IP, named or numbered port, 2xx/3xx), tcpSocket (connect), exec (the command with the
+        container's env, as the container's user, killed after timeoutSeconds, exit 0). Paths in the command are
+        translated like the container's own command."""
+        probe = container[kind]
         timeout = float(probe.get("timeoutSeconds", 1))
+
+        def port(value: int | str) -> int:
+            if isinstance(value, int):
+                return value
+            return int(next(p["containerPort"] for p in container["ports"] if p["name"] == value))
         if "httpGet" in probe:
             get = probe["httpGet"]
-            port = get["port"] if isinstance(get["port"], int) else self.port(get["port"])
             scheme = get.get("scheme", "HTTP").lower()
-            status = http_status(f"{scheme}://{get.get('host') or pod.ip}:{port}{get.get('path', '/')}", timeout)
-            return 200 <= status < 400
+            url = f"{scheme}://{get.get('host') or pod.ip}:{port(get['port'])}{get.get('path', '/')}"
+            return 200 <= http_status(url, timeout) < 400
         if "tcpSocket" in probe:
-            port = probe["tcpSocket"]["port"]
-            port = port if isinstance(port, int) else self.port(port)
             try:
-                socket.create_connection((pod.ip, port), timeout=timeout).close()
+                socket.create_connection((pod.ip, port(probe["tcpSocket"]["port"])), timeout=timeout).close()
             except OSError:
                 return False
             return True
         if "exec" in probe:
+            if container is not self.pg_container():
+                raise ValueError("exec probes run with the postgres container's env only")
             translate = Translator(pod.mounts, self.hosts, pod.ip)
             cmd = [translate(a) for a in probe["exec"]["command"]]
             try:

@@ -190,11 +190,11 @@ def test_probes_use_the_patroni_rest_api_and_prestop_hands_over_leadership(helm_
     c = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"postgresql": 5432, "patroni": 8008}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/read-only?lag=16MB", "port": "patroni"}
+    assert c["readinessProbe"]["exec"] == {"command": ["/bin/sh", "/etc/patroni/readiness.sh"]}
     assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
     assert c["startupProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
     assert c["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "/etc/patroni/pre-stop.sh"]
-    assert c["command"] == ["patroni", "/etc/patroni/patroni.yml"]
+    assert c["command"] == ["/bin/sh", "/etc/patroni/start.sh"]
 
 
 def test_isolation_defaults_give_each_service_its_own_login_database_and_schema(helm_major: int) -> None:
@@ -301,11 +301,12 @@ def test_even_etcd_member_count_is_rejected() -> None:
     assert "etcd.replicas must be odd" in render_error("etcd.replicas=2")
 
 
-def test_prestop_script_passes_shellcheck() -> None:
+@pytest.mark.parametrize("script", ["pre-stop.sh", "start.sh", "readiness.sh"])
+def test_container_scripts_pass_shellcheck(script: str) -> None:
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck missing: run `make setup`")
-    script = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["pre-stop.sh"]
-    proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True, check=False)
+    text = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"][script]
+    proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=text, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -424,3 +425,69 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
                 if set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= job_pod.items()
                 for p in r["ports"]}
     assert admitted == {"postgresql"}, "the bootstrap Job needs SQL only"
+
+
+# ------------------------------------------------------------------------------------- routing and volumes (11.2/3)
+def _pg_container(o: list[KubeObject]) -> dict[str, Any]:
+    return one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_start_script_and_readiness_share_the_role_file_on_a_pod_lifetime_volume() -> None:
+    o = objs()
+    c = _pg_container(o)
+    env = _env(c)
+    role_file = env["NOVA_ROLE_FILE"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["volumes"]}
+    mount = next(m for m in mounts if role_file.startswith(m + "/"))
+    # emptyDir: kept across container restarts (where the stale label comes from), fresh with a new pod.
+    assert "emptyDir" in volumes[mounts[mount]]
+    assert env["NOVA_REPLICA_LAG"] == "16MB"
+    assert env["NOVA_DATA_DIR"] == patroni_cfg(o)["postgresql"]["data_dir"]
+    data = one(o, "ConfigMap", "nova-postgres-patroni")["data"]
+    assert {"start.sh", "readiness.sh", "role_label.py"} <= set(data)
+    annotations = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/scripts" in annotations
+
+
+def test_a_changed_start_or_readiness_script_rolls_the_pods(tmp_path: Path) -> None:
+    copy = tmp_path / "nova-postgres"
+    shutil.copytree(CHART, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHART.parent / "nova-common", tmp_path / "nova-common")
+    before = one(helm.render(copy, namespace=NS), "StatefulSet", "nova-postgres")
+    (copy / "files" / "readiness.sh").write_text((copy / "files" / "readiness.sh").read_text() + "# changed\n")
+    after = one(helm.render(copy, namespace=NS), "StatefulSet", "nova-postgres")
+    key = "checksum/scripts"
+    assert before["spec"]["template"]["metadata"]["annotations"][key] != \
+        after["spec"]["template"]["metadata"]["annotations"][key]
+
+
+@pytest.mark.parametrize(("size", "quota"), [("256Mi", 32 * 2**20), ("1Gi", 416 * 2**20), ("100Gi", 8 * 2**30)])
+def test_etcd_quota_is_computed_from_the_volume_size(size: str, quota: int) -> None:
+    o = objs(set_values=(f"etcd.persistence.size={size}",))
+    args = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--quota-backend-bytes={quota}" in args
+    assert "--max-wals=2" in args and "--snapshot-count=10000" in args
+    assert "--auto-compaction-mode=periodic" in args and "--auto-compaction-retention=1" in args
+
+
+def test_an_etcd_quota_that_does_not_fit_the_volume_fails_naming_both_keys() -> None:
+    err = render_error("etcd.quotaBackendBytes=2147483648")
+    assert "etcd.quotaBackendBytes=2147483648 does not fit etcd.persistence.size=1Gi" in err
+    assert "at most 436207616 bytes" in err
+    assert "etcd.persistence.size=200Mi is too small" in render_error("etcd.persistence.size=200Mi")
+    o = objs(set_values=("etcd.quotaBackendBytes=104857600",))
+    args = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--quota-backend-bytes=104857600" in args
+
+
+def test_etcd_liveness_and_startup_ignore_the_nospace_alarm_and_answer_from_the_member() -> None:
+    c = one(objs(), "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("livenessProbe", "startupProbe"):
+        path = c[probe]["httpGet"]["path"]
+        assert path.startswith("/health?") and "exclude=NOSPACE" in path and "serializable=true" in path
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"

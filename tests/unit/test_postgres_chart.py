@@ -491,3 +491,43 @@ def test_etcd_liveness_and_startup_ignore_the_nospace_alarm_and_answer_from_the_
         path = c[probe]["httpGet"]["path"]
         assert path.startswith("/health?") and "exclude=NOSPACE" in path and "serializable=true" in path
     assert c["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+# --------------------------------------------------------------------------------------------------- zones (11.4)
+def _spread(o: list[KubeObject], name: str) -> list[dict[str, Any]]:
+    return one(o, "StatefulSet", name)["spec"]["template"]["spec"].get("topologySpreadConstraints") or []
+
+
+def test_postgres_and_etcd_prefer_zones_by_default_and_require_one_pod_per_zone_in_production() -> None:
+    for profile, when, min_domains in (((), "ScheduleAnyway", None), ((str(PRODUCTION),), "DoNotSchedule", 3)):
+        o = objs(values=profile)
+        for name in ("nova-postgres", "nova-postgres-etcd"):
+            sts = one(o, "StatefulSet", name)
+            [c] = _spread(o, name)
+            assert c["topologyKey"] == "topology.kubernetes.io/zone" and c["maxSkew"] == 1
+            assert c["whenUnsatisfiable"] == when and c.get("minDomains") == min_domains
+            assert c["labelSelector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+            # 3 pods, maxSkew 1, DoNotSchedule, minDomains 3: a second pod in one zone is never allowed.
+            if when == "DoNotSchedule":
+                assert sts["spec"]["replicas"] == c["minDomains"] == 3
+
+
+def test_zone_spread_is_configurable_and_a_custom_list_replaces_it() -> None:
+    o = objs(set_values=("etcd.topologySpread.enabled=false", "topologySpread.topologyKey=example.com/rack"))
+    assert _spread(o, "nova-postgres-etcd") == []
+    assert _spread(o, "nova-postgres")[0]["topologyKey"] == "example.com/rack"
+    custom = objs(set_values=("etcd.topologySpreadConstraints[0].maxSkew=2",
+                              "etcd.topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
+                              "etcd.topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+                              "etcd.topologySpreadConstraints[0].labelSelector.matchLabels.a=b"))
+    assert [c["maxSkew"] for c in _spread(custom, "nova-postgres-etcd")] == [2]
+    err = render_error("etcd.topologySpread.minDomains=3")
+    assert "etcd.topologySpread.minDomains needs etcd.topologySpread.whenUnsatisfiable=DoNotSchedule" in err
+
+
+def test_etcd_takes_node_selector_and_tolerations() -> None:
+    o = objs(set_values=("etcd.nodeSelector.pool=etcd", "etcd.tolerations[0].key=dedicated",
+                         "etcd.tolerations[0].operator=Exists", "etcd.tolerations[0].effect=NoSchedule"))
+    spec = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"pool": "etcd"}
+    assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]

@@ -724,11 +724,14 @@ class Cluster:
         some selector matches (the result of the others routes nothing)."""
         selectors = {s: self.chart.service(s)["spec"]["selector"] for s in service_suffixes}
         out: dict[str, list[int]] = {s: [] for s in service_suffixes}
+        matching: dict[int, list[str]] = {}
         for i in range(len(self.pg_pods)):
             labels = self.pod_labels(i)
-            matching = [s for s, sel in selectors.items() if all(labels.get(k) == v for k, v in sel.items())]
-            if matching and self.ready(i):
-                for s in matching:
+            matching[i] = [s for s, sel in selectors.items() if all(labels.get(k) == v for k, v in sel.items())]
+        ready = _parallel({i: (lambda i=i: self.ready(i)) for i, m in matching.items() if m})  # kubelets run in parallel
+        for i in sorted(ready):
+            if ready[i]:
+                for s in matching[i]:
                     out[s].append(i)
         return out
 
@@ -882,6 +885,26 @@ class Cluster:
         return self.start_bootstrap(objects).result(timeout)
 
 
+def _parallel(calls: dict[int, Callable[[], Any]]) -> dict[int, Any]:
+    """Run the calls in threads at once; their results by key (an exception is re-raised)."""
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(key: int, call: Callable[[], Any]) -> None:
+        try:
+            results[key] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(k, c), daemon=True) for k, c in calls.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def _descendants(pid: int | None) -> list[int]:
     if not pid:
         return []
@@ -975,11 +998,11 @@ class RoutingSampler:
         self._thread = threading.Thread(target=self._run, name="routing-sampler", daemon=True)
 
     def _roles(self) -> list[str | None]:
-        roles: list[str | None] = []
-        for i in range(len(self.cluster.pg_pods)):
+        def role(i: int) -> str | None:
             state = self.cluster.patroni_state(i) if self.cluster.alive(i) else None
-            roles.append(str(state.get("role")) if state and state.get("role") else None)
-        return roles
+            return str(state.get("role")) if state and state.get("role") else None
+        roles = _parallel({i: (lambda i=i: role(i)) for i in range(len(self.cluster.pg_pods))})
+        return [roles[i] for i in range(len(self.cluster.pg_pods))]
 
     def _run(self) -> None:
         while not self._stop.is_set():

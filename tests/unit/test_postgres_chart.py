@@ -409,12 +409,13 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
                  for c, n in (("postgres", "nova-postgres"), ("etcd", "nova-postgres-etcd"))}
     etcd = one(o, "NetworkPolicy", "nova-postgres-etcd")
     assert etcd["spec"]["podSelector"]["matchLabels"] == selectors["etcd"]
+    defrag = {**selectors["etcd"], "app.kubernetes.io/component": "etcd-defrag"}
     for rule in etcd["spec"]["ingress"]:
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"}, f"etcd admits more than pods of this release: {peer}"
-            assert peer["podSelector"]["matchLabels"] in selectors.values(), peer
-            if peer["podSelector"]["matchLabels"] == selectors["postgres"]:
-                assert rule["ports"] == [{"port": "client"}], "PostgreSQL pods need etcd's client port only"
+            assert peer["podSelector"]["matchLabels"] in [*selectors.values(), defrag], peer
+            if peer["podSelector"]["matchLabels"] in (selectors["postgres"], defrag):
+                assert rule["ports"] == [{"port": "client"}], "PostgreSQL and defrag pods need etcd's client port only"
     pg = one(o, "NetworkPolicy", "nova-postgres")
     for rule in pg["spec"]["ingress"]:
         if {"port": "patroni"} in rule["ports"]:
@@ -531,3 +532,27 @@ def test_etcd_takes_node_selector_and_tolerations() -> None:
     spec = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]
     assert spec["nodeSelector"] == {"pool": "etcd"}
     assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_etcd_defrag_cronjob_defragments_every_member_in_turn_as_the_etcd_user_and_is_admitted_to_client_only(
+        ) -> None:
+    o = objs()
+    cron = one(o, "CronJob", "nova-postgres-etcd-defrag")
+    assert cron["spec"]["schedule"] == "17 3 * * 0" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    etcd = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]
+    [c] = pod["spec"]["containers"]
+    assert c["image"] == etcd["containers"][0]["image"] and c["command"] == ["/usr/local/bin/etcdctl"]
+    hosts = patroni_cfg(o)["etcd3"]["hosts"].split(",")
+    assert c["args"] == [f"--endpoints={','.join('http://' + h for h in hosts)}", "--command-timeout=60s", "defrag"]
+    assert c["securityContext"] == etcd["containers"][0]["securityContext"]
+    assert pod["spec"]["securityContext"] == etcd["securityContext"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    labels = pod["metadata"]["labels"]
+    deny = one(o, "NetworkPolicy", "nova-postgres-etcd-defrag")
+    assert deny["spec"]["podSelector"]["matchLabels"].items() <= labels.items() and "ingress" not in deny["spec"]
+    admitted = [r["ports"] for r in one(o, "NetworkPolicy", "nova-postgres-etcd")["spec"]["ingress"]
+                for p in r["from"] if p["podSelector"]["matchLabels"].items() <= labels.items()]
+    assert admitted == [[{"port": "client"}]]
+    off = objs(set_values=("etcd.defrag.enabled=false",))
+    assert not [x for x in off if x.kind == "CronJob" or x.name == "nova-postgres-etcd-defrag"]

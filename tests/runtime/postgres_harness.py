@@ -12,7 +12,8 @@ The only changes are the ones a container runtime and a cluster would make, appl
 - the Kubernetes API -> a small fake API server on 127.A.B.250 that enforces the rendered Role and records the
   label patches, so Service selectors can be evaluated against the labels the callback set;
 - a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
-  selector labels match and the rendered readiness probe answers 200); for the bootstrap Job, the -primary
+  selector labels match and the rendered readiness probe passes, run as kubelet runs it: httpGet, tcpSocket or
+  exec with the container's env, :meth:`Cluster.probe`); for the bootstrap Job, the -primary
   Service is a stable "ClusterIP" on 127.A.B.241 (:class:`ServiceIP`) that routes each new connection to the pod
   selected at that moment and refuses connections while none is, as kube-proxy does.
 

@@ -556,3 +556,39 @@ def test_etcd_defrag_cronjob_defragments_every_member_in_turn_as_the_etcd_user_a
     assert admitted == [[{"port": "client"}]]
     off = objs(set_values=("etcd.defrag.enabled=false",))
     assert not [x for x in off if x.kind == "CronJob" or x.name == "nova-postgres-etcd-defrag"]
+
+
+def _role_label_module(tmp_path: Path) -> Any:
+    """files/role_label.py as the rendered ConfigMap carries it, imported from a temp file."""
+    import importlib.util
+
+    path = tmp_path / "role_label.py"
+    path.write_text(one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["role_label.py"])
+    spec = importlib.util.spec_from_file_location("role_label_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_role_file_says_unknown_while_a_label_patch_is_in_flight_or_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _role_label_module(tmp_path)
+    role_file = tmp_path / "nova-role"
+    role_file.write_text("primary\n")
+    monkeypatch.setenv("NOVA_ROLE_FILE", str(role_file))
+    monkeypatch.setattr(mod.time, "sleep", lambda _s: None)
+    seen: list[str] = []
+
+    def patch_ok(value: str) -> None:
+        seen.append(role_file.read_text().strip())  # what readiness would read during the patch
+    monkeypatch.setattr(mod, "patch_label", patch_ok)
+    assert mod.main(["on_boot", "-"]) == 0
+    assert seen == ["unknown"] and role_file.read_text() == "stopped\n"
+    assert mod.main(["on_role_change", "primary"]) == 0 and role_file.read_text() == "primary\n"
+
+    def patch_fails(value: str) -> None:
+        raise OSError("connection refused")
+    monkeypatch.setattr(mod, "patch_label", patch_fails)
+    assert mod.main(["on_role_change", "replica"]) == 1
+    assert role_file.read_text() == "unknown\n", "after a failed patch the label is unknown, so never ready"

@@ -96,7 +96,11 @@ def main(argv: list[str]) -> int:
     value = label_value(argv[0], argv[1])
     if value is None:
         return 0
-    write_role_file("unknown")
+    try:
+        write_role_file("unknown")
+    except OSError as exc:
+        print(f"role_label: cannot write NOVA_ROLE_FILE, readiness stays false: {exc}", file=sys.stderr)
+        return 1
     last_error = ""
     for attempt in range(5):
         try:

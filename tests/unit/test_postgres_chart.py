@@ -592,3 +592,53 @@ def test_role_file_says_unknown_while_a_label_patch_is_in_flight_or_failed(
     monkeypatch.setattr(mod, "patch_label", patch_fails)
     assert mod.main(["on_role_change", "replica"]) == 1
     assert role_file.read_text() == "unknown\n", "after a failed patch the label is unknown, so never ready"
+
+
+@pytest.mark.parametrize(("role", "answers", "ready"), [
+    ("primary", {"/primary": 200}, True),
+    ("primary", {"/replica": 200}, False),          # a replica still labelled primary (the stale label)
+    ("replica", {"/replica": 200}, True),
+    ("replica", {"/primary": 200}, False),          # a promoted leader still labelled replica
+    ("stopped", {"/primary": 200, "/replica": 200}, False),
+    ("unknown", {"/primary": 200, "/replica": 200}, False),
+    (None, {"/primary": 200, "/replica": 200}, False),   # no role file yet (a new pod)
+])
+def test_readiness_script_is_ready_only_when_patroni_confirms_the_labelled_role(
+        tmp_path: Path, role: str | None, answers: dict[str, int], ready: bool) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    if not shutil.which("curl"):
+        pytest.skip("curl missing")
+    asked: list[str] = []
+
+    class Patroni(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(answers.get(self.path.split("?")[0], 503))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Patroni)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = tmp_path / "readiness.sh"
+        script.write_text(one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["readiness.sh"])
+        role_file = tmp_path / "nova-role"
+        if role is not None:
+            role_file.write_text(role + "\n")
+        env = {"PATH": "/usr/bin:/bin", "NOVA_ROLE_FILE": str(role_file), "NOVA_REPLICA_LAG": "16MB",
+               "NOVA_REST_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+        done = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=10,
+                              check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (done.returncode == 0) is ready, (done.stdout, done.stderr)
+    if role == "replica":
+        assert asked == ["/replica?lag=16MB"]
+    elif role != "primary":
+        assert asked == [], "a pod without a role label claim must not even ask Patroni"

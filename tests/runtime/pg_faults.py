@@ -28,6 +28,7 @@ import itertools
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,21 +73,32 @@ class PodCgroups:
         """The cgroup of pod ``i``, relative to the cgroup2 mount (what iptables --path takes)."""
         return f"{self.base}/{self.cluster.pg_pods[i].name}"
 
-    def pids(self, i: int) -> list[int]:
-        proc = self.cluster.procs.get(self.cluster.pg_pods[i].name)
-        roots = [p for p in (proc.popen.pid if proc and proc.popen.poll() is None else None,
-                             self.cluster.postmaster_pid(i)) if p]
-        return [p for r in roots for p in [r, *h._descendants(r)]]
+    def directory(self, name: str) -> Path:
+        path = self.root / self.base / name
+        path.mkdir(exist_ok=True)
+        return path
 
-    def assign(self) -> None:
-        """Move every process of every pod into its cgroup (twice: a child forked meanwhile is caught)."""
-        for _ in range(2):
-            for i in range(len(self.cluster.pg_pods)):
-                target = self.root / self.path(i)
-                target.mkdir(exist_ok=True)
-                for pid in self.pids(i):
-                    with contextlib.suppress(OSError):
-                        (target / "cgroup.procs").write_text(str(pid))
+    def install(self) -> None:
+        """Make the cluster start every daemon (etcd, Patroni, and so PostgreSQL) in its pod's cgroup.
+
+        A socket keeps the cgroup its process had when the socket was created, so moving a running daemon
+        would leave its open connections (etcd keep-alives, the WAL stream) unmatched: the process has to start
+        there. The child joins the cgroup between fork and exec (still root, before setpriv drops to postgres);
+        :meth:`Cluster._spawn` is replaced on this instance only, with the same behaviour otherwise."""
+        cluster = self.cluster
+
+        def spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> h.Proc:
+            procs = self.directory(name) / "cgroup.procs"
+            # sh (root) moves itself ("0": the writer) into the cgroup, then execs setpriv -> the daemon.
+            wrapped = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(procs), *h._as_user(cmd)]
+            log = cluster.tmp / f"{name}.log"
+            with open(log, "ab") as fh:
+                popen = subprocess.Popen(wrapped, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            proc = h.Proc(name, popen, log)
+            cluster.procs[name] = proc
+            return proc
+        cluster._spawn = spawn  # type: ignore[method-assign]
 
     def cleanup(self) -> None:
         base = self.root / self.base
@@ -112,6 +124,14 @@ class Ack:
     via: str
 
 
+def execute(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> None:
+    """One statement that returns no rows, autocommit."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sql, args)
+
+
 def _abort(conn: Any) -> None:
     """Shut the client's socket down (no cancel request): the pending statement ends with an error."""
     with contextlib.suppress(Exception):
@@ -135,7 +155,7 @@ class Load:
         self._stop = threading.Event()
         service = cluster.primary_service_ip()
         self.service_dsn = cluster.superuser_dsn(service.ip)
-        h.query(self.service_dsn, f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, node text, "
+        execute(self.service_dsn, f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, node text, "
                                   "via text, at timestamptz DEFAULT clock_timestamp())")
         self.threads = [threading.Thread(target=self._client, args=("service", self.service_dsn, 0.0), daemon=True)]
         for pod in cluster.pg_pods:
@@ -291,6 +311,10 @@ def summarize(cluster: h.Cluster, load: Load, sampler: EndpointSampler, fault_at
         "dual_write_window_s": round(max(window, 0.0), 3),
         "endpoint_violations": len(sampler.violations),
         "endpoint_samples": sampler.samples,
+        "endpoint_violation_examples": [
+            {"at_s": round(t - fault_at, 2), "primary": [names.get(cluster.pg_pods[i].ip) for i in p],
+             "replicas": [names.get(cluster.pg_pods[i].ip) for i in rep], "roles": roles}
+            for t, p, rep, roles in sampler.violations[:3]],
         "acked_writes": len(acked),
         "acked_by_node": {names.get(n, n): {"writes": c, "first_s": round(f - fault_at, 2),
                                             "last_s": round(last - fault_at, 2)}
@@ -415,7 +439,7 @@ class Context:
     """A started cluster shared by the faults, its cgroups, and the rendered timing values."""
 
     cluster: h.Cluster
-    cgroups: PodCgroups
+    cgroups: PodCgroups | None
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -432,14 +456,26 @@ class Context:
 
 
 @contextlib.contextmanager
-def context(objects: list[Any]) -> Iterator[Context]:
-    """A running cluster (3 etcd, 3 Patroni) with per-pod cgroups; everything stopped and removed on exit."""
-    with h.running_cluster(objects) as cluster:
-        cgroups = PodCgroups(cluster)
-        try:
-            yield Context(cluster, cgroups, dcs(cluster))
-        finally:
-            cluster.stop()
+def context(objects: list[Any], timeout: float = 120) -> Iterator[Context]:
+    """A running cluster (3 etcd, 3 Patroni), every daemon in its pod's cgroup; everything stopped and
+    removed on exit (also the cgroups of an attempt that failed to bind and was retried on a new block)."""
+    made: list[PodCgroups] = []
+
+    def make() -> h.Cluster:
+        cluster = h.Cluster(objects)
+        if os.geteuid() == 0 and cgroup2_root() is not None:  # else no partitions (leader_partitioned fails)
+            made.append(PodCgroups(cluster))
+            made[-1].install()
+        return cluster
+    try:
+        cluster = h.started(make, lambda c: h.start_all(c, timeout))
+        with cluster:
+            try:
+                yield Context(cluster, made[-1] if made else None, dcs(cluster))
+            finally:
+                cluster.stop()
+    finally:
+        for cgroups in made:
             cgroups.cleanup()
 
 
@@ -547,19 +583,29 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
     with Run(ctx, "leader_partitioned", run) as r:
         old = r.leader
         others = [i for i in range(len(c.pg_pods)) if i != old]
-        ctx.cgroups.assign()
-        rules = [(ctx.cgroups.path(old), p.ip) for p in c.etcd_pods] + \
-                [(ctx.cgroups.path(old), c.pg_pods[i].ip) for i in others] + \
-                [(ctx.cgroups.path(i), c.pg_pods[old].ip) for i in others]
+        cg = ctx.cgroups
+        if cg is None:
+            raise RuntimeError("partitions need root and a writable cgroup v2 mount")
+        rules = [(cg.path(old), p.ip) for p in c.etcd_pods] + \
+                [(cg.path(old), c.pg_pods[i].ip) for i in others] + \
+                [(cg.path(i), c.pg_pods[old].ip) for i in others]
         offset = log_size(c, old)
+        demoted: list[float] = []
+        routed = _new_routed_leader(c, old)
+
+        def promoted_elsewhere() -> int | None:
+            if not demoted and c.rest(old, "/primary") != 200:
+                demoted.append(time.monotonic())
+            return routed()
         with pg_partition.partition(cgroup_drop=rules, owned=c.block.contains):
             r.fault()
-            new = c.wait("a new routed leader", _new_routed_leader(c, old), ctx.ttl + 60, 0.1) - 1
+            new = c.wait("a new routed leader", promoted_elsewhere, ctx.ttl + 60, 0.1) - 1
             r.extras["promoted_s"] = round(time.monotonic() - r.fault_at, 2)
             r.resumed()
             # The old leader must have stopped being a primary on its own (it cannot renew its key).
-            c.wait("the partitioned leader to demote", lambda: c.rest(old, "/primary") != 200, 30)
-            r.extras["old_leader_demoted_s"] = round(time.monotonic() - r.fault_at, 2)
+            c.wait("the partitioned leader to demote", lambda: promoted_elsewhere() is None and bool(demoted)
+                   or bool(demoted), 30)
+            r.extras["old_leader_demoted_s"] = round(demoted[0] - r.fault_at, 2)
         r.extras["rules_left"] = len(pg_partition.leftover_rules())
         log = log_since(c, old, offset)
         r.extras["old_leader_log"] = [m for m in ("demoting self", "failsafe", "DCS is not accessible")
@@ -667,9 +713,9 @@ def lagging_replica(ctx: Context, run: int) -> dict[str, Any]:
         offset = log_size(c, lagging)
         os.kill(receiver, signal.SIGSTOP)
         try:
-            h.query(r.load.service_dsn, "CREATE TABLE IF NOT EXISTS lag_filler (id bigint, pad text)")
+            execute(r.load.service_dsn, "CREATE TABLE IF NOT EXISTS lag_filler (id bigint, pad text)")
             size = max(4 * max_lag // 1000, 2000)
-            h.query(r.load.service_dsn, "INSERT INTO lag_filler SELECT g, repeat('x', 1000) "
+            execute(r.load.service_dsn, "INSERT INTO lag_filler SELECT g, repeat('x', 1000) "
                                         "FROM generate_series(1, %s) g", (size,))
 
             def lag() -> int | None:

@@ -603,8 +603,7 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
             r.extras["promoted_s"] = round(time.monotonic() - r.fault_at, 2)
             r.resumed()
             # The old leader must have stopped being a primary on its own (it cannot renew its key).
-            c.wait("the partitioned leader to demote", lambda: promoted_elsewhere() is None and bool(demoted)
-                   or bool(demoted), 30)
+            c.wait("the partitioned leader to demote", lambda: (promoted_elsewhere(), bool(demoted))[1], 30)
             r.extras["old_leader_demoted_s"] = round(demoted[0] - r.fault_at, 2)
         r.extras["rules_left"] = len(pg_partition.leftover_rules())
         log = log_since(c, old, offset)

@@ -1,12 +1,12 @@
 """The PostgreSQL fault matrix (issue 11, point 5), one run of each fault, on real daemons.
 
 One cluster for the module, started from the production values (values/production.yaml's postgres block on
-charts/nova-postgres: synchronous mode, failsafe_mode on) with Patroni's timers scaled down (ttl 12, loop_wait
-2, retry_timeout 5: still loop_wait + 2 x retry_timeout <= ttl) so the module fits the suite's time budget;
-bench/faults_postgres.py runs the same faults with the production timers. Every fault ends with the cluster
-healthy again (killed nodes rejoined), so the faults share it. Each test asserts what the goal says: no
-acknowledged (committed) write lost, never two nodes accepting writes at once, writes acknowledged again
-within a bound derived from the timers.
+charts/nova-postgres: synchronous mode, failsafe_mode on) with Patroni's timers scaled down (ttl 10,
+loop_wait 2, retry_timeout 4: still loop_wait + 2 x retry_timeout <= ttl) and shorter etcd outages, so the
+module fits the suite's time budget; bench/faults_postgres.py runs the same faults with the production timers.
+Every fault ends with the cluster healthy again (killed nodes rejoined), so the faults share it. Each test
+asserts the goal: no acknowledged (committed) write lost, never two nodes accepting writes at once, writes
+acknowledged again within a bound derived from the timers.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.runtime import postgres_harness as h
 pytestmark = pytest.mark.runtime
 
 sys.path.insert(0, str(h.ROOT / "bench"))
-TIMERS = ["patroni.ttl=12", "patroni.loopWait=2", "patroni.retryTimeout=5"]
+TIMERS = ["patroni.ttl=10", "patroni.loopWait=2", "patroni.retryTimeout=4"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]
     import faults_postgres
 
     values = faults_postgres.production_values(tmp_path_factory.mktemp("values"))
-    with pg_faults.context(h.render([values], TIMERS)) as context:
+    with pg_faults.context(h.render([values], TIMERS), quick=True) as context:
         yield context
     assert pg_partition.leftover_rules() == []
     assert context.cgroups is not None and not (context.cgroups.root / context.cgroups.base).exists()

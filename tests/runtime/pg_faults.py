@@ -83,8 +83,9 @@ class PodCgroups:
 
         A socket keeps the cgroup its process had when the socket was created, so moving a running daemon
         would leave its open connections (etcd keep-alives, the WAL stream) unmatched: the process has to start
-        there. The child joins the cgroup between fork and exec (still root, before setpriv drops to postgres);
-        :meth:`Cluster._spawn` is replaced on this instance only, with the same behaviour otherwise."""
+        there. The command is wrapped in ``sh -c``, which (still root, before setpriv drops to postgres) writes
+        itself into the cgroup and execs the command, so the PID, session and log stay what
+        :meth:`Cluster._spawn` gives; ``_spawn`` is replaced on this instance only."""
         cluster = self.cluster
 
         def spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> h.Proc:

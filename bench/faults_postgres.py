@@ -81,7 +81,9 @@ def main(argv: list[str]) -> int:
     names = argv or list(FAULTS)
     unknown = [n for n in names if n not in FAULTS]
     if unknown:
-        print(json.dumps({"backend": "postgres", "error": f"unknown fault(s) {unknown}; known: {list(FAULTS)}"}))
+        message = f"unknown fault(s) {unknown}; known: {list(FAULTS)}"
+        print(f"faults_postgres: {message}", file=sys.stderr)
+        print(json.dumps({"backend": "postgres", "error": message, "faults": 0}))
         return 2
     results = []
     try:

@@ -607,7 +607,7 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
             # The old leader must have stopped being a primary on its own (it cannot renew its key).
             c.wait("the partitioned leader to demote", lambda: (promoted_elsewhere(), bool(demoted))[1], 30)
             r.extras["old_leader_demoted_s"] = round(demoted[0] - r.fault_at, 2)
-        r.extras["rules_left"] = len(pg_partition.leftover_rules())
+        r.extras["rules_left"] = len(pg_partition.leftover_rules(pg_partition.own_prefix()))
         log = log_since(c, old, offset)
         r.extras["old_leader_log"] = [m for m in ("demoting self", "failsafe", "DCS is not accessible")
                                       if m in log]

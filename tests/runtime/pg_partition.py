@@ -15,8 +15,9 @@ OUTPUT see every packet of both directions with the sender's socket.
 
 Every rule carries one comment unique to the run (``nova-partition-<pid>-<random>``); on exit (also on an
 exception or KeyboardInterrupt) every rule with that comment is deleted, whether or not it was added by this
-call. :func:`leftover_rules` lists rules with the ``nova-partition-`` prefix still installed (a test asserts
-none remain). Only addresses inside the caller's own 127.x.y.0/24 block may be named (``owned``).
+call; rules of a run whose process died first are swept by the next partition (:func:`sweep_stale`).
+:func:`leftover_rules` lists rules with the ``nova-partition-`` prefix still installed (a test asserts
+none of its own remain). Only addresses inside the caller's own 127.x.y.0/24 block may be named (``owned``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 PREFIX = "nova-partition-"
 CHAIN = "OUTPUT"
@@ -51,8 +53,14 @@ def _rules() -> list[str]:
     return out.stdout.splitlines()
 
 
+def own_prefix() -> str:
+    """The comment prefix of this process's partitions (other runs on the host may hold theirs meanwhile)."""
+    return f"{PREFIX}{os.getpid()}-"
+
+
 def leftover_rules(comment: str = PREFIX) -> list[str]:
-    """Installed OUTPUT rules whose comment starts with ``comment`` (default: any partition's)."""
+    """Installed OUTPUT rules whose comment starts with ``comment`` (default: any partition's; pass
+    :func:`own_prefix` to see only this process's)."""
     return [r for r in _rules() if f'--comment "{comment}' in r or f"--comment {comment}" in r]
 
 
@@ -67,6 +75,19 @@ def _remove(comment: str) -> list[str]:
     return failed
 
 
+def sweep_stale() -> list[str]:
+    """Remove the rules of runs whose process is gone (killed before its ``finally`` ran); returns them."""
+    stale = set()
+    for rule in leftover_rules():
+        comment = rule.split("--comment", 1)[1].split()[0].strip('"')
+        pid = comment[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            stale.add(comment)
+    for comment in stale:
+        _remove(comment)
+    return sorted(stale)
+
+
 @contextlib.contextmanager
 def partition(drop: Sequence[tuple[str, str]] = (), cgroup_drop: Sequence[tuple[str, str]] = (),
               owned: Callable[[str], bool] | None = None) -> Iterator[str]:
@@ -77,7 +98,8 @@ def partition(drop: Sequence[tuple[str, str]] = (), cgroup_drop: Sequence[tuple[
     for address in [a for pair in drop for a in pair] + [d for _, d in cgroup_drop]:
         if owned is not None and not owned(address):
             raise ValueError(f"{address} is not an address this run owns")
-    comment = f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    sweep_stale()
+    comment = f"{own_prefix()}{os.urandom(4).hex()}"
     tag = ["-m", "comment", "--comment", comment, "-j", "DROP"]
     try:
         for src, dst in drop:

@@ -38,7 +38,7 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]
     values = faults_postgres.production_values(tmp_path_factory.mktemp("values"))
     with pg_faults.context(h.render([values], TIMERS), quick=True) as context:
         yield context
-    assert pg_partition.leftover_rules() == []
+    assert pg_partition.leftover_rules(pg_partition.own_prefix()) == []
     assert context.cgroups is not None and not (context.cgroups.root / context.cgroups.base).exists()
 
 
@@ -68,10 +68,16 @@ def test_partition_rules_are_removed_even_when_the_body_fails(ctx: pg_faults.Con
             pg_partition.partition(drop=[(c.pg_pods[0].ip, c.pg_pods[1].ip)], owned=c.block.contains) as comment:
         assert len(pg_partition.leftover_rules(comment)) == 1
         raise RuntimeError("boom")
-    assert pg_partition.leftover_rules() == []
+    assert pg_partition.leftover_rules(pg_partition.own_prefix()) == []
     with pytest.raises(ValueError, match="not an address this run owns"), \
             pg_partition.partition(drop=[("127.0.0.1", c.pg_pods[0].ip)], owned=c.block.contains):
         pass
+    # A run killed before its finally: the next partition sweeps its rules (no such pid).
+    dead = f"{pg_partition.PREFIX}999999999-stale"
+    pg_partition._check(pg_partition._iptables("-I", "OUTPUT", "-s", c.pg_pods[2].ip, "-d", c.pg_pods[1].ip,
+                                               "-m", "comment", "--comment", dead, "-j", "DROP"))
+    with pg_partition.partition(owned=c.block.contains):
+        assert pg_partition.leftover_rules(dead) == []
 
 
 def test_leader_pod_killed(ctx: pg_faults.Context) -> None:

@@ -1,5 +1,5 @@
 {{/* Patroni's dynamic configuration (the part Patroni keeps in the DCS), as YAML: ttl, loop_wait, retry_timeout,
-maximum_lag_on_failover, the synchronous_* settings, postgresql.{use_pg_rewind, use_slots, parameters} (from
+maximum_lag_on_failover, the synchronous_* settings, failsafe_mode, postgresql.{use_pg_rewind, use_slots, parameters} (from
 postgresql.parameters and walArchive.*), then patroni.extraDynamicConfig merged over it. One definition, two
 readers: files/patroni.yml (bootstrap.dcs, written to etcd once, when the cluster is initialised) and the
 config-apply Job (desired.json, PATCHed into the running cluster on every upgrade that changes it). Whole-number
@@ -29,6 +29,7 @@ Usage: {{ include "nova-postgres.patroni.dynamicConfig" . | fromYaml }} */}}
   "synchronous_mode" $p.synchronousMode
   "synchronous_mode_strict" $p.synchronousModeStrict
   "synchronous_node_count" (int $p.synchronousNodeCount)
+  "failsafe_mode" $p.failsafeMode
   "postgresql" (dict "use_pg_rewind" $p.usePgRewind "use_slots" true "parameters" $parameters) -}}
 {{- include "nova-common.deepMerge" (dict "dst" $dcs "src" ($p.extraDynamicConfig | default dict)) -}}
 {{- toYaml $dcs -}}

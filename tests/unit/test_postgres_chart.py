@@ -409,6 +409,9 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
     etcd = one(o, "NetworkPolicy", "nova-postgres-etcd")
     assert etcd["spec"]["podSelector"]["matchLabels"] == selectors["etcd"]
     for rule in etcd["spec"]["ingress"]:
+        if rule["ports"] == [{"port": "metrics"}]:
+            assert rule["from"] == [{"namespaceSelector": {}}], "etcd's metrics port: networkPolicy.metricsFrom only"
+            continue
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"}, f"etcd admits more than pods of this release: {peer}"
             assert peer["podSelector"]["matchLabels"] in selectors.values(), peer
@@ -416,6 +419,11 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
                 assert rule["ports"] == [{"port": "client"}], "PostgreSQL pods need etcd's client port only"
     pg = one(o, "NetworkPolicy", "nova-postgres")
     for rule in pg["spec"]["ingress"]:
+        if rule["ports"] == [{"port": "metrics"}, {"port": "patroni"}]:
+            # the scrapers (networkPolicy.metricsFrom, metrics on): Patroni's /metrics is on its REST port, whose
+            # unsafe endpoints need the rest-password
+            assert rule["from"] == [{"namespaceSelector": {}}], rule
+            continue
         if {"port": "patroni"} in rule["ports"]:
             assert rule["from"] == [{"podSelector": {"matchLabels": selectors["postgres"]}}], \
                 f"the Patroni REST API (switchover, restart) is open beyond the PostgreSQL pods: {rule}"

@@ -23,8 +23,8 @@ TESTS = ROOT / "tests" / "alerts"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 BACKUP_METRIC = "pgbackrest_backup_last_completion_timestamp_seconds"
-# chart directory -> the tests/alerts file of its rules
-FILES = {"nova": "services.yaml", "nova-redis": "redis.yaml", "nova-postgres": "postgres.yaml"}
+# chart directory -> the tests/alerts files of its rules (together they must test every alert of the chart)
+FILES = {"nova": ["services.yaml"], "nova-redis": ["redis.yaml"], "nova-postgres": ["postgres.yaml", "postgres-backup.yaml"]}
 
 pytestmark = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed (set-up installs Debian's prometheus)")
 
@@ -91,19 +91,23 @@ def cases(test_file: dict[str, Any]) -> dict[str, set[bool]]:
 
 def test_every_alert_fires_and_stays_silent_in_promtool_tests(groups: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
     files = []
-    for chart, name in FILES.items():
+    assert sorted(p.name for p in TESTS.glob("*.yaml")) == sorted(n for names in FILES.values() for n in names)
+    for chart, names in FILES.items():
         stripped = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]}
                     for g in groups[chart]]
         (tmp_path / f"rules-{chart}.yaml").write_text(yaml.safe_dump({"groups": stripped}))
-        test = yaml.safe_load((TESTS / name).read_text())
-        assert test["rule_files"] == ["RENDERED"], f"{name}: rule_files is filled in by this test"
-        test["rule_files"] = [f"rules-{chart}.yaml"]
+        seen: dict[str, set[bool]] = {}
+        for name in names:
+            test = yaml.safe_load((TESTS / name).read_text())
+            assert test["rule_files"] == ["RENDERED"], f"{name}: rule_files is filled in by this test"
+            test["rule_files"] = [f"rules-{chart}.yaml"]
+            for alert, kinds in cases(test).items():
+                seen.setdefault(alert, set()).update(kinds)
+            (tmp_path / name).write_text(yaml.safe_dump(test))
+            files.append(name)
         expected = {a["alert"] for a in alerts(groups[chart])}
-        seen = cases(test)
-        assert set(seen) == expected, f"{name}: tests for {sorted(set(seen) - expected)}, none for {sorted(expected - set(seen))}"
+        assert set(seen) == expected, f"{chart}: tests for {sorted(set(seen) - expected)}, none for {sorted(expected - set(seen))}"
         incomplete = sorted(a for a, kinds in seen.items() if kinds != {True, False})
-        assert not incomplete, f"{name}: these alerts need a case that fires and one that stays silent: {incomplete}"
-        (tmp_path / name).write_text(yaml.safe_dump(test))
-        files.append(name)
+        assert not incomplete, f"{chart}: these alerts need a case that fires and one that stays silent: {incomplete}"
     result = promtool("test", "rules", *files, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -253,7 +253,9 @@ def prometheus(redis_stack: tuple[redis_harness.RedisHarness, Stack], postgres_s
                 break
             time.sleep(0.3)
         assert set(prom.targets_health().values()) == {"up"}, prom.targets_health()
-        time.sleep(3)  # a few scrapes and rule evaluations
+        # every rule evaluated at least once (health leaves "unknown")
+        while time.monotonic() < deadline + 30 and any(h == "unknown" for h, _ in prom.rules_health().values()):
+            time.sleep(0.3)
         yield prom
     finally:
         prom.stop()

@@ -324,6 +324,14 @@ class Prometheus:
         return {r["name"]: (r.get("health", ""), r.get("lastError", "")) for g in self.api("rules")["groups"]
                 for r in g["rules"]}
 
+    def evaluated_since(self, t: float) -> bool:
+        """Every rule group has been evaluated after Unix time ``t``."""
+        from datetime import datetime
+
+        groups = self.api("rules")["groups"]
+        return bool(groups) and all(
+            datetime.fromisoformat(g["lastEvaluation"].replace("Z", "+00:00")).timestamp() > t for g in groups)
+
     def stop(self) -> None:
         for p in self.procs:
             if p.poll() is None:

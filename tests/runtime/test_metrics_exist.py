@@ -253,8 +253,9 @@ def prometheus(redis_stack: tuple[redis_harness.RedisHarness, Stack], postgres_s
                 break
             time.sleep(0.3)
         assert set(prom.targets_health().values()) == {"up"}, prom.targets_health()
-        # every rule evaluated at least once (health leaves "unknown")
-        while time.monotonic() < deadline + 30 and any(h == "unknown" for h, _ in prom.rules_health().values()):
+        # every rule evaluated again after every target had been scraped (+1 s: a full scrape interval)
+        scraped = time.time() + 1
+        while time.monotonic() < deadline + 30 and not prom.evaluated_since(scraped):
             time.sleep(0.3)
         yield prom
     finally:

@@ -330,7 +330,7 @@ class Prometheus:
 
         groups = self.api("rules")["groups"]
         return bool(groups) and all(
-            datetime.fromisoformat(g["lastEvaluation"].replace("Z", "+00:00")).timestamp() > t for g in groups)
+            datetime.fromisoformat(g["lastEvaluation"]).timestamp() > t for g in groups)
 
     def stop(self) -> None:
         for p in self.procs:

@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -326,8 +327,6 @@ class Prometheus:
 
     def evaluated_since(self, t: float) -> bool:
         """Every rule group has been evaluated after Unix time ``t``."""
-        from datetime import datetime
-
         groups = self.api("rules")["groups"]
         return bool(groups) and all(
             datetime.fromisoformat(g["lastEvaluation"]).timestamp() > t for g in groups)

@@ -140,8 +140,8 @@ def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(hel
     assert {o.name for o in assumed if o.kind == "ServiceMonitor"} == {o.name for o in with_crds if o.kind == "ServiceMonitor"}
     out = helm.run(["install", "nova", str(REDIS), "--dry-run=client", "--set", on[0]], helm=helm_path(helm_major))
     notes = out.split("NOTES:", 1)[1]
-    assert "WARNING: metrics is on but the ServiceMonitor and PrometheusRule objects were NOT rendered" in notes
-    assert "metrics.assumeCRDs=true" in notes
+    assert "WARNING: metrics is on but the PrometheusRule and ServiceMonitor objects were\nNOT rendered" in notes
+    assert "set metrics.assumeCRDs=true" in notes
     quiet = helm.run(["install", "nova", str(REDIS), "--dry-run=client", "--set", on[0], "--set", "metrics.assumeCRDs=true"],
                      helm=helm_path(helm_major))
     assert "WARNING: metrics" not in quiet.split("NOTES:", 1)[1]
@@ -160,6 +160,25 @@ def test_umbrella_switch_turns_every_chart_on_and_defaults_render_nothing() -> N
     assert "sentinel-metrics" in [c["name"] for c in sts["nova-redis"]["spec"]["template"]["spec"]["containers"]]
     secret = next(o.obj for o in on if o.kind == "Secret" and o.name == "nova-postgres-credentials")
     assert "nova_metrics-password" in (secret.get("data") or secret.get("stringData") or {})
+
+
+def test_umbrella_notes_name_every_chart_whose_monitors_were_skipped() -> None:
+    helm.dependency_build(UMBRELLA, helm=helm_path(4))
+    out = helm.run(["install", "nova", str(UMBRELLA), "--dry-run=client", "--set", "global.metrics.enabled=true",
+                    "--set", "postgres.metrics.assumeCRDs=true"], helm=helm_path(4))
+    notes = out.split("NOTES:", 1)[1]
+    assert "WARNING: metrics, redis.metrics are on but the PrometheusRule and ServiceMonitor objects were" in notes
+    assert "set metrics.assumeCRDs=true, redis.metrics.assumeCRDs=true\n" in notes
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("metrics.prometheusRule.backupMetric", "not a metric", "backupMetric': 'not a metric' does not match pattern"),
+    ("metrics.prometheusRule.runbookBaseUrl", "docs/runbooks", "runbookBaseUrl': 'docs/runbooks' does not match pattern"),
+    ("metrics.prometheusRule.thresholds.connectionsPercent", "0", "connectionsPercent': minimum"),
+])
+def test_bad_monitoring_values_are_refused_naming_the_key(key: str, value: str, message: str) -> None:
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        helm.render(POSTGRES, set_values=[f"{key}={value}"], helm=helm_path(4))
 
 
 def test_postgres_and_etcd_metrics_ports_follow_the_values() -> None:

@@ -21,26 +21,40 @@ Usage: {{ if eq (include "nova-common.monitoring.crd" (dict "ctx" $ "kind" "Serv
 {{- ternary "true" "false" (or $assume ($ctx.Capabilities.APIVersions.Has (printf "monitoring.coreos.com/v1/%s" .kind))) -}}
 {{- end -}}
 
-{{/* The NOTES.txt warning for monitoring objects that were asked for but skipped (empty when none was).
-Usage: {{ include "nova-common.monitoring.notes" (dict "ctx" $ "prefix" "") }} (prefix: "redis." under the umbrella) */}}
-{{- define "nova-common.monitoring.notes" -}}
-{{- $ctx := .ctx -}}
-{{- $m := default dict $ctx.Values.metrics -}}
-{{- if eq (include "nova-common.metrics.enabled" $ctx) "true" -}}
+{{/* The kinds (ServiceMonitor, PrometheusRule) asked for but skipped for want of the CRD, as a JSON list.
+Usage: {{ include "nova-common.monitoring.skipped" $ | fromJsonArray }} */}}
+{{- define "nova-common.monitoring.skipped" -}}
+{{- $m := default dict .Values.metrics -}}
 {{- $skipped := list -}}
-{{- if and (dig "serviceMonitor" "enabled" true $m) (ne (include "nova-common.monitoring.crd" (dict "ctx" $ctx "kind" "ServiceMonitor")) "true") -}}
-{{- $skipped = append $skipped "ServiceMonitor" -}}
+{{- if eq (include "nova-common.metrics.enabled" .) "true" -}}
+{{- range $kind, $key := dict "ServiceMonitor" "serviceMonitor" "PrometheusRule" "prometheusRule" -}}
+{{- if and (dig $key "enabled" true $m) (ne (include "nova-common.monitoring.crd" (dict "ctx" $ "kind" $kind)) "true") -}}
+{{- $skipped = append $skipped $kind -}}
 {{- end -}}
-{{- if and (dig "prometheusRule" "enabled" true $m) (ne (include "nova-common.monitoring.crd" (dict "ctx" $ctx "kind" "PrometheusRule")) "true") -}}
-{{- $skipped = append $skipped "PrometheusRule" -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $skipped -}}
+{{- end -}}
+
+{{/* The NOTES.txt warning for monitoring objects that were asked for but skipped (empty when none was).
+.charts: list of {ctx, prefix} (prefix "redis." for a subchart's values seen from the umbrella).
+Usage: {{ include "nova-common.monitoring.notes" (dict "charts" (list (dict "ctx" $ "prefix" ""))) }} */}}
+{{- define "nova-common.monitoring.notes" -}}
+{{- $skipped := list -}}
+{{- $kinds := dict -}}
+{{- range .charts -}}
+{{- $k := include "nova-common.monitoring.skipped" .ctx | fromJsonArray -}}
+{{- if $k -}}
+{{- $skipped = append $skipped (printf "%smetrics" .prefix) -}}
+{{- range $k }}{{ $_ := set $kinds . true }}{{ end -}}
+{{- end -}}
 {{- end -}}
 {{- if $skipped }}
 
-WARNING: {{ .prefix }}metrics is on but the {{ join " and " $skipped }} objects were NOT rendered: the
-monitoring.coreos.com/v1 API is not visible to this render (no Prometheus Operator CRDs, or helm template /
-a GitOps tool that cannot see the cluster). Install the CRDs, or set {{ .prefix }}metrics.assumeCRDs=true
-(global.metrics.assumeCRDs=true in the umbrella) to render them anyway.
-{{- end -}}
+WARNING: {{ join ", " $skipped }} {{ ternary "is" "are" (eq (len $skipped) 1) }} on but the {{ keys $kinds | sortAlpha | join " and " }} objects were
+NOT rendered: the monitoring.coreos.com/v1 API is not visible to this render (no Prometheus Operator CRDs, or
+helm template / a GitOps tool that cannot see the cluster). Install the CRDs, or set {{ range $i, $s := $skipped }}{{ if $i }}, {{ end }}{{ $s }}.assumeCRDs=true{{ end }}
+(global.metrics.assumeCRDs=true for every chart) to render them anyway.
 {{- end -}}
 {{- end -}}
 

@@ -324,7 +324,11 @@ def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profi
         for port in ["client", "peer", 2379, 2380]:
             assert not ingress_allowed(objs, pod, etcd, port), f"{name} -> etcd {port}"
         for port in ["patroni", 8008]:
-            assert not ingress_allowed(objs, pod, postgres, port), f"{name} -> patroni {port}"
+            # Monitoring scrapes Patroni's /metrics on its REST port when metrics are on (issue 13; the unsafe
+            # endpoints need the rest-password); a service never reaches it.
+            # (the scrape rule names the port, so only the name matches it here)
+            scraping = name == "monitoring" and profile == PRODUCTION and port == "patroni"
+            assert ingress_allowed(objs, pod, postgres, port) == scraping, f"{name} -> patroni {port}"
         if name != "monitoring":
             # Egress of a service towards the database namespace names the PostgreSQL port only.
             assert egress_ports(objs, pod, etcd) <= {5432}, name
@@ -371,11 +375,13 @@ def test_monitoring_reaches_only_metrics_ports(profile: str, helm_major: int) ->
     for o, dst, ports in container_ports(objs):
         for port in ports:
             if ingress_allowed(objs, MONITORING, dst, port):
-                assert port == "metrics", f"monitoring -> {o.ref} port {port}"
+                # the metrics ports: exporters, HAProxy's and etcd's `metrics`, the Sentinel exporter, Patroni's
+                # REST port (its /metrics: issue 13)
+                assert port in {"metrics", "sentinel-metrics", "patroni"}, f"monitoring -> {o.ref} port {port}"
                 scraped.add(o.name)
     if profile == PRODUCTION:
-        # The spec's monitoring hooks: every service, the Redis and the PostgreSQL exporters.
-        assert scraped == {"redis", "postgres", *(f"nova-{s}" for s in SERVICES)}
+        # The spec's monitoring hooks: every service, Redis and Sentinel, HAProxy, PostgreSQL and Patroni, etcd.
+        assert scraped == {"redis", "redis-master", "postgres", "postgres-etcd", *(f"nova-{s}" for s in SERVICES)}
     else:
         assert not scraped
 

@@ -411,6 +411,9 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
     assert etcd["spec"]["podSelector"]["matchLabels"] == selectors["etcd"]
     defrag = {**selectors["etcd"], "app.kubernetes.io/component": "etcd-defrag"}
     for rule in etcd["spec"]["ingress"]:
+        if rule["ports"] == [{"port": "metrics"}]:
+            assert rule["from"] == [{"namespaceSelector": {}}], "etcd's metrics port: networkPolicy.metricsFrom only"
+            continue
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"}, f"etcd admits more than pods of this release: {peer}"
             assert peer["podSelector"]["matchLabels"] in [*selectors.values(), defrag], peer
@@ -420,6 +423,11 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
     # The config-apply Job (PATCH /config, POST /restart) is the one other peer of the REST API, on that port only.
     config_apply = {**selectors["postgres"], "app.kubernetes.io/component": "config-apply"}
     for rule in pg["spec"]["ingress"]:
+        if rule["ports"] == [{"port": "metrics"}, {"port": "patroni"}]:
+            # the scrapers (networkPolicy.metricsFrom, metrics on): Patroni's /metrics is on its REST port, whose
+            # unsafe endpoints need the rest-password
+            assert rule["from"] == [{"namespaceSelector": {}}], rule
+            continue
         if {"port": "patroni"} in rule["ports"]:
             assert rule["from"] in ([{"podSelector": {"matchLabels": selectors["postgres"]}}],
                                     [{"podSelector": {"matchLabels": config_apply}}]), \

@@ -404,7 +404,7 @@ def test_metrics_sidecar_and_service_monitor_only_when_the_crd_exists(helm_major
     assert not [o for o in objs if o.kind == "ServiceMonitor"]
     with_crd = objects(helm_major, set_values=("metrics.enabled=true",),
                        api_versions=("monitoring.coreos.com/v1/ServiceMonitor",))
-    sm = one(with_crd, "ServiceMonitor")
+    sm = one(with_crd, "ServiceMonitor", "nova-redis")
     assert selects(sm["spec"]["selector"]["matchLabels"], one(with_crd, "Service", "nova-redis-metrics")["metadata"]["labels"])
 
 
@@ -448,7 +448,8 @@ def test_network_policies_select_every_pod_and_open_only_the_service_ports(helm_
         ports = {p["port"] for rule in mine[0]["spec"]["ingress"] for p in rule["ports"]}
         container_ports = {p["name"] for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
         assert ports <= container_ports
-        assert ports == ({"redis", "sentinel", "metrics"} if w["kind"] == "StatefulSet" else {"redis"})
+        assert ports == ({"redis", "sentinel", "metrics", "sentinel-metrics"} if w["kind"] == "StatefulSet"
+                         else {"redis", "metrics"})
 
 
 @pytest.mark.parametrize("set_values", [

@@ -73,3 +73,17 @@ explicit quota above it fails, naming both keys. Usage: {{ include "nova-postgre
 {{- $quota -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The metrics scrape targets: a YAML list of {service, monitor, component, selects, port, targetPort}; the
+Service name is the Prometheus job label of the target (files/alerts.yaml selects on it).
+Usage: {{ range include "nova-postgres.metrics.targets" . | fromYamlArray }}
+*/}}
+{{- define "nova-postgres.metrics.targets" -}}
+{{- $fullname := include "nova-postgres.fullname" . -}}
+- {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "metrics") }}, monitor: {{ $fullname }}, component: metrics, selects: postgres, port: 9187, targetPort: metrics}
+- {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "patroni-metrics") }}, monitor: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "patroni") }}, component: patroni-metrics, selects: postgres, port: {{ .Values.patroni.restApiPort }}, targetPort: patroni}
+{{- if .Values.etcd.enabled }}
+- {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "etcd-metrics") }}, monitor: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "etcd") }}, component: etcd-metrics, selects: etcd, port: {{ .Values.etcd.metricsPort }}, targetPort: metrics}
+{{- end }}
+{{- end -}}

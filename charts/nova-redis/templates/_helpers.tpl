@@ -137,3 +137,17 @@ Usage: {{ include "nova-redis.aclEnv" . | nindent 12 }}
 {{- $i = add1 $i -}}
 {{- end }}
 {{- end -}}
+
+{{/*
+The metrics scrape targets: a YAML list of {service, monitor, component, selects, port, targetPort}; the
+Service name is the Prometheus job label of the target (files/alerts.yaml selects on it).
+Usage: {{ range include "nova-redis.metrics.targets" . | fromYamlArray }}
+*/}}
+{{- define "nova-redis.metrics.targets" -}}
+{{- $fullname := include "nova-redis.fullname" . -}}
+- {service: {{ include "nova-redis.name.suffixed" (dict "ctx" . "suffix" "metrics") }}, monitor: {{ $fullname }}, component: metrics, selects: redis, port: 9121, targetPort: metrics}
+- {service: {{ include "nova-redis.name.suffixed" (dict "ctx" . "suffix" "sentinel-metrics") }}, monitor: {{ include "nova-redis.name.suffixed" (dict "ctx" . "suffix" "sentinel") }}, component: sentinel-metrics, selects: redis, port: {{ .Values.metrics.sentinelPort }}, targetPort: sentinel-metrics}
+{{- if .Values.masterProxy.enabled }}
+- {service: {{ include "nova-redis.name.suffixed" (dict "ctx" . "suffix" "master-metrics") }}, monitor: {{ include "nova-redis.master.fullname" . }}, component: master-metrics, selects: master-proxy, port: {{ .Values.masterProxy.metricsPort }}, targetPort: metrics}
+{{- end }}
+{{- end -}}

@@ -72,7 +72,7 @@ Usage: {{ include "nova.postgres.logins" (dict "ctx" $ "services" $services) | f
 {{- range $login, $_ := (dig "isolation" "logins" dict $ctx.Values.postgres) -}}
 {{- $logins = append $logins $login -}}
 {{- end -}}
-{{- if dig "metrics" "enabled" false $ctx.Values.postgres -}}
+{{- if or (dig "metrics" "enabled" false $ctx.Values.postgres) (dig "metrics" "enabled" false $ctx.Values.global) -}}
 {{- $logins = append $logins (dig "metrics" "login" "nova_metrics" $ctx.Values.postgres) -}}
 {{- end -}}
 {{- end -}}

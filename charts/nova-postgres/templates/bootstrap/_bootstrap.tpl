@@ -14,7 +14,7 @@ Usage: {{ include "nova-postgres.bootstrap.data" . }} */}}
 {{- end }}
 {{- $_ := set $logins $login $spec }}
 {{- end }}
-{{- if .Values.metrics.enabled }}
+{{- if eq (include "nova-common.metrics.enabled" .) "true" }}
 {{- $_ := set $logins .Values.metrics.login (dict "database" "postgres" "memberOf" (list "pg_monitor") "passwordEnv" (include "nova-postgres.loginEnv" .Values.metrics.login) "connectionLimit" 5) }}
 {{- end }}
 {{- $databases := dict }}
@@ -91,7 +91,7 @@ spec:
         - name: {{ include "nova-postgres.loginEnv" $login }}
           valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ printf "%s-password" $login }}}}
         {{- end }}
-        {{- if .Values.metrics.enabled }}
+        {{- if eq (include "nova-common.metrics.enabled" .) "true" }}
         - name: {{ include "nova-postgres.loginEnv" .Values.metrics.login }}
           valueFrom: {secretKeyRef: {name: {{ $secret }}, key: {{ printf "%s-password" .Values.metrics.login }}}}
         {{- end }}

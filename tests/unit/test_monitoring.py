@@ -1,0 +1,236 @@
+"""Monitoring objects of the three charts: ServiceMonitors that select real metrics ports, the CRD gate with
+its GitOps opt-in and NOTES warning, NetworkPolicies that admit the scrapers to exactly the metrics ports,
+dashboards that Grafana's sidecar can load, and the PromQL metric-name extractor the runtime test relies on."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import helm_path, render
+from tests.runtime.metrics_harness import dashboard_exprs, dashboard_panels, metric_names
+from tools import helm
+from tools.manifest import KubeObject
+
+ROOT = helm.REPO_ROOT
+UMBRELLA = helm.CHARTS_DIR / "nova"
+REDIS = helm.CHARTS_DIR / "nova-redis"
+POSTGRES = helm.CHARTS_DIR / "nova-postgres"
+PRODUCTION = ROOT / "values" / "production.yaml"
+SM_API = "monitoring.coreos.com/v1/ServiceMonitor"
+PR_API = "monitoring.coreos.com/v1/PrometheusRule"
+MONITORING_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+DASHBOARDS = sorted(helm.CHARTS_DIR.glob("*/files/dashboards/*.json"))
+
+
+@pytest.fixture(scope="module")
+def production() -> list[KubeObject]:
+    return render(UMBRELLA, [PRODUCTION], namespace="nova-services")
+
+
+def of(objs: list[KubeObject], kind: str) -> list[dict[str, Any]]:
+    return [o.obj for o in objs if o.kind == kind]
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_templates(objs: list[KubeObject]) -> list[dict[str, Any]]:
+    return [{"namespace": w["metadata"]["namespace"], **w["spec"]["template"]}
+            for w in of(objs, "StatefulSet") + of(objs, "Deployment")]
+
+
+def container_ports(pod: dict[str, Any]) -> set[str]:
+    return {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+
+
+# ---- the extractor --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("expr", "names"), [
+    ('redis_up{job="x"} == 0', {"redis_up"}),
+    ("sum by (namespace, pod) (rate(a_total[5m])) / on(namespace) group_left(pod) b", {"a_total", "b"}),
+    ("(count(redis_instance_info{role=\"master\"}) or vector(0)) < 1", {"redis_instance_info"}),
+    ("histogram_quantile(0.99, sum by (le) (rate(x_bucket{a=~\"b|c\"}[$__rate_interval])))", {"x_bucket"}),
+    ("time() - max(m{namespace=\"$namespace\"}) > 3600 or absent(m)", {"m"}),
+    ('{__name__="weird:name", job="a"} offset 5m and ignoring(job) other', {"weird:name", "other"}),
+    ("increase(c[10m]) > 0 unless d bool == 1e9", {"c", "d"}),
+    ('max without (instance) (up{job="by"})', {"up"}),
+])
+def test_metric_names_reads_only_the_selected_metrics(expr: str, names: set[str]) -> None:
+    assert metric_names(expr) == names
+
+
+# ---- scrape targets -------------------------------------------------------------------------------------
+
+
+def test_every_service_monitor_reaches_a_metrics_port_of_a_real_pod(production: list[KubeObject]) -> None:
+    monitors = of(production, "ServiceMonitor")
+    assert len(monitors) == 7  # services, Redis, Sentinel, HAProxy, postgres_exporter, Patroni, etcd
+    services = of(production, "Service")
+    pods = pod_templates(production)
+    for sm in monitors:
+        ns = sm["metadata"]["namespace"]
+        assert sm["spec"]["namespaceSelector"] == {"matchNames": [ns]}
+        chosen = [s for s in services if s["metadata"]["namespace"] == ns
+                  and selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        assert chosen, f"ServiceMonitor {sm['metadata']['name']} selects no Service"
+        for endpoint in sm["spec"]["endpoints"]:
+            for svc in chosen:
+                port = next((p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"]), None)
+                assert port, f"{sm['metadata']['name']}: Service {svc['metadata']['name']} has no port {endpoint['port']}"
+                backing = [p for p in pods if p["namespace"] == ns and selects(svc["spec"]["selector"], p["metadata"]["labels"])]
+                assert backing and all(port["targetPort"] in container_ports(p) for p in backing), svc["metadata"]["name"]
+
+
+def test_alert_selectors_name_jobs_that_a_service_monitor_scrapes(production: list[KubeObject]) -> None:
+    """The Prometheus Operator sets job = the Service name; every job="..." in a rule must be one."""
+    scraped = set()
+    for sm in of(production, "ServiceMonitor"):
+        ns = sm["metadata"]["namespace"]
+        scraped |= {s["metadata"]["name"] for s in of(production, "Service") if s["metadata"]["namespace"] == ns
+                    and selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])}
+    used = set()
+    for pr in of(production, "PrometheusRule"):
+        for g in pr["spec"]["groups"]:
+            for r in g["rules"]:
+                for m in re.finditer(r'job(=~?)"([^"]+)"', str(r["expr"])):
+                    used |= set(m.group(2).split("|")) if m.group(1) == "=~" else {m.group(2)}
+    assert used and used <= scraped, sorted(used - scraped)
+
+
+def test_scrapers_reach_exactly_the_metrics_ports(production: list[KubeObject]) -> None:
+    """Peers of networkPolicy.metricsFrom (the monitoring namespace) are admitted to the metrics ports and
+    nothing else, and every port a metrics Service targets is admitted."""
+    policies = of(production, "NetworkPolicy")
+    services = of(production, "Service")
+    for pod in pod_templates(production):
+        labels, ns = pod["metadata"]["labels"], pod["namespace"]
+        mine = [p for p in policies if p["metadata"]["namespace"] == ns
+                and selects(p["spec"]["podSelector"].get("matchLabels", {}), labels)]
+        admitted = {port["port"] for p in mine for rule in p["spec"].get("ingress", [])
+                    if MONITORING_PEER in rule.get("from", []) for port in rule["ports"]}
+        targeted = {port["targetPort"] for s in services if s["metadata"]["namespace"] == ns
+                    and s["metadata"]["name"].endswith("metrics") and selects(s["spec"]["selector"], labels)
+                    for port in s["spec"]["ports"]}
+        if labels.get("app.kubernetes.io/name") == "nova":
+            targeted = {"metrics"}  # the services' Services carry the metrics port next to http
+        for p in mine:
+            for rule in p["spec"].get("ingress", []):
+                if MONITORING_PEER in rule.get("from", []):
+                    assert rule["from"] == [MONITORING_PEER], f"{p['metadata']['name']}: scrapers share a rule with {rule['from']}"
+        assert admitted == targeted, f"{labels.get('app.kubernetes.io/component')}: admitted {admitted}, metrics {targeted}"
+
+
+def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(helm_major: int) -> None:
+    on = ("metrics.enabled=true",)
+    without = render(REDIS, set_values=on, major=helm_major)
+    assert not [o for o in without if o.kind in ("ServiceMonitor", "PrometheusRule")]
+    assert len([o for o in without if o.kind == "Service" and o.name.endswith("metrics")]) == 3
+    with_crds = render(REDIS, set_values=on, major=helm_major, api_versions=(SM_API, PR_API))
+    assert sorted(o.name for o in with_crds if o.kind == "ServiceMonitor") == [
+        "nova-redis", "nova-redis-master", "nova-redis-sentinel"]
+    assert [o.name for o in with_crds if o.kind == "PrometheusRule"] == ["nova-redis"]
+    assumed = render(REDIS, set_values=(*on, "metrics.assumeCRDs=true"), major=helm_major)
+    assert {o.name for o in assumed if o.kind == "ServiceMonitor"} == {o.name for o in with_crds if o.kind == "ServiceMonitor"}
+    out = helm.run(["install", "nova", str(REDIS), "--dry-run=client", "--set", on[0]], helm=helm_path(helm_major))
+    notes = out.split("NOTES:", 1)[1]
+    assert "WARNING: metrics is on but the PrometheusRule and ServiceMonitor objects were\nNOT rendered" in notes
+    assert "set metrics.assumeCRDs=true" in notes
+    quiet = helm.run(["install", "nova", str(REDIS), "--dry-run=client", "--set", on[0], "--set", "metrics.assumeCRDs=true"],
+                     helm=helm_path(helm_major))
+    assert "WARNING: metrics" not in quiet.split("NOTES:", 1)[1]
+
+
+def test_umbrella_switch_turns_every_chart_on_and_defaults_render_nothing() -> None:
+    default = render(UMBRELLA, namespace="nova-services")
+    assert not [o for o in default if o.kind in ("ServiceMonitor", "PrometheusRule")
+                or (o.kind == "ConfigMap" and "-dashboard-" in o.name)]
+    on = render(UMBRELLA, set_values=("global.metrics.enabled=true", "global.metrics.assumeCRDs=true"),
+                namespace="nova-services")
+    assert {o.obj["metadata"]["labels"]["helm.sh/chart"].rsplit("-", 1)[0] for o in on if o.kind == "PrometheusRule"} == {
+        "nova", "nova-redis", "nova-postgres"}
+    sts = {o.name: o.obj for o in on if o.kind == "StatefulSet"}
+    assert "metrics" in [c["name"] for c in sts["nova-postgres"]["spec"]["template"]["spec"]["containers"]]
+    assert "sentinel-metrics" in [c["name"] for c in sts["nova-redis"]["spec"]["template"]["spec"]["containers"]]
+    secret = next(o.obj for o in on if o.kind == "Secret" and o.name == "nova-postgres-credentials")
+    assert "nova_metrics-password" in (secret.get("data") or secret.get("stringData") or {})
+
+
+def test_umbrella_notes_name_every_chart_whose_monitors_were_skipped() -> None:
+    helm.dependency_build(UMBRELLA, helm=helm_path(4))
+    out = helm.run(["install", "nova", str(UMBRELLA), "--dry-run=client", "--set", "global.metrics.enabled=true",
+                    "--set", "postgres.metrics.assumeCRDs=true"], helm=helm_path(4))
+    notes = out.split("NOTES:", 1)[1]
+    assert "WARNING: metrics, redis.metrics are on but the PrometheusRule and ServiceMonitor objects were" in notes
+    assert "set metrics.assumeCRDs=true, redis.metrics.assumeCRDs=true\n" in notes
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("metrics.prometheusRule.backupMetric", "not a metric", "backupMetric': 'not a metric' does not match pattern"),
+    ("metrics.prometheusRule.runbookBaseUrl", "docs/runbooks", "runbookBaseUrl': 'docs/runbooks' does not match pattern"),
+    ("metrics.prometheusRule.thresholds.connectionsPercent", "0", "connectionsPercent': minimum"),
+])
+def test_bad_monitoring_values_are_refused_naming_the_key(key: str, value: str, message: str) -> None:
+    with pytest.raises(helm.HelmError, match=re.escape(message)):
+        helm.render(POSTGRES, set_values=[f"{key}={value}"], helm=helm_path(4))
+
+
+def test_postgres_and_etcd_metrics_ports_follow_the_values() -> None:
+    objs = render(POSTGRES, set_values=("metrics.enabled=true", "etcd.metricsPort=2999"))
+    etcd = next(o.obj for o in objs if o.kind == "StatefulSet" and o.name == "nova-postgres-etcd")
+    c = etcd["spec"]["template"]["spec"]["containers"][0]
+    assert "--listen-metrics-urls=http://0.0.0.0:2999" in c["args"]
+    assert {"name": "metrics", "containerPort": 2999} in c["ports"]
+    pg = next(o.obj for o in objs if o.kind == "StatefulSet" and o.name == "nova-postgres")
+    exporter = next(c for c in pg["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics")
+    env = {e["name"]: e.get("value") for e in exporter["env"]}
+    queries = next(o.obj for o in objs if o.kind == "ConfigMap" and o.name == "nova-postgres-metrics")
+    assert env["PG_EXPORTER_EXTEND_QUERY_PATH"] == "/etc/postgres-exporter/queries.yaml"
+    assert "nova_database" in queries["data"]["queries.yaml"]
+    off = render(POSTGRES)
+    etcd_off = next(o.obj for o in off if o.kind == "StatefulSet" and o.name == "nova-postgres-etcd")
+    assert not [a for a in etcd_off["spec"]["template"]["spec"]["containers"][0]["args"] if "metrics" in a]
+
+
+def test_haproxy_exporter_frontend_only_with_metrics() -> None:
+    def cfg(objs: list[KubeObject]) -> str:
+        return next(o.obj for o in objs if o.kind == "ConfigMap" and o.name == "nova-redis-master")["data"]["haproxy.cfg"]
+    on = cfg(render(REDIS, set_values=("metrics.enabled=true", "masterProxy.metricsPort=9999")))
+    assert re.search(r"frontend prometheus\n    mode http\n    bind :9999\n    http-request use-service prometheus-exporter if \{ path /metrics \}", on)
+    assert "prometheus" not in cfg(render(REDIS))
+
+
+# ---- dashboards -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=[p.name for p in DASHBOARDS])
+def test_dashboard_is_loadable_by_grafana(path: Path) -> None:
+    dash = json.loads(path.read_text())
+    assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 36
+    panels = dashboard_panels(dash)
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
+    names = [v["name"] for v in dash["templating"]["list"]]
+    assert names[:2] == ["datasource", "namespace"]
+    for p in panels:
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["targets"], f"{path.name}: panel {p['title']} has no query"
+        for t in p["targets"]:
+            assert 'namespace="$namespace"' in t["expr"], f"{path.name}: {t['expr']} ignores the namespace variable"
+            assert metric_names(t["expr"]), t["expr"]
+    assert len(dashboard_exprs(path)) >= len(panels)
+
+
+def test_dashboards_ship_as_sidecar_configmaps(production: list[KubeObject]) -> None:
+    maps = {o.name: o.obj for o in production if o.kind == "ConfigMap" and "-dashboard-" in o.name}
+    assert sorted(maps) == ["nova-dashboard-services", "postgres-dashboard-postgres", "redis-dashboard-redis"]
+    for cm in maps.values():
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        (key, text), = cm["data"].items()
+        assert key.endswith(".json") and json.loads(text)["uid"].startswith("nova-")

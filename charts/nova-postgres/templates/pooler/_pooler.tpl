@@ -39,7 +39,7 @@ pods. Usage: {{ include "nova-postgres.pooler.serverConnections" . }} */}}
 {{- end -}}
 
 {{/* Render-time capacity check of the pooler: the server connections of every pooler role fit max_connections
-minus superuser_reserved_connections and pooler.reservedConnections; fails with the numbers and the keys.
+minus superuser_reserved_connections and postgresql.reservedConnections; fails with the numbers and the keys.
 Usage: {{ include "nova-postgres.pooler.validate" . }} */}}
 {{- define "nova-postgres.pooler.validate" -}}
 {{- if .Values.pooler.enabled -}}
@@ -50,9 +50,9 @@ Usage: {{ include "nova-postgres.pooler.validate" . }} */}}
 {{- $roles := include "nova-postgres.pooler.roles" . | fromJsonArray -}}
 {{- $perRole := int (include "nova-postgres.pooler.serverConnections" .) -}}
 {{- $total := mul $perRole (len $roles) -}}
-{{- $budget := sub (sub $max $superuser) (int $p.reservedConnections) -}}
+{{- $budget := sub (sub $max $superuser) (int .Values.postgresql.reservedConnections) -}}
 {{- if gt $total $budget -}}
-{{- fail (printf "pooler: the poolers may open %d server connections (%d role(s) x pooler.replicas=%d x (pooler.defaultPoolSize=%d + pooler.reservePoolSize=%d) per login, capped by pooler.maxDbConnections=%d per database), more than postgresql.parameters.max_connections=%d - superuser_reserved_connections=%d - pooler.reservedConnections=%d = %d: lower the pool sizes or pooler.replicas, set pooler.maxDbConnections, or raise max_connections" $total (len $roles) (int $p.replicas) (int $p.defaultPoolSize) (int $p.reservePoolSize) (int $p.maxDbConnections) $max $superuser (int $p.reservedConnections) $budget) -}}
+{{- fail (printf "pooler: the poolers may open %d server connections (%d role(s) x pooler.replicas=%d x (pooler.defaultPoolSize=%d + pooler.reservePoolSize=%d) per login, capped by pooler.maxDbConnections=%d per database), more than postgresql.parameters.max_connections=%d - superuser_reserved_connections=%d - postgresql.reservedConnections=%d = %d: lower the pool sizes or pooler.replicas, set pooler.maxDbConnections, or raise max_connections" $total (len $roles) (int $p.replicas) (int $p.defaultPoolSize) (int $p.reservePoolSize) (int $p.maxDbConnections) $max $superuser (int .Values.postgresql.reservedConnections) $budget) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

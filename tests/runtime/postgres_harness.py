@@ -12,7 +12,8 @@ The only changes are the ones a container runtime and a cluster would make, appl
 - the Kubernetes API -> a small fake API server on 127.A.B.250 that enforces the rendered Role and records the
   label patches, so Service selectors can be evaluated against the labels the callback set;
 - a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
-  selector labels match and the rendered readiness probe answers 200); for the bootstrap Job, the -primary
+  selector labels match and the rendered readiness probe passes, run as kubelet runs it: httpGet, tcpSocket or
+  exec with the container's env, :meth:`Cluster.probe`); for the bootstrap Job, the -primary
   Service is a stable "ClusterIP" on 127.A.B.241 (:class:`ServiceIP`) that routes each new connection to the pod
   selected at that moment and refuses connections while none is, as kube-proxy does.
 
@@ -440,6 +441,7 @@ class Cluster:
         self.procs: dict[str, Proc] = {}
         self.bootstraps: list[PendingBootstrap] = []
         self.primary_ip: ServiceIP | None = None
+        self._pod_envs: dict[str, dict[str, str]] = {}
         try:
             self._setup()
         except BaseException:
@@ -585,6 +587,9 @@ class Cluster:
 
     def pod_env(self, pod: Pod) -> dict[str, str]:
         """The container env, translated, plus what Kubernetes gives a pod: the API and its token."""
+        cached = self._pod_envs.get(pod.name)
+        if cached is not None:
+            return dict(cached)
         translate = Translator(pod.mounts, self.hosts, pod.ip)
         env = {k: translate(v) for k, v in self.pg_container_env(pod).items()}
         token_file = pod.root / "sa-token"
@@ -592,7 +597,8 @@ class Cluster:
             token_file.write_text(self.token)
             _chown_tree(token_file)
         env.update(NOVA_K8S_API_URL=self.api.url, NOVA_K8S_TOKEN_FILE=str(token_file))
-        return {**self.base_env(), **env}
+        self._pod_envs[pod.name] = {**self.base_env(), **env}
+        return dict(self._pod_envs[pod.name])
 
     def start_patroni(self, i: int) -> Proc:
         pod = self.pg_pods[i]
@@ -671,15 +677,64 @@ class Cluster:
         return labels
 
     def ready(self, i: int) -> bool:
-        probe = self.pg_container()["readinessProbe"]["httpGet"]
-        port = probe["port"] if isinstance(probe["port"], int) else self.port(probe["port"])
-        return self.alive(i) and http_status(f"http://{self.pg_pods[i].ip}:{port}{probe['path']}") == 200
+        """The rendered readinessProbe of the postgres container, run as kubelet runs it (one attempt)."""
+        return self.alive(i) and self.probe(self.pg_pods[i], self.pg_container(), "readinessProbe")
+
+    def probe(self, pod: Pod, container: dict[str, Any], kind: str) -> bool:
+        """One attempt of ``container``'s rendered ``kind`` probe (readinessProbe, livenessProbe, startupProbe) on
+        ``pod``: httpGet (pod IP, named or numbered port, 2xx/3xx), tcpSocket (connect), exec (the command with the
+        container's env, as the container's user, killed after timeoutSeconds, exit 0). Paths in the command are
+        translated like the container's own command."""
+        probe = container[kind]
+        timeout = float(probe.get("timeoutSeconds", 1))
+
+        def port(value: int | str) -> int:
+            if isinstance(value, int):
+                return value
+            return int(next(p["containerPort"] for p in container["ports"] if p["name"] == value))
+        if "httpGet" in probe:
+            get = probe["httpGet"]
+            scheme = get.get("scheme", "HTTP").lower()
+            url = f"{scheme}://{get.get('host') or pod.ip}:{port(get['port'])}{get.get('path', '/')}"
+            return 200 <= http_status(url, timeout) < 400
+        if "tcpSocket" in probe:
+            try:
+                socket.create_connection((pod.ip, port(probe["tcpSocket"]["port"])), timeout=timeout).close()
+            except OSError:
+                return False
+            return True
+        if "exec" in probe:
+            if container is not self.pg_container():
+                raise ValueError("exec probes run with the postgres container's env only")
+            translate = Translator(pod.mounts, self.hosts, pod.ip)
+            cmd = [translate(a) for a in probe["exec"]["command"]]
+            try:
+                done = subprocess.run(_as_user(cmd), env=self.pod_env(pod), cwd=pod.root, capture_output=True,
+                                      timeout=timeout, check=False)
+            except subprocess.TimeoutExpired:
+                return False
+            return done.returncode == 0
+        raise ValueError(f"unsupported probe handler {sorted(probe)}")
 
     def endpoints(self, service_suffix: str) -> list[int]:
         """Pod indexes a rendered Service would route to: selector matches the labels, and the pod is ready."""
-        selector = self.chart.service(service_suffix)["spec"]["selector"]
-        return [i for i in range(len(self.pg_pods))
-                if all(self.pod_labels(i).get(k) == v for k, v in selector.items()) and self.ready(i)]
+        return self.routing([service_suffix])[service_suffix]
+
+    def routing(self, service_suffixes: Sequence[str] = ("-primary", "-replicas")) -> dict[str, list[int]]:
+        """Endpoints of several Services at one moment: each pod's readiness is evaluated once, and only for a pod
+        some selector matches (the result of the others routes nothing)."""
+        selectors = {s: self.chart.service(s)["spec"]["selector"] for s in service_suffixes}
+        out: dict[str, list[int]] = {s: [] for s in service_suffixes}
+        matching: dict[int, list[str]] = {}
+        for i in range(len(self.pg_pods)):
+            labels = self.pod_labels(i)
+            matching[i] = [s for s, sel in selectors.items() if all(labels.get(k) == v for k, v in sel.items())]
+        ready = _parallel({i: (lambda i=i: self.ready(i)) for i, m in matching.items() if m})  # kubelets run in parallel
+        for i in sorted(ready):
+            if ready[i]:
+                for s in matching[i]:
+                    out[s].append(i)
+        return out
 
     def service_host(self, service_suffix: str) -> str:
         eps = self.endpoints(service_suffix)
@@ -831,6 +886,26 @@ class Cluster:
         return self.start_bootstrap(objects).result(timeout)
 
 
+def _parallel(calls: dict[int, Callable[[], Any]]) -> dict[int, Any]:
+    """Run the calls in threads at once; their results by key (an exception is re-raised)."""
+    results: dict[int, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(key: int, call: Callable[[], Any]) -> None:
+        try:
+            results[key] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(k, c), daemon=True) for k, c in calls.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def _descendants(pid: int | None) -> list[int]:
     if not pid:
         return []
@@ -885,6 +960,107 @@ def running_cluster(objects: Sequence[KubeObject], timeout: float = 120) -> Iter
     cluster = started(lambda: Cluster(objects), lambda c: start_all(c, timeout))
     with cluster:
         yield cluster
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Routing over time
+# ----------------------------------------------------------------------------------------------------------
+PATRONI_PRIMARY_ROLES = ("master", "primary")
+
+
+@dataclass
+class RoutingSample:
+    """The endpoints of -primary and -replicas at ``t`` (monotonic), and every pod's Patroni role (GET /patroni;
+    None when it does not answer) read just before and just after the endpoints were evaluated."""
+
+    t: float
+    primary: list[int]
+    replicas: list[int]
+    before: list[str | None]
+    after: list[str | None]
+
+    def held(self, i: int) -> str | None:
+        """The role pod ``i`` had over the whole evaluation (None when it changed or was unknown)."""
+        return self.before[i] if self.before[i] == self.after[i] else None
+
+
+class RoutingSampler:
+    """Samples both Services' endpoints (:meth:`Cluster.routing`: labels from the fake API + the rendered readiness
+    probe) every ``interval`` seconds in a thread, until the context exits. A wrong route is counted only when the
+    pod's role held over the whole evaluation, so a promotion that lands between the probe and the role read is
+    not blamed on routing, while a stale label on a settled replica is."""
+
+    def __init__(self, cluster: Cluster, interval: float = 0.1) -> None:
+        self.cluster = cluster
+        self.interval = interval
+        self.samples: list[RoutingSample] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="routing-sampler", daemon=True)
+
+    def _roles(self) -> list[str | None]:
+        def role(i: int) -> str | None:
+            state = self.cluster.patroni_state(i) if self.cluster.alive(i) else None
+            return str(state.get("role")) if state and state.get("role") else None
+        roles = _parallel({i: (lambda i=i: role(i)) for i in range(len(self.cluster.pg_pods))})
+        return [roles[i] for i in range(len(self.cluster.pg_pods))]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                before = self._roles()
+                routes = self.cluster.routing(("-primary", "-replicas"))
+                after = self._roles()
+            except Exception as exc:  # noqa: BLE001 - recorded, the test reports it
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                self.samples.append(RoutingSample(started, routes["-primary"], routes["-replicas"], before, after))
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def violations(self) -> list[str]:
+        """Every sample where -primary had two endpoints or a replica, or -replicas had the primary."""
+        out = []
+        for s in self.samples:
+            names = [p.name for p in self.cluster.pg_pods]
+            if len(s.primary) > 1:
+                out.append(f"t={s.t:.1f} -primary has {len(s.primary)} endpoints {[names[i] for i in s.primary]}")
+            for i in s.primary:
+                role = s.held(i)
+                if role is not None and role not in PATRONI_PRIMARY_ROLES:
+                    out.append(f"t={s.t:.1f} -primary routes to {names[i]}, a {role}")
+            for i in s.replicas:
+                if s.held(i) in PATRONI_PRIMARY_ROLES:
+                    out.append(f"t={s.t:.1f} -replicas routes to {names[i]}, the primary")
+        return out
+
+    def longest(self, predicate: Callable[[RoutingSample], bool], since: float = 0.0, until: float = float("inf")
+                ) -> float:
+        """Longest run of consecutive samples in [since, until] for which ``predicate`` holds, in seconds (from
+        the first such sample to the first sample after the run)."""
+        best, start = 0.0, None
+        window = [s for s in self.samples if since <= s.t <= until]
+        for s in window:
+            if predicate(s):
+                start = s.t if start is None else start
+            elif start is not None:
+                best, start = max(best, s.t - start), None
+        if start is not None and window:
+            best = max(best, window[-1].t - start)
+        return best
+
+    def period(self) -> float:
+        """Median seconds between two samples."""
+        gaps = sorted(b.t - a.t for a, b in zip(self.samples, self.samples[1:], strict=False))
+        return gaps[len(gaps) // 2] if gaps else 0.0
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -120,3 +120,56 @@ def test_prestop_hook_hands_leadership_to_a_replica_before_the_pod_stops(
                  lambda: cluster.api.label_of(pod.name, cluster.role_label) == "replica"
                  and leader in cluster.endpoints("-replicas"), 30)
     assert cluster.api.denied == []
+
+
+def _settled(cluster: h.Cluster) -> int:
+    """Wait for one leader, streaming replicas, and both Services routing exactly to them."""
+    def ok() -> int | None:
+        lead = cluster.leader()
+        if lead is None:
+            return None
+        routes = cluster.routing()
+        others = [i for i in range(len(cluster.pg_pods)) if i != lead]
+        return lead + 1 if routes == {"-primary": [lead], "-replicas": others} else None
+    cluster.wait_healthy()
+    return cluster.wait("both Services routing to the leader and the replicas", ok, 60) - 1
+
+
+# How long after the kill the killed pod's container starts again: at once (kubelet's first restart of a crashed
+# container), after the new leader is routed (a restart back-off), and in between.
+RESTARTS: tuple[float | None, ...] = (0.0, None, 3.0)
+
+
+def test_routing_never_points_at_a_wrong_node_while_the_leader_pod_is_killed_again_and_again(
+        cluster: h.Cluster) -> None:
+    kills = []
+    with h.RoutingSampler(cluster, interval=0.1) as sampler:
+        for restart in RESTARTS:
+            old = _settled(cluster)
+            # The label the old leader's pod keeps through the kill: the stale label the chart must neutralise.
+            assert cluster.api.label_of(cluster.pg_pods[old].name, cluster.role_label) == "primary"
+            cluster.kill_node(old)
+            killed = h.time.monotonic()
+            if restart is not None:
+                h.time.sleep(restart)
+                cluster.start_patroni(old)
+
+            def routed() -> bool:
+                lead = cluster.leader()
+                return lead is not None and cluster.endpoints("-primary") == [lead]
+            cluster.wait("a leader routed by -primary", routed, 60, interval=0.1)
+            if restart is None:
+                cluster.start_patroni(old)
+            new = _settled(cluster)
+            kills.append((old, new, restart, killed))
+    assert sampler.errors == []
+    assert len(sampler.samples) > 100, f"too few samples to prove anything: {len(sampler.samples)}"
+    violations = sampler.violations()
+    assert violations == [], f"{len(violations)} wrong routes in {len(sampler.samples)} samples: {violations[:10]}"
+    # The sampler ran through every failover: it saw -primary empty after each kill (the dead leader dropped out).
+    for old, _new, restart, killed in kills:
+        window = [s for s in sampler.samples if killed < s.t < killed + 5]
+        assert any(not s.primary for s in window), (
+            f"kill of pod {old} (restart {restart}): no sample with -primary empty in the 5 s after it; "
+            f"{len(window)} samples, median period {sampler.period():.2f} s, first {window[:3]}")
+    assert cluster.api.denied == []

@@ -266,3 +266,51 @@ def test_the_client_pod_takes_the_helm_test_pods_identity_and_security_context()
     for x in spec["containers"]:
         assert x["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert x["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+# ------------------------------------------------------------------------------------------- traffic in
+# The same model, from outside the release: the ingress controller's and the Gateway's pods (identities taken
+# from the rendered values' networkPolicy.ingressController / gatewayController examples) reach exactly the http
+# ports of the exposed services, and nothing else of the render (Redis, Sentinel, PostgreSQL, etcd, the metrics
+# ports, the unexposed services).
+
+INGRESS_NGINX: Pod = ("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx",
+                                        "app.kubernetes.io/component": "controller"})
+ENVOY_GATEWAY: Pod = ("envoy-gateway-system", {"app.kubernetes.io/managed-by": "envoy-gateway",
+                                               "app.kubernetes.io/component": "proxy",
+                                               "gateway.envoyproxy.io/owning-gateway-name": "public"})
+
+
+def reachable(objs: list[KubeObject], src: Pod) -> set[tuple[str, str]]:
+    """(workload, port name) of every listening container port of the render that ``src`` may open."""
+    found: set[tuple[str, str]] = set()
+    for o in objs:
+        if o.kind not in {"Deployment", "StatefulSet", "DaemonSet"}:
+            continue
+        labels, pod_spec = _template(o["spec"])
+        for c in pod_spec.get("containers") or []:
+            for p in c.get("ports") or []:
+                dst: Target = ((o.namespace or NAMESPACE, labels), p.get("name"), p["containerPort"])
+                if verdict(objs, src, dst) is None:
+                    found.add((o.name, str(p.get("name") or p["containerPort"])))
+    return found
+
+
+def test_the_ingress_controller_reaches_exactly_the_http_ports_of_the_exposed_services() -> None:
+    objs = render(CHART, [ROOT / "values" / "production.yaml"], namespace=NAMESPACE)
+    exposed = {o.name for o in objs if o.kind == "Ingress"}
+    assert exposed == {"nova-user-service", "nova-auth-service", "nova-streaming-api"}
+    assert reachable(objs, INGRESS_NGINX) == {(name, "http") for name in exposed}
+    # The controller's identity is namespace AND pod labels: either one alone reaches nothing.
+    assert not reachable(objs, ("ingress-nginx", {"app": "something-else"}))
+    assert not reachable(objs, ("default", INGRESS_NGINX[1]))
+    # Production uses no HTTPRoute: the Gateway's pods are not admitted anywhere.
+    assert not reachable(objs, ENVOY_GATEWAY)
+
+
+def test_the_gateway_reaches_exactly_the_http_ports_of_the_services_with_an_httproute() -> None:
+    objs = render(CHART, [CHART / "ci" / "render" / "httproute-values.yaml"], namespace=NAMESPACE)
+    routed = {o.name for o in objs if o.kind == "HTTPRoute"}
+    assert routed == {"nova-user-service", "nova-streaming-api"}
+    assert reachable(objs, ENVOY_GATEWAY) == {(name, "http") for name in routed}
+    assert not reachable(objs, INGRESS_NGINX)

@@ -103,6 +103,11 @@ NOT_RUN: dict[str, str] = {
     "kubectl -n nova get pods -o jsonpath='{range .items[*]}{.metadata.name}{\" \"}"
     "{.spec.securityContext.runAsNonRoot}{\"\\n\"}{end}'": CLUSTER,
     "kubectl -n nova get networkpolicies": CLUSTER,
+    # docs/postgres.md (etcd NOSPACE recovery; tests/runtime/test_postgres_volumes.py runs the same etcdctl steps)
+    "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl endpoint status -w json": CLUSTER,
+    "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl compact <revision>": CLUSTER,
+    "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl defrag": CLUSTER,
+    "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl alarm disarm": CLUSTER,
     # docs/secrets.md
     "kubectl -n nova-redis    get secret nova-redis-credentials    -o jsonpath='{.data.redis-password}' | base64 -d":
         CLUSTER,
@@ -551,9 +556,15 @@ def _zone_spread(objs: list[KubeObject]) -> dict[str, bool]:
 
 
 def test_the_guide_says_which_components_spread_over_zones_today() -> None:
-    spread = _zone_spread(helm.render(helm.CHARTS_DIR / "nova", [ROOT / "values/production.yaml"]))
+    objects = helm.render(helm.CHARTS_DIR / "nova", [ROOT / "values/production.yaml"])
+    spread = _zone_spread(objects)
     assert spread["redis"] and spread["redis-master"] and spread["nova-user-service"]
-    assert not spread["postgres"] and not spread["postgres-etcd"], (
-        "PostgreSQL or etcd now spread over zones: update docs/deployment-guide.md's Zones note and this test")
+    assert spread["postgres"] and spread["postgres-etcd"]
+    when = {o.name: {c.get("whenUnsatisfiable") for c in o["spec"]["template"]["spec"]["topologySpreadConstraints"]
+                     if c.get("topologyKey") == "topology.kubernetes.io/zone"}
+            for o in objects if o.kind == "StatefulSet"}
+    assert when == {"postgres": {"DoNotSchedule"}, "postgres-etcd": {"DoNotSchedule"}, "redis": {"ScheduleAnyway"}}, (
+        "a zone spread changed: update docs/deployment-guide.md's Zones table and this test")
     guide = " ".join((ROOT / "docs/deployment-guide.md").read_text().split())
-    assert "PostgreSQL and etcd are not spread over zones yet" in guide
+    assert "| etcd (3 members) | `DoNotSchedule`" in guide and "| PostgreSQL (3 pods) | `DoNotSchedule`" in guide
+    assert "| Redis + Sentinel (3 pods) | `ScheduleAnyway`" in guide

@@ -190,11 +190,11 @@ def test_probes_use_the_patroni_rest_api_and_prestop_hands_over_leadership(helm_
     c = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"postgresql": 5432, "patroni": 8008}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/read-only?lag=16MB", "port": "patroni"}
+    assert c["readinessProbe"]["exec"] == {"command": ["/bin/sh", "/etc/patroni/readiness.sh"]}
     assert c["livenessProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
     assert c["startupProbe"]["httpGet"] == {"path": "/liveness", "port": "patroni"}
     assert c["lifecycle"]["preStop"]["exec"]["command"] == ["/bin/sh", "/etc/patroni/pre-stop.sh"]
-    assert c["command"] == ["patroni", "/etc/patroni/patroni.yml"]
+    assert c["command"] == ["/bin/sh", "/etc/patroni/start.sh"]
 
 
 def test_isolation_defaults_give_each_service_its_own_login_database_and_schema(helm_major: int) -> None:
@@ -301,11 +301,12 @@ def test_even_etcd_member_count_is_rejected() -> None:
     assert "etcd.replicas must be odd" in render_error("etcd.replicas=2")
 
 
-def test_prestop_script_passes_shellcheck() -> None:
+@pytest.mark.parametrize("script", ["pre-stop.sh", "start.sh", "readiness.sh"])
+def test_container_scripts_pass_shellcheck(script: str) -> None:
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck missing: run `make setup`")
-    script = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["pre-stop.sh"]
-    proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, capture_output=True, text=True, check=False)
+    text = one(objs(), "ConfigMap", "nova-postgres-patroni")["data"][script]
+    proc = subprocess.run(["shellcheck", "-s", "sh", "-"], input=text, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -408,12 +409,13 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
                  for c, n in (("postgres", "nova-postgres"), ("etcd", "nova-postgres-etcd"))}
     etcd = one(o, "NetworkPolicy", "nova-postgres-etcd")
     assert etcd["spec"]["podSelector"]["matchLabels"] == selectors["etcd"]
+    defrag = {**selectors["etcd"], "app.kubernetes.io/component": "etcd-defrag"}
     for rule in etcd["spec"]["ingress"]:
         for peer in rule["from"]:
             assert set(peer) == {"podSelector"}, f"etcd admits more than pods of this release: {peer}"
-            assert peer["podSelector"]["matchLabels"] in selectors.values(), peer
-            if peer["podSelector"]["matchLabels"] == selectors["postgres"]:
-                assert rule["ports"] == [{"port": "client"}], "PostgreSQL pods need etcd's client port only"
+            assert peer["podSelector"]["matchLabels"] in [*selectors.values(), defrag], peer
+            if peer["podSelector"]["matchLabels"] in (selectors["postgres"], defrag):
+                assert rule["ports"] == [{"port": "client"}], "PostgreSQL and defrag pods need etcd's client port only"
     pg = one(o, "NetworkPolicy", "nova-postgres")
     # The config-apply Job (PATCH /config, POST /restart) is the one other peer of the REST API, on that port only.
     config_apply = {**selectors["postgres"], "app.kubernetes.io/component": "config-apply"}
@@ -429,3 +431,219 @@ def test_etcd_and_the_patroni_rest_api_admit_only_their_peers(helm_major: int) -
                 if set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"].items() <= job_pod.items()
                 for p in r["ports"]}
     assert admitted == {"postgresql"}, "the bootstrap Job needs SQL only"
+
+
+# ------------------------------------------------------------------------------------- routing and volumes (11.2/3)
+def _pg_container(o: list[KubeObject]) -> dict[str, Any]:
+    return one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["containers"][0]
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_start_script_and_readiness_share_the_role_file_on_a_pod_lifetime_volume() -> None:
+    o = objs()
+    c = _pg_container(o)
+    env = _env(c)
+    role_file = env["NOVA_ROLE_FILE"]
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["spec"]["volumes"]}
+    mount = next(m for m in mounts if role_file.startswith(m + "/"))
+    # emptyDir: kept across container restarts (where the stale label comes from), fresh with a new pod.
+    assert "emptyDir" in volumes[mounts[mount]]
+    assert env["NOVA_REPLICA_LAG"] == "16MB"
+    assert env["NOVA_DATA_DIR"] == patroni_cfg(o)["postgresql"]["data_dir"]
+    data = one(o, "ConfigMap", "nova-postgres-patroni")["data"]
+    assert {"start.sh", "readiness.sh", "role_label.py"} <= set(data)
+    annotations = one(o, "StatefulSet", "nova-postgres")["spec"]["template"]["metadata"]["annotations"]
+    assert "checksum/scripts" in annotations
+
+
+def test_a_changed_start_or_readiness_script_rolls_the_pods(tmp_path: Path) -> None:
+    copy = tmp_path / "nova-postgres"
+    shutil.copytree(CHART, copy, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHART.parent / "nova-common", tmp_path / "nova-common")
+    before = one(helm.render(copy, namespace=NS), "StatefulSet", "nova-postgres")
+    (copy / "files" / "readiness.sh").write_text((copy / "files" / "readiness.sh").read_text() + "# changed\n")
+    after = one(helm.render(copy, namespace=NS), "StatefulSet", "nova-postgres")
+    key = "checksum/scripts"
+    assert before["spec"]["template"]["metadata"]["annotations"][key] != \
+        after["spec"]["template"]["metadata"]["annotations"][key]
+
+
+@pytest.mark.parametrize(("size", "quota"), [("256Mi", 32 * 2**20), ("1Gi", 416 * 2**20), ("100Gi", 8 * 2**30)])
+def test_etcd_quota_is_computed_from_the_volume_size(size: str, quota: int) -> None:
+    o = objs(set_values=(f"etcd.persistence.size={size}",))
+    args = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--quota-backend-bytes={quota}" in args
+    assert "--max-wals=2" in args and "--snapshot-count=10000" in args
+    assert "--auto-compaction-mode=periodic" in args and "--auto-compaction-retention=1" in args
+
+
+def test_an_etcd_quota_that_does_not_fit_the_volume_fails_naming_both_keys() -> None:
+    err = render_error("etcd.quotaBackendBytes=2147483648")
+    assert "etcd.quotaBackendBytes=2147483648 does not fit etcd.persistence.size=1Gi" in err
+    assert "at most 436207616 bytes" in err
+    assert "etcd.persistence.size=200Mi is too small" in render_error("etcd.persistence.size=200Mi")
+    o = objs(set_values=("etcd.quotaBackendBytes=104857600",))
+    args = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--quota-backend-bytes=104857600" in args
+
+
+def test_etcd_liveness_and_startup_ignore_the_nospace_alarm_and_answer_from_the_member() -> None:
+    c = one(objs(), "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]["containers"][0]
+    for probe in ("livenessProbe", "startupProbe"):
+        path = c[probe]["httpGet"]["path"]
+        assert path.startswith("/health?") and "exclude=NOSPACE" in path and "serializable=true" in path
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"
+
+
+# --------------------------------------------------------------------------------------------------- zones (11.4)
+def _spread(o: list[KubeObject], name: str) -> list[dict[str, Any]]:
+    return one(o, "StatefulSet", name)["spec"]["template"]["spec"].get("topologySpreadConstraints") or []
+
+
+def test_postgres_and_etcd_prefer_zones_by_default_and_require_one_pod_per_zone_in_production() -> None:
+    for profile, when, min_domains in (((), "ScheduleAnyway", None), ((str(PRODUCTION),), "DoNotSchedule", 3)):
+        o = objs(values=profile)
+        for name in ("nova-postgres", "nova-postgres-etcd"):
+            sts = one(o, "StatefulSet", name)
+            [c] = _spread(o, name)
+            assert c["topologyKey"] == "topology.kubernetes.io/zone" and c["maxSkew"] == 1
+            assert c["whenUnsatisfiable"] == when and c.get("minDomains") == min_domains
+            assert c["labelSelector"]["matchLabels"] == sts["spec"]["selector"]["matchLabels"]
+            # 3 pods, maxSkew 1, DoNotSchedule, minDomains 3: a second pod in one zone is never allowed.
+            if when == "DoNotSchedule":
+                assert sts["spec"]["replicas"] == c["minDomains"] == 3
+
+
+def test_zone_spread_is_configurable_and_a_custom_list_replaces_it() -> None:
+    o = objs(set_values=("etcd.topologySpread.enabled=false", "topologySpread.topologyKey=example.com/rack"))
+    assert _spread(o, "nova-postgres-etcd") == []
+    assert _spread(o, "nova-postgres")[0]["topologyKey"] == "example.com/rack"
+    custom = objs(set_values=("etcd.topologySpreadConstraints[0].maxSkew=2",
+                              "etcd.topologySpreadConstraints[0].topologyKey=kubernetes.io/hostname",
+                              "etcd.topologySpreadConstraints[0].whenUnsatisfiable=DoNotSchedule",
+                              "etcd.topologySpreadConstraints[0].labelSelector.matchLabels.a=b"))
+    assert [c["maxSkew"] for c in _spread(custom, "nova-postgres-etcd")] == [2]
+    err = render_error("etcd.topologySpread.minDomains=3")
+    assert "etcd.topologySpread.minDomains needs etcd.topologySpread.whenUnsatisfiable=DoNotSchedule" in err
+
+
+def test_etcd_takes_node_selector_and_tolerations() -> None:
+    o = objs(set_values=("etcd.nodeSelector.pool=etcd", "etcd.tolerations[0].key=dedicated",
+                         "etcd.tolerations[0].operator=Exists", "etcd.tolerations[0].effect=NoSchedule"))
+    spec = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"pool": "etcd"}
+    assert spec["tolerations"] == [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}]
+
+
+def test_etcd_defrag_cronjob_defragments_every_member_in_turn_as_the_etcd_user_and_is_admitted_to_client_only(
+        ) -> None:
+    o = objs()
+    cron = one(o, "CronJob", "nova-postgres-etcd-defrag")
+    assert cron["spec"]["schedule"] == "17 3 * * 0" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]
+    etcd = one(o, "StatefulSet", "nova-postgres-etcd")["spec"]["template"]["spec"]
+    [c] = pod["spec"]["containers"]
+    assert c["image"] == etcd["containers"][0]["image"] and c["command"] == ["/usr/local/bin/etcdctl"]
+    hosts = patroni_cfg(o)["etcd3"]["hosts"].split(",")
+    assert c["args"] == [f"--endpoints={','.join('http://' + h for h in hosts)}", "--command-timeout=60s", "defrag"]
+    assert c["securityContext"] == etcd["containers"][0]["securityContext"]
+    assert pod["spec"]["securityContext"] == etcd["securityContext"]
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    labels = pod["metadata"]["labels"]
+    deny = one(o, "NetworkPolicy", "nova-postgres-etcd-defrag")
+    assert deny["spec"]["podSelector"]["matchLabels"].items() <= labels.items() and "ingress" not in deny["spec"]
+    admitted = [r["ports"] for r in one(o, "NetworkPolicy", "nova-postgres-etcd")["spec"]["ingress"]
+                for p in r["from"] if p["podSelector"]["matchLabels"].items() <= labels.items()]
+    assert admitted == [[{"port": "client"}]]
+    off = objs(set_values=("etcd.defrag.enabled=false",))
+    assert not [x for x in off if x.kind == "CronJob" or x.name == "nova-postgres-etcd-defrag"]
+
+
+def _role_label_module(tmp_path: Path) -> Any:
+    """files/role_label.py as the rendered ConfigMap carries it, imported from a temp file."""
+    import importlib.util
+
+    path = tmp_path / "role_label.py"
+    path.write_text(one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["role_label.py"])
+    spec = importlib.util.spec_from_file_location("role_label_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_role_file_says_unknown_while_a_label_patch_is_in_flight_or_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = _role_label_module(tmp_path)
+    role_file = tmp_path / "nova-role"
+    role_file.write_text("primary\n")
+    monkeypatch.setenv("NOVA_ROLE_FILE", str(role_file))
+    monkeypatch.setattr(mod.time, "sleep", lambda _s: None)
+    seen: list[str] = []
+
+    def patch_ok(value: str) -> None:
+        seen.append(role_file.read_text().strip())  # what readiness would read during the patch
+    monkeypatch.setattr(mod, "patch_label", patch_ok)
+    assert mod.main(["on_boot", "-"]) == 0
+    assert seen == ["unknown"] and role_file.read_text() == "stopped\n"
+    assert mod.main(["on_role_change", "primary"]) == 0 and role_file.read_text() == "primary\n"
+
+    def patch_fails(value: str) -> None:
+        raise OSError("connection refused")
+    monkeypatch.setattr(mod, "patch_label", patch_fails)
+    assert mod.main(["on_role_change", "replica"]) == 1
+    assert role_file.read_text() == "unknown\n", "after a failed patch the label is unknown, so never ready"
+
+
+@pytest.mark.parametrize(("role", "answers", "ready"), [
+    ("primary", {"/primary": 200}, True),
+    ("primary", {"/replica": 200}, False),          # a replica still labelled primary (the stale label)
+    ("replica", {"/replica": 200}, True),
+    ("replica", {"/primary": 200}, False),          # a promoted leader still labelled replica
+    ("stopped", {"/primary": 200, "/replica": 200}, False),
+    ("unknown", {"/primary": 200, "/replica": 200}, False),
+    (None, {"/primary": 200, "/replica": 200}, False),   # no role file yet (a new pod)
+])
+def test_readiness_script_is_ready_only_when_patroni_confirms_the_labelled_role(
+        tmp_path: Path, role: str | None, answers: dict[str, int], ready: bool) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    if not shutil.which("curl"):
+        pytest.skip("curl missing")
+    asked: list[str] = []
+
+    class Patroni(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(answers.get(self.path.split("?")[0], 503))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = HTTPServer(("127.0.0.1", 0), Patroni)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = tmp_path / "readiness.sh"
+        script.write_text(one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["readiness.sh"])
+        role_file = tmp_path / "nova-role"
+        if role is not None:
+            role_file.write_text(role + "\n")
+        env = {"PATH": "/usr/bin:/bin", "NOVA_ROLE_FILE": str(role_file), "NOVA_REPLICA_LAG": "16MB",
+               "NOVA_REST_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+        done = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=10,
+                              check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (done.returncode == 0) is ready, (done.stdout, done.stderr)
+    if role == "replica":
+        assert asked == ["/replica?lag=16MB"]
+    elif role != "primary":
+        assert asked == [], "a pod without a role label claim must not even ask Patroni"

@@ -1,9 +1,16 @@
 """Patroni callback: label this pod with its PostgreSQL role so the -primary/-replicas Services follow the leader.
 
-Patroni runs it as `role_label.py <action> <role> <scope>` on on_start, on_stop and on_role_change.
+Patroni runs it as `role_label.py <action> <role> <scope>` on on_start, on_stop and on_role_change; the
+container's start script (start.sh) runs it as `role_label.py on_boot -` before Patroni starts, so a label left
+by the previous run of the container (`primary` after an unclean death) is `stopped` before PostgreSQL runs.
 It sends one JSON merge patch of metadata.labels[<ROLE_LABEL>] on its own pod (POD_NAMESPACE/POD_NAME)
 through the Kubernetes API with the pod's ServiceAccount token; the chart's Role allows get/patch on the
 StatefulSet's own pods only.
+
+NOVA_ROLE_FILE (optional): a file in a pod-lifetime emptyDir holding the role the label claims, read by the
+readiness probe (readiness.sh). It is set to `unknown` before the patch and to the new value only after the API
+accepted it, so whenever the label may differ from the file (a patch in flight, a failed patch, this callback
+killed by Patroni for the next one) the file says `unknown` and the pod is not ready for either Service.
 
 Environment: POD_NAME, POD_NAMESPACE, NOVA_ROLE_LABEL (label key). Optional, for tests and unusual clusters:
 NOVA_K8S_API_URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT), NOVA_K8S_TOKEN_FILE,
@@ -28,7 +35,7 @@ REPLICA_ROLES = {"replica", "standby_leader", "demoted"}
 
 def label_value(action: str, role: str) -> str | None:
     """The label value for a Patroni callback, or None when the callback says nothing about the role."""
-    if action == "on_stop":
+    if action in ("on_stop", "on_boot"):
         return "stopped"
     if action not in ("on_start", "on_role_change", "on_restart"):
         return None
@@ -71,6 +78,17 @@ def patch_label(value: str) -> None:
         response.read()
 
 
+def write_role_file(value: str) -> None:
+    """Record the role the label claims for the readiness probe (atomically: write, then rename)."""
+    path = os.environ.get("NOVA_ROLE_FILE", "")
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print("usage: role_label.py <action> <role> [scope]", file=sys.stderr)
@@ -78,10 +96,16 @@ def main(argv: list[str]) -> int:
     value = label_value(argv[0], argv[1])
     if value is None:
         return 0
+    try:
+        write_role_file("unknown")
+    except OSError as exc:
+        print(f"role_label: cannot write NOVA_ROLE_FILE, readiness stays false: {exc}", file=sys.stderr)
+        return 1
     last_error = ""
     for attempt in range(5):
         try:
             patch_label(value)
+            write_role_file(value)
             print(f"role_label: {os.environ.get('POD_NAME')} -> {value} ({argv[0]} {argv[1]})", file=sys.stderr)
             return 0
         except urllib.error.HTTPError as exc:

@@ -41,3 +41,35 @@ Usage: {{ include "nova-postgres.etcd.hosts" . }} */}}
 {{- define "nova-postgres.loginEnv" -}}
 {{- printf "NOVA_LOGIN_PASSWORD_%s" (upper .) -}}
 {{- end -}}
+
+{{/* PGDATA inside the container: <postgresql.dataMountPath>/pgroot/data, the data_dir of patroni.yml (a unit test
+holds the two equal). Usage: {{ include "nova-postgres.dataDir" . }} */}}
+{{- define "nova-postgres.dataDir" -}}
+{{- printf "%s/pgroot/data" .Values.postgresql.dataMountPath -}}
+{{- end -}}
+
+{{/* etcd --quota-backend-bytes, in bytes: etcd.quotaBackendBytes, or when it is 0 computed from
+etcd.persistence.size. A volume holds the db (up to the quota), a full copy of it while a member receives a
+snapshot from the leader, and the WAL (at most 3 x 64 MiB segments with --max-wals=2, --snapshot-count=10000):
+quota <= (size - 192Mi) / 2. The computed quota is that bound, capped at 8 GiB (etcd's suggested maximum); an
+explicit quota above it fails, naming both keys. Usage: {{ include "nova-postgres.etcd.quotaBytes" . }} */}}
+{{- define "nova-postgres.etcd.quotaBytes" -}}
+{{- $e := .Values.etcd -}}
+{{- $milli := include "nova-common.quantity.milli" $e.persistence.size -}}
+{{- if not $milli -}}
+{{- fail (printf "nova-postgres: etcd.persistence.size=%v is not a Kubernetes quantity (e.g. 1Gi)" $e.persistence.size) -}}
+{{- end -}}
+{{- $reserve := 201326592.0 -}}
+{{- $bound := int64 (divf (subf (divf (float64 $milli) 1000.0) $reserve) 2.0) -}}
+{{- if lt $bound 16777216 -}}
+{{- fail (printf "nova-postgres: etcd.persistence.size=%v is too small for etcd: it needs 192Mi of WAL plus twice the quota (at least 16Mi), so 224Mi or more" $e.persistence.size) -}}
+{{- end -}}
+{{- $quota := int64 $e.quotaBackendBytes -}}
+{{- if eq $quota 0 -}}
+{{- min $bound 8589934592 -}}
+{{- else if gt $quota $bound -}}
+{{- fail (printf "nova-postgres: etcd.quotaBackendBytes=%d does not fit etcd.persistence.size=%v: at most %d bytes fit (the db, a snapshot copy of it and 192Mi of WAL); lower etcd.quotaBackendBytes, raise etcd.persistence.size, or set etcd.quotaBackendBytes to 0 to compute it" $quota $e.persistence.size $bound) -}}
+{{- else -}}
+{{- $quota -}}
+{{- end -}}
+{{- end -}}

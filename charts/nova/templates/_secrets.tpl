@@ -26,6 +26,13 @@ env a service takes from existing Secrets. The generated Secrets themselves are 
 {{- and .Values.redis.enabled (eq (include "nova.redis.authEnabled" .) "true") (eq (include "nova.redis.secretName" .) (include "nova.redis.managedSecretName" .)) -}}
 {{- end -}}
 
+{{/* Whether this render carries the generated Redis Secret and hands its values to the services (lookup mode):
+generated, and not left to the in-cluster generator (nova.secrets.generator), whose Secret the services read by
+secretKeyRef like an existing one. Usage: {{ if eq (include "nova.redis.rendered" $) "true" }} */}}
+{{- define "nova.redis.rendered" -}}
+{{- and (eq (include "nova.redis.generated" .) "true") (ne (include "nova.secrets.generator" .) "true") -}}
+{{- end -}}
+
 {{/* Name of the Secret the umbrella generates for PostgreSQL. Usage: {{ include "nova.postgres.managedSecretName" $ }} */}}
 {{- define "nova.postgres.managedSecretName" -}}
 {{- include "nova-common.trunc" (printf "%s-postgres-credentials" .Release.Name) -}}
@@ -70,6 +77,12 @@ Usage: {{ include "nova.postgres.logins" (dict "ctx" $ "services" $services) | f
 {{- end -}}
 {{- end -}}
 {{- toYaml (sortAlpha (uniq $logins)) -}}
+{{- end -}}
+
+{{/* Whether this render carries the generated PostgreSQL Secret (see nova.redis.rendered).
+Usage: {{ if eq (include "nova.postgres.rendered" $) "true" }} */}}
+{{- define "nova.postgres.rendered" -}}
+{{- and (eq (include "nova.postgres.generated" .) "true") (ne (include "nova.secrets.generator" .) "true") -}}
 {{- end -}}
 
 {{/* Name of a service's own Secret (connection settings). Usage: {{ include "nova.service.secretName" (dict "ctx" $ "name" "user-service") }} */}}
@@ -119,7 +132,8 @@ argocd.argoproj.io/hook: Skip
 {{- end -}}
 
 {{/*
-Env entries of a service container that come from Secrets the umbrella does not render (existing Secrets):
+Env entries of a service container that come from Secrets the umbrella does not render (existing Secrets, or
+the ones the in-cluster generator creates):
 DATABASE_PASSWORD/URL, REDIS_PASSWORD/URL, REDIS_SENTINEL_PASSWORD (optional key sentinel-password: without
 it Sentinel uses redis-password), KAFKA_BROKERS. Generated values arrive with envFrom instead.
 Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 12 }}
@@ -127,7 +141,7 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
 {{- define "nova.service.secretEnv" -}}
 {{- $ctx := .ctx -}}
 {{- $svc := .svc -}}
-{{- if and $svc.database.enabled (ne (include "nova.postgres.generated" $ctx) "true") }}
+{{- if and $svc.database.enabled (ne (include "nova.postgres.rendered" $ctx) "true") }}
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -136,7 +150,7 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
 - name: DATABASE_URL
   value: "postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)"
 {{- end }}
-{{- if and $svc.redis.enabled (eq (include "nova.redis.authEnabled" $ctx) "true") (ne (include "nova.redis.generated" $ctx) "true") }}
+{{- if and $svc.redis.enabled (eq (include "nova.redis.authEnabled" $ctx) "true") (ne (include "nova.redis.rendered" $ctx) "true") }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:

@@ -93,5 +93,8 @@ Usage: {{ include "nova.service.configData" (dict "ctx" $ "svc" $svc "services" 
 {{- if $svc.secrets.turn -}}
 {{- $_ := set $data "TURN_URIS" (join "," $ctx.Values.secrets.turn.uris) -}}
 {{- end -}}
+{{- with include "nova.kafka.configData" (dict "ctx" $ctx "svc" $svc) -}}
+{{- $data = merge $data (fromYaml .) -}}
+{{- end -}}
 {{- toYaml $data -}}
 {{- end -}}

@@ -85,6 +85,8 @@ Usage: {{ include "nova.validate.service" (dict "ctx" $ "svc" $svc "services" $s
 {{- fail (printf "%s.redis.user=%s is not a Redis ACL user: add redis.aclUsers.%s.keyPrefix (e.g. \"%s:\")" $where $cfg.redis.user $cfg.redis.user $cfg.redis.user) -}}
 {{- end -}}
 {{- end -}}
+{{- include "nova.validate.traffic" (dict "ctx" $ctx "svc" $cfg) -}}
+{{- include "nova.validate.kafka" (dict "ctx" $ctx "svc" $cfg) -}}
 {{- range $cfg.calls -}}
 {{- if not (hasKey $.services .) -}}
 {{- fail (printf "%s.calls names %q, which is not a service in services.microservices" $where .) -}}

@@ -15,6 +15,7 @@ from types import ModuleType
 from tools.lint.rules import (
     config_references,
     cpu_limit,
+    dependency_egress,
     drop_all_capabilities,
     hpa_sane,
     image_pinned,
@@ -73,6 +74,7 @@ RULES: tuple[ModuleType, ...] = (
     replica_spread,
     service_account_token,
     network_policy_coverage,
+    dependency_egress,
     service_selector,
     hpa_sane,
     config_references,

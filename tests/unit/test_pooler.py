@@ -120,7 +120,10 @@ def test_production_services_connect_through_the_pooler_with_separate_pool_sizes
 def test_with_the_pooler_the_services_reach_the_pooler_and_no_longer_postgresql() -> None:
     objs = render(NOVA, [VALUES / "production.yaml"])
     direct = one(objs, "NetworkPolicy", "nova-postgres-clients")
-    assert all(p.get("port") == "metrics" for rule in direct["spec"]["ingress"] for p in rule["ports"])
+    sql_peers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+                 for rule in direct["spec"]["ingress"] if {"port": "postgresql", "protocol": "TCP"} in rule["ports"]
+                 for peer in rule["from"]}
+    assert sql_peers == {"test"}, "only the helm test pods (which check the primary) still reach PostgreSQL"
     pooled = one(objs, "NetworkPolicy", "nova-pooler-rw-clients")
     (rule,) = pooled["spec"]["ingress"]
     assert rule["ports"] == [{"port": "pgbouncer", "protocol": "TCP"}]

@@ -22,6 +22,11 @@ PROFILE_IDS = [p.name for p in PROFILES]
 SERVICES = {"auth-service", "messaging-service", "search-service", "streaming-api", "user-service"}
 
 
+def pooled(objs: list[KubeObject]) -> bool:
+    """Whether the services connect through nova-postgres's PgBouncer pooler (postgres.pooler.enabled)."""
+    return any(o.kind == "Deployment" and o.name.endswith("-pooler-rw") for o in objs)
+
+
 def decoded(secret: KubeObject) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
 
@@ -101,9 +106,11 @@ def test_every_address_a_service_receives_names_a_rendered_service_and_port(prof
             continue
         data = decoded(o)
         db = service_port(objs, data["DATABASE_HOST"], int(data["DATABASE_PORT"]))
-        assert db.name.endswith("postgres-primary")
         ro = service_port(objs, data["DATABASE_READ_HOST"], int(data["DATABASE_PORT"]))
-        assert ro.name.endswith("postgres-replicas")
+        if pooled(objs):  # one pooler port for both (no -pooler-ro in this profile)
+            assert db.name.endswith("postgres-pooler-rw") and ro.name.endswith("postgres-pooler-rw")
+        else:
+            assert db.name.endswith("postgres-primary") and ro.name.endswith("postgres-replicas")
         master = service_port(objs, data["REDIS_HOST"], int(data["REDIS_PORT"]))
         assert master.name.endswith("redis-master")
         for addr in data["REDIS_SENTINEL_ADDRS"].split(","):
@@ -137,7 +144,7 @@ def test_a_custom_cluster_domain_reaches_every_address(helm_major: int) -> None:
     domain = ["clusterDomain=k8s.internal", "redis.clusterDomain=k8s.internal", "postgres.clusterDomain=k8s.internal"]
     objs = render(CHART, [PRODUCTION], set_values=domain, major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
-    assert data["DATABASE_HOST"] == "postgres-primary.nova-database.svc.k8s.internal"
+    assert data["DATABASE_HOST"] == "postgres-pooler-rw.nova-database.svc.k8s.internal"  # production pools
     assert data["REDIS_SENTINEL_ADDRS"] == "redis-sentinel.nova-redis.svc.k8s.internal:26379"
 
 
@@ -146,15 +153,18 @@ def test_a_cluster_domain_the_subcharts_do_not_share_is_refused() -> None:
         render(CHART, set_values=["clusterDomain=k8s.internal"])
 
 
-def test_ports_of_the_subcharts_reach_the_addresses_the_services_use(helm_major: int) -> None:
+@pytest.mark.parametrize("pooler,database_port", [("false", 5440), ("true", 6440)], ids=["direct", "pooled"])
+def test_ports_of_the_subcharts_reach_the_addresses_the_services_use(helm_major: int, pooler: str,
+                                                                    database_port: int) -> None:
     objs = render(CHART, [PRODUCTION], set_values=["redis.sentinel.port=26400", "redis.redis.port=6390",
-                                                   "postgres.postgresql.port=5440"], major=helm_major)
+                                                   "postgres.postgresql.port=5440", f"postgres.pooler.enabled={pooler}",
+                                                   "postgres.pooler.port=6440"], major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
     assert data["REDIS_SENTINEL_ADDRS"].endswith(":26400") and data["REDIS_PORT"] == "6390"
-    assert data["DATABASE_PORT"] == "5440"
+    assert data["DATABASE_PORT"] == str(database_port)
     service_port(objs, data["REDIS_SENTINEL_ADDRS"].rsplit(":", 1)[0], 26400)
     service_port(objs, data["REDIS_HOST"], 6390)
-    service_port(objs, data["DATABASE_HOST"], 5440)
+    service_port(objs, data["DATABASE_HOST"], database_port)
 
 
 # ---------------------------------------------------------------------------------------------- NetworkPolicies
@@ -233,11 +243,13 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
                  if o.kind == "StatefulSet" and (o.source or "").startswith("nova/charts/redis/"))
     postgres = next((o.namespace, labels) for o, labels in pod_templates(objs)
                     if o.kind == "StatefulSet" and o.name == "postgres")
+    pooler = dependency_pod(objs, "nova-postgres", "pooler-rw")  # production: the services go through it
     dns = ("kube-system", {"k8s-app": "kube-dns"})
     for name, pod in pods.items():
         assert egress_allowed(objs, pod, dns), name
         assert egress_allowed(objs, pod, redis) and ingress_allowed(objs, pod, redis), f"{name} -> redis"
-        assert egress_allowed(objs, pod, postgres) and ingress_allowed(objs, pod, postgres), f"{name} -> postgres"
+        assert egress_allowed(objs, pod, pooler) and ingress_allowed(objs, pod, pooler), f"{name} -> pooler"
+        assert not ingress_allowed(objs, pod, postgres, "postgresql"), f"{name} -> postgres, around the pooler"
     calls = {"user-service": {"auth-service"}, "auth-service": {"user-service"},
              "search-service": {"user-service", "auth-service"}, "streaming-api": {"user-service", "auth-service"},
              "messaging-service": {"user-service", "auth-service"}}
@@ -247,8 +259,10 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
             assert allowed == (dst in callees), f"{src} -> {dst}: allowed={allowed}"
     # The test pods reach every service, Redis and PostgreSQL.
     test_pod = next((o.namespace, labels) for o, labels in pod_templates(objs) if o.kind == "Pod")
-    for dst in [*pods.values(), redis, postgres]:
+    for dst in [*pods.values(), redis, pooler]:
         assert egress_allowed(objs, test_pod, dst) and ingress_allowed(objs, test_pod, dst)
+    # ... and PostgreSQL itself (the cluster tests check the primary and its failover directly).
+    assert ingress_allowed(objs, test_pod, postgres, "postgresql")
 
 
 def test_an_unrelated_pod_cannot_reach_the_data_ports_of_redis_postgres_or_a_service(helm_major: int) -> None:
@@ -330,9 +344,11 @@ def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profi
             scraping = name == "monitoring" and profile == PRODUCTION and port == "patroni"
             assert ingress_allowed(objs, pod, postgres, port) == scraping, f"{name} -> patroni {port}"
         if name != "monitoring":
-            # Egress of a service towards the database namespace names the PostgreSQL port only.
-            assert egress_ports(objs, pod, etcd) <= {5432}, name
-            assert egress_ports(objs, pod, postgres) == {5432}, name
+            # Egress of a service towards the database namespace names the PostgreSQL port only (the pooler's
+            # when the services go through it).
+            port = 6432 if pooled(objs) else 5432
+            assert egress_ports(objs, pod, etcd) <= {port}, name
+            assert egress_ports(objs, pod, postgres) == {port}, name
 
 
 @NP_PROFILES
@@ -345,7 +361,12 @@ def test_services_reach_only_the_client_ports_of_redis_the_master_proxy_and_post
     for name, pod in service_pods(objs).items():
         assert ingress_allowed(objs, pod, redis, "redis") and ingress_allowed(objs, pod, redis, "sentinel"), name
         assert ingress_allowed(objs, pod, proxy, "redis"), name
-        assert ingress_allowed(objs, pod, postgres, "postgresql"), name
+        if pooled(objs):
+            pooler = dependency_pod(objs, "nova-postgres", "pooler-rw")
+            assert ingress_allowed(objs, pod, pooler, "pgbouncer"), name
+            assert not ingress_allowed(objs, pod, postgres, "postgresql"), name
+        else:
+            assert ingress_allowed(objs, pod, postgres, "postgresql"), name
         assert not ingress_allowed(objs, pod, redis, "metrics"), name
         assert not ingress_allowed(objs, pod, proxy, "health"), name
         assert egress_ports(objs, pod, redis) == {6379, 26379}, name

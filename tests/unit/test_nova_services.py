@@ -408,7 +408,8 @@ def test_init_container_waits_a_bounded_time_for_redis_and_postgres(helm_major: 
     assert env["WAIT_FOR"].split() == [
         "redis-sentinel.nova-redis.svc.cluster.local:26379",
         "redis-master.nova-redis.svc.cluster.local:6379",
-        "postgres-primary.nova-database.svc.cluster.local:5432",
+        # production connects through the PgBouncer pooler: the address the service will use is the one it waits for
+        "postgres-pooler-rw.nova-database.svc.cluster.local:6432",
     ]
     assert env["WAIT_TIMEOUT_SECONDS"] == "120" and env["WAIT_ON_TIMEOUT"] == "fail"
 

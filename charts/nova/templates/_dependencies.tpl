@@ -70,9 +70,16 @@ Addresses of the dependencies: one helper per value, from the subchart's contrac
 {{- default .Release.Namespace .Values.postgres.namespaceOverride -}}
 {{- end -}}
 
-{{/* Read-write host (the current primary). Usage: {{ include "nova.postgres.primaryHost" $ }} */}}
+{{/* Whether the services connect through the subchart's PgBouncer pooler (postgres.pooler.enabled). Usage: {{ if eq (include "nova.postgres.pooled" $) "true" }} */}}
+{{- define "nova.postgres.pooled" -}}
+{{- and .Values.postgres.enabled (dig "pooler" "enabled" false .Values.postgres) -}}
+{{- end -}}
+
+{{/* Read-write host (the current primary, or the -pooler-rw pooler in front of it). Usage: {{ include "nova.postgres.primaryHost" $ }} */}}
 {{- define "nova.postgres.primaryHost" -}}
-{{- if .Values.postgres.enabled -}}
+{{- if eq (include "nova.postgres.pooled" .) "true" -}}
+{{- include "nova.svcHost" (dict "ctx" . "name" (printf "%s-pooler-rw" (include "nova.postgres.fullname" .)) "namespace" (include "nova.postgres.namespace" .)) -}}
+{{- else if .Values.postgres.enabled -}}
 {{- include "nova.svcHost" (dict "ctx" . "name" (printf "%s-primary" (include "nova.postgres.fullname" .)) "namespace" (include "nova.postgres.namespace" .)) -}}
 {{- else if .Values.externalDatabase.host -}}
 {{- .Values.externalDatabase.host -}}
@@ -81,18 +88,24 @@ Addresses of the dependencies: one helper per value, from the subchart's contrac
 {{- end -}}
 {{- end -}}
 
-{{/* Read-only host (the replicas). Usage: {{ include "nova.postgres.readHost" $ }} */}}
+{{/* Read-only host (the replicas; with the pooler the -pooler-ro pooler, or -pooler-rw when there is none, so one
+port serves both). Usage: {{ include "nova.postgres.readHost" $ }} */}}
 {{- define "nova.postgres.readHost" -}}
-{{- if .Values.postgres.enabled -}}
+{{- if eq (include "nova.postgres.pooled" .) "true" -}}
+{{- $role := ternary "ro" "rw" (dig "pooler" "readOnly" "enabled" false .Values.postgres) -}}
+{{- include "nova.svcHost" (dict "ctx" . "name" (printf "%s-pooler-%s" (include "nova.postgres.fullname" .) $role) "namespace" (include "nova.postgres.namespace" .)) -}}
+{{- else if .Values.postgres.enabled -}}
 {{- include "nova.svcHost" (dict "ctx" . "name" (printf "%s-replicas" (include "nova.postgres.fullname" .)) "namespace" (include "nova.postgres.namespace" .)) -}}
 {{- else -}}
 {{- default (include "nova.postgres.primaryHost" .) .Values.externalDatabase.readHost -}}
 {{- end -}}
 {{- end -}}
 
-{{/* PostgreSQL port. Usage: {{ include "nova.postgres.port" $ }} */}}
+{{/* PostgreSQL port (the pooler's with the pooler). Usage: {{ include "nova.postgres.port" $ }} */}}
 {{- define "nova.postgres.port" -}}
-{{- if .Values.postgres.enabled -}}
+{{- if eq (include "nova.postgres.pooled" .) "true" -}}
+{{- int (dig "pooler" "port" 6432 .Values.postgres) -}}
+{{- else if .Values.postgres.enabled -}}
 {{- int (dig "postgresql" "port" 5432 .Values.postgres) -}}
 {{- else -}}
 {{- int (default 5432 .Values.externalDatabase.port) -}}

@@ -24,6 +24,18 @@ Usage: {{ include "nova.netpol.dependencyPeer" (dict "ctx" $ "name" "nova-redis"
     {{- include "nova-common.netpol.ports" (dict "ports" (list (include "nova.postgres.port" .)) "protocol" "TCP") | nindent 4 }}
 {{- end -}}
 
+{{/* NetworkPolicy egress rule of the helm test pods to the PostgreSQL pods: the PostgreSQL port, and the pooler's
+when the services go through it (the tests check both the services' path and the primary itself).
+Usage: {{ include "nova.netpol.postgresTestEgress" $ }} */}}
+{{- define "nova.netpol.postgresTestEgress" -}}
+{{- $ports := list (include "nova.postgres.port" .) -}}
+{{- if eq (include "nova.postgres.pooled" .) "true" }}{{ $ports = append $ports (int (dig "postgresql" "port" 5432 .Values.postgres)) }}{{ end -}}
+- to:
+    {{- include "nova.netpol.dependencyPeer" (dict "ctx" . "name" "nova-postgres" "namespace" (include "nova.postgres.namespace" .)) | nindent 4 }}
+  ports:
+    {{- include "nova-common.netpol.ports" (dict "ports" $ports "protocol" "TCP") | nindent 4 }}
+{{- end -}}
+
 {{/* NetworkPolicy egress rule to DNS (networkPolicy.dns). Usage: {{ include "nova.netpol.dnsEgress" $ }} */}}
 {{- define "nova.netpol.dnsEgress" -}}
 {{- include "nova-common.netpol.dnsEgress" .Values.networkPolicy.dns -}}

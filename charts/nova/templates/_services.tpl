@@ -74,6 +74,8 @@ Usage: {{ include "nova.service.configData" (dict "ctx" $ "svc" $svc "services" 
   "HTTP_REQUEST_TIMEOUT" (toString $r.httpRequestTimeout)
   "HTTP_CONNECT_TIMEOUT" (toString $r.httpConnectTimeout)
   "HTTP_POOL_SIZE" (toString $r.httpPoolSize)
+  "DATABASE_POOL_SIZE" (toString $r.dbPoolSize)
+  "REDIS_POOL_SIZE" (toString $r.redisPoolSize)
   "CIRCUIT_BREAKER_FAILURE_RATE" (toString $r.circuitBreakerFailureRate)
   "RETRY_ATTEMPTS" (toString $r.retryAttempts)
   "RETRY_BACKOFF" (toString $r.retryBackoff)

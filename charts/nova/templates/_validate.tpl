@@ -14,6 +14,7 @@ Usage: {{- include "nova.validate" (dict "ctx" $ "services" $services) }}
 {{- end -}}
 {{- end -}}
 {{- include "nova.validate.serviceNames" $ctx -}}
+{{- include "nova.validate.dbCapacity" (dict "ctx" $ctx "services" .services) -}}
 {{- range $name, $svc := .services -}}
 {{- if $svc.enabled -}}
 {{- include "nova.validate.service" (dict "ctx" $ctx "svc" $svc "services" $.services) -}}
@@ -89,6 +90,47 @@ Usage: {{ include "nova.validate.service" (dict "ctx" $ "svc" $svc "services" $s
 {{- range $cfg.calls -}}
 {{- if not (hasKey $.services .) -}}
 {{- fail (printf "%s.calls names %q, which is not a service in services.microservices" $where .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The services' database pools fit what serves them: the sum over enabled services that use PostgreSQL of
+(maximum pods: autoscaling.maxReplicas, else replicas) x resilience.dbPoolSize must fit the -pooler-rw poolers'
+clients (postgres.pooler.maxClientConn x (postgres.pooler.replicas - 1): one pooler pod may be lost) or, with
+no pooler, PostgreSQL's max_connections minus superuser_reserved_connections and postgresql.reservedConnections.
+The pooler's own server connections are checked by nova-postgres (nova-postgres.pooler.validate). Fails with the
+numbers and the keys to change. Usage: {{ include "nova.validate.dbCapacity" (dict "ctx" $ "services" $services) }} */}}
+{{- define "nova.validate.dbCapacity" -}}
+{{- $ctx := .ctx -}}
+{{- if $ctx.Values.postgres.enabled -}}
+{{- $sum := 0 -}}
+{{- $parts := list -}}
+{{- range $name, $svc := .services -}}
+{{- if and $svc.enabled $svc.database.enabled -}}
+{{- $pods := int (ternary $svc.autoscaling.maxReplicas $svc.replicas (and $svc.autoscaling.enabled true)) -}}
+{{- $pool := int $svc.resilience.dbPoolSize -}}
+{{- $sum = add $sum (mul $pods $pool) -}}
+{{- $parts = append $parts (printf "%s %d pods x %d" $name $pods $pool) -}}
+{{- end -}}
+{{- end -}}
+{{- $pg := $ctx.Values.postgres -}}
+{{- $used := printf "%d connections (%s; services.microservices.<name>.resilience.dbPoolSize x autoscaling.maxReplicas or replicas)" $sum (join ", " $parts) -}}
+{{- if eq (include "nova.postgres.pooled" $ctx) "true" -}}
+{{- $replicas := int (dig "pooler" "replicas" 2 $pg) -}}
+{{- $perPod := int (dig "pooler" "maxClientConn" 1000 $pg) -}}
+{{- $capacity := mul $perPod (max 1 (sub $replicas 1)) -}}
+{{- if gt $sum $capacity -}}
+{{- fail (printf "database capacity: the services' pools may open %s, more than the poolers take with one pooler pod lost: postgres.pooler.maxClientConn=%d x (postgres.pooler.replicas=%d - 1) = %d: lower dbPoolSize or maxReplicas, or raise postgres.pooler.maxClientConn or replicas" $used $perPod $replicas $capacity) -}}
+{{- end -}}
+{{- else -}}
+{{- $params := dig "postgresql" "parameters" dict $pg -}}
+{{- $max := int (dig "max_connections" 100 $params) -}}
+{{- $superuser := int (dig "superuser_reserved_connections" 3 $params) -}}
+{{- $reserved := int (dig "postgresql" "reservedConnections" 20 $pg) -}}
+{{- $budget := sub (sub $max $superuser) $reserved -}}
+{{- if gt $sum $budget -}}
+{{- fail (printf "database capacity: the services' pools may open %s, more than PostgreSQL serves: postgres.postgresql.parameters.max_connections=%d - superuser_reserved_connections=%d - postgres.postgresql.reservedConnections=%d = %d: turn on the pooler (postgres.pooler.enabled=true), lower dbPoolSize or maxReplicas, or raise max_connections" $used $max $superuser $reserved $budget) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -19,6 +19,7 @@ Used by tests/runtime/test_redis_*.py and bench/failover_redis.py.
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import csv
 import io
@@ -1008,8 +1009,18 @@ class FaultRecorder:
         self.events.__exit__()
 
     def wait_recovered(self, t_fault: float, timeout: float = 90) -> float:
-        return float(wait_until(lambda: self.writer.first_ack_after(t_fault), timeout,
-                                "a write acknowledged through the -master endpoint after the fault"))
+        try:
+            return float(wait_until(lambda: self.writer.first_ack_after(t_fault), timeout,
+                                    "a write acknowledged through the -master endpoint after the fault"))
+        except HarnessError as exc:
+            samples = list(self.sampler.samples)
+            writes = list(self.writer.writes)
+            raise HarnessError("\n".join([
+                str(exc), "endpoint:", *_changes([(x.t - t_fault, str(x.up)) for x in samples if x.t >= t_fault - 0.5]),
+                "writer:", *_changes([(w.t - t_fault, _outcome(w)) for w in writes if w.t >= t_fault - 0.5]),
+                "Sentinel events:", *[f"{t - t_fault:+.2f}s s{i} {ch} {data}" for t, i, ch, data in list(self.events.events)
+                                      if t >= t_fault - 1][:80],
+                self.harness.logs(25)])) from None
 
     def result(self, t_fault: float, old_master: int, final_master: int) -> dict[str, Any]:
         """The per-run result: recovery_s, acked_lost, dual_write_window_s, endpoint_violations, and extras."""
@@ -1034,6 +1045,11 @@ class FaultRecorder:
         old_accepts = [t for t in accepts[old_master] if t > t_fault]
         samples = list(self.sampler.samples)
         two = [s for s in samples if len(s.up) > 1]
+        sample_times = [x.t for x in samples]
+
+        def two_up_at(t: float) -> bool:  # the samples just before and just after both show two UP
+            i = bisect.bisect_right(sample_times, t)
+            return 0 < i < len(samples) and len(samples[i - 1].up) > 1 and len(samples[i].up) > 1
         replica = [s for s in samples if any(r == "slave" for r in s.roles.values())]
         return {
             "recovery_s": round(resumed - t_fault, 3),
@@ -1050,14 +1066,38 @@ class FaultRecorder:
             "writes_routed_to_replica": sum(1 for w in writes if w.error and "READONLY" in w.error),
             "endpoint_samples": len(samples),
             "endpoint_two_nodes_samples": len(two),
+            "accepted_through_endpoint_while_two_up": sum(1 for w in writes if w.accepted and two_up_at(w.t)),
             "endpoint_replica_samples": len(replica),
             "endpoint_max_gap_s": round(max((b.t - a.t for a, b in itertools.pairwise(samples)), default=0.0), 3),
+            "endpoint_changes": _changes([(x.t - t_fault, str(x.up)) for x in samples if x.t >= t_fault - 0.5]),
+            "writer_timeline": _changes([(w.t - t_fault, _outcome(w)) for w in writes if w.t >= t_fault - 0.5]),
             "sentinel_events": [f"{t - t_fault:+.2f}s s{i} {ch} {data}" for t, i, ch, data in self.events.events
                                 if ch in ("+sdown", "+odown", "+elected-leader", "+selected-slave", "+promoted-slave",
                                           "+switch-master", "+failover-end", "-failover-abort-not-elected",
                                           "-failover-abort-slave-timeout", "+failover-end-for-timeout", "+convert-to-slave",
                                           "+try-failover", "-odown", "-sdown") and t >= t_fault - 1][:40],
         }
+
+
+def _outcome(w: ProxyWrite) -> str:
+    if w.acked:
+        return f"acked by node{w.node}"
+    if w.accepted:
+        return f"accepted by node{w.node}, WAIT 0"
+    return (w.error or "?").split(":", 1)[0] if not w.error or "Error:" not in w.error else \
+        w.error.split(" ", 2)[0] + " " + w.error.split(" ", 2)[1][:20]
+
+
+def _changes(points: Sequence[tuple[float, str]]) -> list[str]:
+    """``+t.ts..+t.ts state (n)`` for each run of equal states."""
+    runs: list[list[Any]] = []
+    for t, state in points:
+        if runs and runs[-1][2] == state:
+            runs[-1][1] = t
+            runs[-1][3] += 1
+        else:
+            runs.append([t, t, state, 1])
+    return [f"{a:+.2f}..{b:+.2f}s {state} ({n})" for a, b, state, n in runs][:60]
 
 
 def _settle(h: RedisHarness, timeout: float = 90) -> int:
@@ -1103,10 +1143,10 @@ def fault_master_freeze(h: RedisHarness, label: str) -> dict[str, Any]:
     return rec.result(t0, old, final)
 
 
-def fault_master_partition(h: RedisHarness, label: str, hold_factor: float = 3.0) -> dict[str, Any]:
-    """The master pod (its redis and Sentinel address) cut off from both other pods, in both directions, for
-    ``hold_factor`` x down-after-milliseconds, while clients and HAProxy still reach every node. Needs a harness
-    started with ``pod_sources=True``."""
+def fault_master_partition(h: RedisHarness, label: str, hold_after_failover: float | None = None) -> dict[str, Any]:
+    """The master pod (its redis and Sentinel address) cut off from both other pods, in both directions, while
+    clients and HAProxy still reach every node; healed ``hold_after_failover`` seconds (default down-after) after
+    the majority's Sentinels named a new master. Needs a harness started with ``pod_sources=True``."""
     if not h.pod_gids:
         raise HarnessError("the partition fault needs RedisHarness(pod_sources=True) (root)")
     old = _settle(h)
@@ -1115,7 +1155,7 @@ def fault_master_partition(h: RedisHarness, label: str, hold_factor: float = 3.0
         t0 = time.monotonic()
         with partition.partition(drop=[(h.addresses[old], h.addresses[i]) for i in others], both_directions=True):
             wait_until(lambda: _new_master_named(h, old, others), 60, "the majority's Sentinels to name a new master")
-            time.sleep(max(0.0, t0 + hold_factor * h.down_after_ms / 1000 - time.monotonic()))
+            time.sleep(h.down_after_ms / 1000 if hold_after_failover is None else hold_after_failover)
         t_heal = time.monotonic()
         rec.wait_recovered(t0)
         final = _settle(h)
@@ -1125,9 +1165,10 @@ def fault_master_partition(h: RedisHarness, label: str, hold_factor: float = 3.0
     return result
 
 
-def fault_sentinel_down_during_failover(h: RedisHarness, label: str) -> dict[str, Any]:
+def fault_sentinel_down_during_failover(h: RedisHarness, label: str, down_s: float = 1.0) -> dict[str, Any]:
     """SIGKILL of the master's redis-server (its Sentinel stays); the Sentinel that wins the failover election
-    is SIGKILLed the moment it announces +elected-leader. Both are started again once writes resumed."""
+    is SIGKILLed the moment it announces +elected-leader and started again ``down_s`` later (the kubelet restarts
+    a crashed container at once the first time); the old master's redis is started again once writes resumed."""
     old = _settle(h)
     with FaultRecorder(h, label) as rec:
         t0 = time.monotonic()
@@ -1136,13 +1177,15 @@ def fault_sentinel_down_during_failover(h: RedisHarness, label: str) -> dict[str
         _, leader, _, _ = rec.events.wait_for("+elected-leader", t0, 60)
         h.kill(f"sentinel-{leader}")
         t_killed = time.monotonic()
-        rec.wait_recovered(t0)
+        time.sleep(down_s)
         h.start_sentinel(leader)
+        rec.wait_recovered(t0)
         h.start_redis(old)
         final = _settle(h)
         time.sleep(0.3)
     result = rec.result(t0, old, final)
-    result.update({"killed_sentinel": leader, "sentinel_killed_at_s": round(t_killed - t0, 3)})
+    result.update({"killed_sentinel": leader, "sentinel_killed_at_s": round(t_killed - t0, 3),
+                   "sentinel_down_s": down_s, "killed_sentinel_in_new_master_pod": leader == final})
     return result
 
 

@@ -917,23 +917,28 @@ class SentinelEvents:
         self._ready = threading.Barrier(len(self._threads) + 1, timeout=10)
 
     def _listen(self, i: int) -> None:
-        pubsub = self.harness.sentinel_client(i, timeout=5).pubsub()
-        try:
-            pubsub.psubscribe("*")
-            pubsub.get_message(timeout=2)
-        finally:
-            with contextlib.suppress(threading.BrokenBarrierError):
-                self._ready.wait()
-        try:
-            while not self._stop_event.is_set():
-                msg = pubsub.get_message(timeout=0.05)
-                if msg and msg.get("type") == "pmessage":
-                    self.events.append((time.monotonic(), i, str(msg["channel"]), str(msg["data"])))
-        except (redis.RedisError, OSError):
-            pass  # this Sentinel was killed
-        finally:
-            with contextlib.suppress(Exception):
-                pubsub.close()
+        """Follow Sentinel i's events; when it is killed, subscribe again once it is back (a restart)."""
+        first = True
+        while not self._stop_event.is_set():
+            pubsub = self.harness.sentinel_client(i, timeout=5).pubsub()
+            try:
+                try:
+                    pubsub.psubscribe("*")
+                    pubsub.get_message(timeout=2)
+                finally:
+                    if first:
+                        first = False
+                        with contextlib.suppress(threading.BrokenBarrierError):
+                            self._ready.wait()
+                while not self._stop_event.is_set():
+                    msg = pubsub.get_message(timeout=0.05)
+                    if msg and msg.get("type") == "pmessage":
+                        self.events.append((time.monotonic(), i, str(msg["channel"]), str(msg["data"])))
+            except (redis.RedisError, OSError):
+                self._stop_event.wait(0.2)  # this Sentinel is down: try again
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
 
     def __enter__(self) -> Self:
         for t in self._threads:
@@ -1075,7 +1080,7 @@ class FaultRecorder:
                                 if ch in ("+sdown", "+odown", "+elected-leader", "+selected-slave", "+promoted-slave",
                                           "+switch-master", "+failover-end", "-failover-abort-not-elected",
                                           "-failover-abort-slave-timeout", "+failover-end-for-timeout", "+convert-to-slave",
-                                          "+try-failover", "-odown", "-sdown") and t >= t_fault - 1][:40],
+                                          "+try-failover", "-odown", "-sdown") and t >= t_fault - 1][:100],
         }
 
 

@@ -117,6 +117,7 @@ def main(argv: list[str]) -> int:
         if args.runs < 1:
             raise _UsageError("--runs must be at least 1")
     except _UsageError as exc:
+        print(f"usage: {exc}", file=sys.stderr)
         print(json.dumps({"bench": "faults", "error": f"usage: {exc}"}), flush=True)
         return 2
     except SystemExit as exc:  # --help
@@ -146,8 +147,9 @@ def main(argv: list[str]) -> int:
     known = {name for m in modules.values() for name in m.FAULTS}
     unknown = [f for f in args.fault if f not in known]
     if unknown:
-        print(json.dumps({"bench": "faults", "error": f"usage: unknown fault {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(known))})", "unavailable": unavailable}), flush=True)
+        error = f"usage: unknown fault {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        print(error, file=sys.stderr)
+        print(json.dumps({"bench": "faults", "error": error, "unavailable": unavailable}), flush=True)
         return 2
     for what, why in unavailable.items():
         print(json.dumps({"backend": what.split("/")[0], "fault": what.split("/", 1)[1] if "/" in what else None,
@@ -178,7 +180,10 @@ def main(argv: list[str]) -> int:
         "unavailable": unavailable,
         "wall_s": round(time.monotonic() - started, 1),
     }
-    if failed or lost:
+    if not lines:
+        summary["error"] = "no fault ran" + (f" ({'; '.join(f'{k}: {v}' for k, v in unavailable.items())})"
+                                             if unavailable else "")
+    elif failed or lost:
         summary["error"] = "; ".join([*(f"{f} failed" for f in failed), *([f"{lost} acknowledged writes lost"] if lost else [])])
     print(json.dumps(summary, sort_keys=True), flush=True)
     return 0 if not failed and not lost and lines else 1

@@ -11,6 +11,7 @@ fault starts from there. bench/faults.py gives the figures over several fresh cl
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from tests.conftest import require_binaries
 from tests.runtime import netutil, partition
 from tests.runtime import redis_harness as rh
+from tools.helm import REPO_ROOT
 
 pytestmark = pytest.mark.runtime
 
@@ -139,3 +141,14 @@ def test_partition_drops_only_the_named_pairs_and_always_removes_its_rules() -> 
             partition.partition(drop=[("127.0.0.1", "10.0.0.1")]):
         pass
     assert set(partition.leftover_rules()) == before
+
+
+@pytest.mark.parametrize(("args", "error"), [(["--runs", "0"], "at least 1"),
+                                             (["--only", "redis", "--fault", "no-such-fault"], "master-partition")])
+def test_the_fault_bench_refuses_bad_arguments_in_its_last_json_line_and_starts_nothing(
+        args: list[str], error: str) -> None:
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "faults.py"), *args], capture_output=True,
+                          text=True, check=False, cwd=REPO_ROOT, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["bench"] == "faults" and error in last["error"] and last["error"] in proc.stderr

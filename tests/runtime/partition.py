@@ -18,12 +18,13 @@ Two pieces, both context managers, both root-only (:func:`unavailable` says why 
   conntrack would otherwise de-NAT to 127.0.0.1 before any later hook). Established connections stall (their
   packets are dropped, not reset), as in a real partition; they resume when the rules go.
 
-Every rule carries ``-m comment --comment nova-test-<pid>-<token>-<n>`` (:data:`TAG` is unique per process,
-``<n>`` per context): the exit of a context deletes every rule with its tag in ``finally`` and then checks none
-is left (raising :class:`PartitionError` if one is); :func:`leftover_rules` lists rules of this process (or of any nova test,
-``mine=False``), :func:`remove_rules` deletes them, and an ``atexit`` hook removes this process's rules on any
-normal interpreter exit. Rules of a process that died without cleaning up (SIGKILL) are removed by the next
-run's :func:`remove_stale`. Only addresses of the caller's own 127.A.B.0/24 block may be named.
+Every rule carries ``-m comment --comment nova-test-p<pid>-<token>-<n>`` (:data:`TAG` is unique per process,
+``<n>`` per context): the exit of a context deletes every rule with its tag in ``finally`` and then checks
+none is left (raising :class:`PartitionError` if one is); :func:`leftover_rules` lists rules of this process
+(or of any nova test, ``mine=False``), :func:`remove_rules` deletes them, and an ``atexit`` hook removes this
+process's rules on any normal interpreter exit. Rules of a process that died without cleaning up (SIGKILL)
+are removed by :func:`remove_stale`, which every context runs before adding its own. Only addresses of the
+caller's own 127.A.B.0/24 block may be named.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import contextlib
 import ipaddress
 import itertools
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -40,7 +42,10 @@ import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 TAG_PREFIX = "nova-test-"
-TAG = f"{TAG_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+TAG = f"{TAG_PREFIX}p{os.getpid()}-{secrets.token_hex(3)}"
+# Only tags of this module's own form count as stale when their process is gone (another tool's
+# nova-test-<something> rules are never touched by remove_stale).
+_OWN_TAG = re.compile(rf"^{TAG_PREFIX}p(\d+)-[0-9a-f]{{6}}(-\d+)?$")
 TABLES = ("raw", "nat", "filter")
 
 
@@ -127,8 +132,8 @@ def remove_stale() -> list[str]:
     removed = []
     for entry in leftover_rules(mine=False):
         tag = _tag_of(entry.split(": ", 1)[1]) or ""
-        pid = tag[len(TAG_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)) and not remove_rules(tag):
+        own = _OWN_TAG.match(tag)
+        if own and not _pid_alive(int(own.group(1))) and not remove_rules(tag):
             removed.append(entry)
     return removed
 
@@ -146,6 +151,7 @@ _contexts = itertools.count(1)
 def _installed(rules: Sequence[tuple[str, ...]]) -> Iterator[str]:
     """Append ``(table, chain, *match, target)`` rules under a tag of their own (yielded); on exit delete every
     rule with that tag, then check that none is left (PartitionError naming them otherwise)."""
+    remove_stale()
     tag = f"{TAG}-{next(_contexts)}"
     try:
         for table, chain, *spec in rules:

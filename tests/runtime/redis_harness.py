@@ -19,9 +19,11 @@ Used by tests/runtime/test_redis_*.py and bench/failover_redis.py.
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import csv
 import io
+import itertools
 import os
 import shutil
 import signal
@@ -42,7 +44,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.runtime import netutil
+from tests.runtime import netutil, partition
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -150,13 +152,20 @@ class RedisHarness:
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         objects: Sequence[KubeObject] | None = None,
         block: netutil.AddressBlock | None = None,
+        values: Sequence[Path | str] = (),
+        pod_sources: bool = False,
     ) -> None:
         """``secrets``: Secrets that exist in the cluster but are not rendered (an ``auth.existingSecret``),
         name -> key -> plain value. ``workdir``: the parent of this harness's own temp dir (default the system
         temp dir). ``objects`` and ``block``: an existing render (e.g. the umbrella's redis subchart objects,
         rendered with :func:`loopback_values` of ``block``) instead of rendering charts/nova-redis here on a
-        block claimed here. ``replicas``: pods (default the chart's) when rendering here."""
+        block claimed here. ``replicas``: pods (default the chart's) when rendering here. ``values``: values
+        files for the render (e.g. :func:`production_values`). ``pod_sources`` (root only): each pod's processes
+        run with a group id of their own and connect from the pod's own address (partition.pod_sources), so
+        partition.partition can cut pods apart by address pair while clients and HAProxy (127.0.0.1) pass."""
         self._own_block = block is None
+        self._sources: contextlib.ExitStack | None = None
+        self.pod_gids: dict[int, int] = {}
         self.block = block or netutil.claim_block()
         self.procs: dict[str, Process] = {}
         self.secrets = {name: dict(data) for name, data in (secrets or {}).items()}
@@ -165,15 +174,27 @@ class RedisHarness:
         try:
             self.objects = list(objects) if objects is not None else helm.render(
                 CHART,
+                values=values,
                 set_values=[*loopback_values(self.block, replicas),
                             *([f"replicas={replicas}"] if replicas is not None else []), *set_values],
                 release=RELEASE,
                 namespace=NAMESPACE,
             )
             self._read_render()
+            if pod_sources:
+                self._start_pod_sources()
         except BaseException:
             self.close()
             raise
+
+    def _start_pod_sources(self) -> None:
+        a, b = (int(x) for x in self.block.prefix.split(".")[1:3])
+        # A group id per pod, unique per address block (so per run): 1.3e9 + block * 256 + pod.
+        self.pod_gids = {i: 1_300_000_000 + (a << 16) + (b << 8) + POD_HOST + i for i in range(len(self.addresses))}
+        stack = contextlib.ExitStack()
+        stack.enter_context(partition.pod_sources({gid: self.addresses[i] for i, gid in self.pod_gids.items()},
+                                                  f"{self.block.prefix}.0/24"))
+        self._sources = stack
 
     def _read_render(self) -> None:
         self.statefulset = self._one("StatefulSet")
@@ -310,7 +331,7 @@ class RedisHarness:
         c = self._materialise(self.workdir / self.pod_name(i), self.pod_spec, self._container_spec(name))
         return c, self._env(c, self.pod_name(i))
 
-    def _spawn(self, key: str, argv: list[str], env: dict[str, str]) -> Process:
+    def _spawn(self, key: str, argv: list[str], env: dict[str, str], group: int | None = None) -> Process:
         old = self.procs.get(key)
         if old and old.alive():
             raise HarnessError(f"{key} is already running (pid {old.pid})")
@@ -319,7 +340,7 @@ class RedisHarness:
         fh = open(log, "ab")  # noqa: SIM115 - the child owns it
         try:
             popen = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                     cwd=log.parent)
+                                     cwd=log.parent, group=group, extra_groups=[] if group is not None else None)
         finally:
             fh.close()
         proc = Process(key, popen, log)
@@ -328,11 +349,11 @@ class RedisHarness:
 
     def start_redis(self, i: int) -> Process:
         c, env = self._container(i, "redis")
-        return self._spawn(f"redis-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
+        return self._spawn(f"redis-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env, self.pod_gids.get(i))
 
     def start_sentinel(self, i: int) -> Process:
         c, env = self._container(i, "sentinel")
-        return self._spawn(f"sentinel-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env)
+        return self._spawn(f"sentinel-{i}", c.argv(c.spec["command"] + c.spec.get("args", [])), env, self.pod_gids.get(i))
 
     def start_pod(self, i: int) -> None:
         self.start_sentinel(i)
@@ -423,7 +444,7 @@ class RedisHarness:
         c, env = self._container(i, container)
         argv = c.argv(c.spec["lifecycle"]["preStop"]["exec"]["command"])
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-                              cwd=self.workdir)
+                              cwd=self.workdir, group=self.pod_gids.get(i))
 
     def terminate_pod(self, i: int) -> dict[str, ContainerStop]:
         """Delete pod i the way the kubelet does: every container's preStop hook starts at the same moment;
@@ -460,7 +481,7 @@ class RedisHarness:
         c, env = self._container(i, container)
         argv = c.argv(c.spec[probe]["exec"]["command"])
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=10, check=False,
-                              cwd=self.workdir)
+                              cwd=self.workdir, group=self.pod_gids.get(i))
 
     def close(self) -> None:
         """Kill every process group, remove the temp dir (kept under a given ``workdir``), release the block."""
@@ -468,6 +489,9 @@ class RedisHarness:
             for key in list(self.procs):
                 self.kill(key)
         finally:
+            if self._sources is not None:
+                self._sources.close()
+                self._sources = None
             if self._own_workdir and not os.environ.get("NOVA_KEEP_TMP"):
                 shutil.rmtree(self.workdir, ignore_errors=True)
             if self._own_block:
@@ -727,3 +751,474 @@ def running_cluster(**kwargs: Any) -> Iterator[RedisHarness]:
         yield h
     finally:
         h.close()
+
+
+# ---- the fault matrix (bench/faults_redis.py, tests/runtime/test_redis_faults.py) -------------------------
+
+PRODUCTION = helm.VALUES_DIR / "production.yaml"
+
+
+def production_values(directory: Path) -> Path:
+    """values/production.yaml's ``redis`` block (and ``global``) as a values file of charts/nova-redis."""
+    profile = yaml.safe_load(PRODUCTION.read_text())
+    block = dict(profile["redis"])
+    if profile.get("global"):
+        block["global"] = profile["global"]
+    path = directory / "production-redis-values.yaml"
+    path.write_text(yaml.safe_dump(block, sort_keys=False))
+    return path
+
+
+@dataclass
+class ProxyWrite:
+    """One write through the -master endpoint: when it returned, which node answered (CLIENT INFO laddr),
+    whether the node accepted the SET, how many replicas WAIT confirmed, and the error if any."""
+
+    key: str
+    t: float
+    node: int | None
+    accepted: bool
+    replicas: int
+    error: str | None = None
+
+    @property
+    def acked(self) -> bool:
+        return self.accepted and self.replicas >= 1
+
+
+class ProxyWriter(threading.Thread):
+    """Writes numbered keys through HAProxy (``<fullname>-master``), as clients do; each write is one pipeline
+    ``CLIENT INFO; SET; WAIT 1 <wait_ms>`` on one connection, so the node that accepted it is known. A write is
+    acknowledged when SET returned OK and WAIT confirmed a replica has it."""
+
+    def __init__(self, harness: RedisHarness, prefix: str, interval: float = 0.02, wait_ms: int = 500) -> None:
+        super().__init__(daemon=True)
+        self.harness, self.prefix, self.interval, self.wait_ms = harness, prefix, interval, wait_ms
+        self.writes: list[ProxyWrite] = []
+        self._stop_event = threading.Event()
+
+    def _node(self, info: Any) -> int | None:
+        if not isinstance(info, str) or "laddr=" not in info:
+            return None
+        host = info.split("laddr=")[1].split()[0].rsplit(":", 1)[0]
+        return self.harness.addresses.index(host) if host in self.harness.addresses else None
+
+    def run(self) -> None:
+        client = self.harness.proxy_client(timeout=1.0)
+        n = 0
+        while not self._stop_event.is_set():
+            n += 1
+            key = f"{self.prefix}:{n}"
+            try:
+                pipe = client.pipeline(transaction=False)
+                pipe.execute_command("CLIENT", "INFO")
+                pipe.set(key, f"v{n}")
+                pipe.execute_command("WAIT", 1, self.wait_ms)
+                info, set_reply, wait_reply = pipe.execute(raise_on_error=False)
+                accepted = set_reply is True
+                replicas = int(wait_reply) if isinstance(wait_reply, int) else 0
+                error = None if accepted else f"{type(set_reply).__name__}: {set_reply}"
+                self.writes.append(ProxyWrite(key, time.monotonic(), self._node(info), accepted, replicas, error))
+            except (redis.RedisError, OSError) as exc:
+                self.writes.append(ProxyWrite(key, time.monotonic(), None, False, 0, f"{type(exc).__name__}: {exc}"))
+                client.connection_pool.disconnect()
+            time.sleep(self.interval)
+
+    def acked(self) -> dict[str, str]:
+        return {w.key: f"v{w.key.rsplit(':', 1)[1]}" for w in list(self.writes) if w.acked}
+
+    def first_ack_after(self, t: float) -> float | None:
+        return next((w.t for w in list(self.writes) if w.acked and w.t > t), None)
+
+    def stop(self) -> list[ProxyWrite]:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.writes
+
+
+class NodeProbe(threading.Thread):
+    """Writes straight to every node (a client that still reaches each one) every ``interval`` and records, per
+    node, when a write was accepted: the data for the window in which two nodes took writes."""
+
+    def __init__(self, harness: RedisHarness, prefix: str, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.harness, self.prefix, self.interval = harness, prefix, interval
+        self.accepts: dict[int, list[float]] = {i: [] for i in range(len(harness.addresses))}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        clients = {i: self.harness.client(i, timeout=0.3) for i in self.accepts}
+        n = 0
+        while not self._stop_event.is_set():
+            n += 1
+            for i, c in clients.items():
+                try:
+                    if c.set(f"{self.prefix}:probe:{i}:{n}", "1") is True:
+                        self.accepts[i].append(time.monotonic())
+                except (redis.RedisError, OSError):
+                    c.connection_pool.disconnect()
+            time.sleep(self.interval)
+
+    def stop(self) -> dict[int, list[float]]:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.accepts
+
+
+@dataclass
+class EndpointSample:
+    t: float
+    up: list[int]                      # nodes HAProxy's -master backends mark UP
+    roles: dict[int, str | None]       # the role each UP node reports right after (None: no answer)
+
+
+class EndpointSampler(threading.Thread):
+    """Every ``interval`` (100 ms): the set of nodes the -master endpoint selects (HAProxy backends UP, from
+    its stats) and the role each of them reports."""
+
+    def __init__(self, harness: RedisHarness, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.harness, self.interval = harness, interval
+        self.samples: list[EndpointSample] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            t = time.monotonic()
+            try:
+                status = self.harness.proxy_status()
+            except OSError:
+                status = None
+            if status is not None:
+                up = sorted(int(name[4:]) for name, st in status.items() if name.startswith("node") and st.startswith("UP"))
+                roles: dict[int, str | None] = {}
+                for i in up:
+                    try:
+                        roles[i] = str(self.harness.client(i, timeout=0.2).info("replication").get("role"))
+                    except (redis.RedisError, OSError):
+                        roles[i] = None
+                self.samples.append(EndpointSample(t, up, roles))
+            self._stop_event.wait(max(0.0, self.interval - (time.monotonic() - t)))
+
+    def stop(self) -> list[EndpointSample]:
+        self._stop_event.set()
+        self.join(timeout=10)
+        return self.samples
+
+
+class SentinelEvents:
+    """Every Sentinel's event stream (PSUBSCRIBE *): (time, sentinel index, channel, message)."""
+
+    def __init__(self, harness: RedisHarness) -> None:
+        self.harness = harness
+        self.events: list[tuple[float, int, str, str]] = []
+        self._stop_event = threading.Event()
+        self._threads = [threading.Thread(target=self._listen, args=(i,), daemon=True) for i in range(len(harness.addresses))]
+        self._ready = threading.Barrier(len(self._threads) + 1, timeout=10)
+
+    def _listen(self, i: int) -> None:
+        """Follow Sentinel i's events; when it is killed, subscribe again once it is back (a restart)."""
+        first = True
+        while not self._stop_event.is_set():
+            pubsub = self.harness.sentinel_client(i, timeout=5).pubsub()
+            try:
+                try:
+                    pubsub.psubscribe("*")
+                    pubsub.get_message(timeout=2)
+                finally:
+                    if first:
+                        first = False
+                        with contextlib.suppress(threading.BrokenBarrierError):
+                            self._ready.wait()
+                while not self._stop_event.is_set():
+                    msg = pubsub.get_message(timeout=0.05)
+                    if msg and msg.get("type") == "pmessage":
+                        self.events.append((time.monotonic(), i, str(msg["channel"]), str(msg["data"])))
+            except (redis.RedisError, OSError):
+                self._stop_event.wait(0.2)  # this Sentinel is down: try again
+            finally:
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+
+    def __enter__(self) -> Self:
+        for t in self._threads:
+            t.start()
+        self._ready.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_event.set()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def wait_for(self, channel: str, after: float, timeout: float) -> tuple[float, int, str, str]:
+        """The first event on ``channel`` after ``after``; HarnessError on timeout."""
+        return wait_until(lambda: next((e for e in list(self.events) if e[2] == channel and e[0] > after), None),
+                          timeout, f"a Sentinel to announce {channel}", interval=0.005)
+
+
+def accepting_periods(times: Sequence[float], gap: float = 0.5) -> list[tuple[float, float]]:
+    """Runs of accepted writes on one node: consecutive accepts less than ``gap`` apart form one period."""
+    periods: list[tuple[float, float]] = []
+    for t in sorted(times):
+        if periods and t - periods[-1][1] < gap:
+            periods[-1] = (periods[-1][0], t)
+        else:
+            periods.append((t, t))
+    return periods
+
+
+def dual_write_window(accepts: Mapping[int, Sequence[float]], gap: float = 0.5) -> float:
+    """The longest time in which two nodes both accepted writes (overlap of their accepting periods)."""
+    periods = {i: accepting_periods(ts, gap) for i, ts in accepts.items()}
+    longest = 0.0
+    nodes = sorted(periods)
+    for ai, a in enumerate(nodes):
+        for b in nodes[ai + 1:]:
+            for s1, e1 in periods[a]:
+                for s2, e2 in periods[b]:
+                    longest = max(longest, min(e1, e2) - max(s1, s2))
+    return longest
+
+
+@dataclass
+class FaultRecorder:
+    """Everything a fault is measured with, started before the fault and stopped after the cluster settled:
+    the writer through -master, the per-node probe, the endpoint sampler and the Sentinel event streams."""
+
+    harness: RedisHarness
+    label: str
+    writer: ProxyWriter = field(init=False)
+    probe: NodeProbe = field(init=False)
+    sampler: EndpointSampler = field(init=False)
+    events: SentinelEvents = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = ProxyWriter(self.harness, self.label)
+        self.probe = NodeProbe(self.harness, self.label)
+        self.sampler = EndpointSampler(self.harness)
+        self.events = SentinelEvents(self.harness)
+
+    def __enter__(self) -> Self:
+        self.events.__enter__()
+        for t in (self.sampler, self.probe, self.writer):
+            t.start()
+        wait_until(lambda: sum(w.acked for w in list(self.writer.writes)) >= 20, 30,
+                   "20 acknowledged writes through the -master endpoint before the fault")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.writer.stop()
+        self.probe.stop()
+        self.sampler.stop()
+        self.events.__exit__()
+
+    def wait_recovered(self, t_fault: float, timeout: float = 90) -> float:
+        try:
+            return float(wait_until(lambda: self.writer.first_ack_after(t_fault), timeout,
+                                    "a write acknowledged through the -master endpoint after the fault"))
+        except HarnessError as exc:
+            samples = list(self.sampler.samples)
+            writes = list(self.writer.writes)
+            raise HarnessError("\n".join([
+                str(exc), "endpoint:", *_changes([(x.t - t_fault, str(x.up)) for x in samples if x.t >= t_fault - 0.5]),
+                "writer:", *_changes([(w.t - t_fault, _outcome(w)) for w in writes if w.t >= t_fault - 0.5]),
+                "Sentinel events:", *[f"{t - t_fault:+.2f}s s{i} {ch} {data}" for t, i, ch, data in list(self.events.events)
+                                      if t >= t_fault - 1][:80],
+                self.harness.logs(25)])) from None
+
+    def result(self, t_fault: float, old_master: int, final_master: int) -> dict[str, Any]:
+        """The per-run result: recovery_s, acked_lost, dual_write_window_s, endpoint_violations, and extras."""
+        writes = list(self.writer.writes)
+        acked = [w for w in writes if w.acked]
+        # The outage: the longest gap between acknowledged writes that ends after the fault.
+        times = [w.t for w in acked]
+        gaps = [(b - a, b) for a, b in itertools.pairwise(times) if b > t_fault]
+        longest, resumed = max(gaps) if gaps else (0.0, t_fault)
+        final = self.harness.client(final_master, timeout=5)
+        keys = [w.key for w in writes if w.accepted]
+        present: dict[str, str | None] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            present.update(zip(chunk, final.mget(chunk)))
+        lost = [w.key for w in acked if present.get(w.key) != f"v{w.key.rsplit(':', 1)[1]}"]
+        unacked_lost = [w.key for w in writes if w.accepted and not w.acked and present.get(w.key) is None]
+        accepts: dict[int, list[float]] = {i: list(ts) for i, ts in self.probe.accepts.items()}
+        for w in writes:
+            if w.accepted and w.node is not None:
+                accepts[w.node].append(w.t)
+        old_accepts = [t for t in accepts[old_master] if t > t_fault]
+        samples = list(self.sampler.samples)
+        two = [s for s in samples if len(s.up) > 1]
+        sample_times = [x.t for x in samples]
+
+        def two_up_at(t: float) -> bool:  # the samples just before and just after both show two UP
+            i = bisect.bisect_right(sample_times, t)
+            return 0 < i < len(samples) and len(samples[i - 1].up) > 1 and len(samples[i].up) > 1
+        replica = [s for s in samples if any(r == "slave" for r in s.roles.values())]
+        return {
+            "recovery_s": round(resumed - t_fault, 3),
+            "acked_lost": len(lost),
+            "dual_write_window_s": round(dual_write_window(accepts), 3),
+            "endpoint_violations": len(two) + len(replica),
+            "acked_writes": len(acked),
+            "lost_keys": lost[:10],
+            "longest_ack_gap_s": round(longest, 3),
+            "old_master": old_master,
+            "final_master": final_master,
+            "old_master_accepted_after_fault_s": round(max(old_accepts) - t_fault, 3) if old_accepts else 0.0,
+            "unacked_accepted_lost": len(unacked_lost),
+            "writes_routed_to_replica": sum(1 for w in writes if w.error and "READONLY" in w.error),
+            "endpoint_samples": len(samples),
+            "endpoint_two_nodes_samples": len(two),
+            "accepted_through_endpoint_while_two_up": sum(1 for w in writes if w.accepted and two_up_at(w.t)),
+            "endpoint_replica_samples": len(replica),
+            "endpoint_max_gap_s": round(max((b.t - a.t for a, b in itertools.pairwise(samples)), default=0.0), 3),
+            "endpoint_changes": _changes([(x.t - t_fault, str(x.up)) for x in samples if x.t >= t_fault - 0.5]),
+            "writer_timeline": _changes([(w.t - t_fault, _outcome(w)) for w in writes if w.t >= t_fault - 0.5]),
+            "sentinel_events": [f"{t - t_fault:+.2f}s s{i} {ch} {data}" for t, i, ch, data in self.events.events
+                                if ch in ("+sdown", "+odown", "+elected-leader", "+selected-slave", "+promoted-slave",
+                                          "+switch-master", "+failover-end", "-failover-abort-not-elected",
+                                          "-failover-abort-slave-timeout", "+failover-end-for-timeout", "+convert-to-slave",
+                                          "+try-failover", "-odown", "-sdown") and t >= t_fault - 1][:100],
+        }
+
+
+def _outcome(w: ProxyWrite) -> str:
+    if w.acked:
+        return f"acked by node{w.node}"
+    if w.accepted:
+        return f"accepted by node{w.node}, WAIT 0"
+    return (w.error or "?").split(":", 1)[0] if not w.error or "Error:" not in w.error else \
+        w.error.split(" ", 2)[0] + " " + w.error.split(" ", 2)[1][:20]
+
+
+def _changes(points: Sequence[tuple[float, str]]) -> list[str]:
+    """``+t.ts..+t.ts state (n)`` for each run of equal states."""
+    runs: list[list[Any]] = []
+    for t, state in points:
+        if runs and runs[-1][2] == state:
+            runs[-1][1] = t
+            runs[-1][3] += 1
+        else:
+            runs.append([t, t, state, 1])
+    return [f"{a:+.2f}..{b:+.2f}s {state} ({n})" for a, b, state, n in runs][:60]
+
+
+def _settle(h: RedisHarness, timeout: float = 90) -> int:
+    """Wait until the cluster is settled and HAProxy marks only the master UP; the master's index."""
+    master = h.wait_stable(timeout)
+    want = {f"node{i}": ("UP" if i == master else "DOWN") for i in range(len(h.addresses))}
+    wait_until(lambda: h.proxy_status() == want, 30, f"HAProxy to mark only node{master} UP")
+    return master
+
+
+def _new_master_named(h: RedisHarness, old: int, by: Sequence[int]) -> bool:
+    views = h.sentinel_views()
+    named = {views[i] for i in by}
+    return len(named) == 1 and None not in named and h.addresses[old] not in named
+
+
+def fault_master_kill(h: RedisHarness, label: str) -> dict[str, Any]:
+    """SIGKILL of the master pod (redis and its Sentinel); the pod is started again once writes resumed."""
+    old = _settle(h)
+    with FaultRecorder(h, label) as rec:
+        t0 = time.monotonic()
+        h.kill_pod(old)
+        rec.wait_recovered(t0)
+        h.start_pod(old)
+        final = _settle(h)
+        time.sleep(0.3)
+    return rec.result(t0, old, final)
+
+
+def fault_master_freeze(h: RedisHarness, label: str) -> dict[str, Any]:
+    """SIGSTOP of the master's redis-server for 2 x down-after-milliseconds, then SIGCONT (its Sentinel runs)."""
+    old = _settle(h)
+    with FaultRecorder(h, label) as rec:
+        t0 = time.monotonic()
+        h.signal(f"redis-{old}", signal.SIGSTOP)
+        try:
+            time.sleep(2 * h.down_after_ms / 1000)
+        finally:
+            h.signal(f"redis-{old}", signal.SIGCONT)
+        rec.wait_recovered(t0)
+        final = _settle(h)
+        time.sleep(0.3)
+    return rec.result(t0, old, final)
+
+
+def fault_master_partition(h: RedisHarness, label: str, hold_after_failover: float | None = None) -> dict[str, Any]:
+    """The master pod (its redis and Sentinel address) cut off from both other pods, in both directions, while
+    clients and HAProxy still reach every node; healed ``hold_after_failover`` seconds (default down-after) after
+    the majority's Sentinels named a new master. Needs a harness started with ``pod_sources=True``."""
+    if not h.pod_gids:
+        raise HarnessError("the partition fault needs RedisHarness(pod_sources=True) (root)")
+    old = _settle(h)
+    others = [i for i in range(len(h.addresses)) if i != old]
+    with FaultRecorder(h, label) as rec:
+        t0 = time.monotonic()
+        with partition.partition(drop=[(h.addresses[old], h.addresses[i]) for i in others], both_directions=True):
+            wait_until(lambda: _new_master_named(h, old, others), 60, "the majority's Sentinels to name a new master")
+            time.sleep(h.down_after_ms / 1000 if hold_after_failover is None else hold_after_failover)
+        t_heal = time.monotonic()
+        rec.wait_recovered(t0)
+        final = _settle(h)
+        time.sleep(0.3)
+    result = rec.result(t0, old, final)
+    result["partition_s"] = round(t_heal - t0, 3)
+    return result
+
+
+def fault_sentinel_down_during_failover(h: RedisHarness, label: str, down_s: float = 1.0) -> dict[str, Any]:
+    """SIGKILL of the master's redis-server (its Sentinel stays); the Sentinel that wins the failover election
+    is SIGKILLed the moment it announces +elected-leader and started again ``down_s`` later (the kubelet restarts
+    a crashed container at once the first time); the old master's redis is started again once writes resumed."""
+    old = _settle(h)
+    with FaultRecorder(h, label) as rec:
+        t0 = time.monotonic()
+        h.signal(f"redis-{old}", signal.SIGKILL)
+        h.procs[f"redis-{old}"].popen.wait(timeout=10)
+        _, leader, _, _ = rec.events.wait_for("+elected-leader", t0, 60)
+        h.kill(f"sentinel-{leader}")
+        t_killed = time.monotonic()
+        time.sleep(down_s)
+        h.start_sentinel(leader)
+        rec.wait_recovered(t0)
+        h.start_redis(old)
+        final = _settle(h)
+        time.sleep(0.3)
+    result = rec.result(t0, old, final)
+    result.update({"killed_sentinel": leader, "sentinel_killed_at_s": round(t_killed - t0, 3),
+                   "sentinel_down_s": down_s, "killed_sentinel_in_new_master_pod": leader == final})
+    return result
+
+
+def fault_replica_restart_during_failover(h: RedisHarness, label: str) -> dict[str, Any]:
+    """SIGKILL of the master pod; the replica the failover selected is restarted (SIGKILL, started again at
+    once, as a container restart) the moment the leader announces +selected-slave."""
+    old = _settle(h)
+    with FaultRecorder(h, label) as rec:
+        t0 = time.monotonic()
+        h.kill_pod(old)
+        _, _, _, data = rec.events.wait_for("+selected-slave", t0, 60)
+        selected = h.index_of(data.split()[2])  # "slave <ip>:<port> <ip> <port> @ <set> <master ip> <port>"
+        h.kill(f"redis-{selected}")
+        h.start_redis(selected)
+        t_restarted = time.monotonic()
+        rec.wait_recovered(t0)
+        h.start_pod(old)
+        final = _settle(h)
+        time.sleep(0.3)
+    result = rec.result(t0, old, final)
+    result.update({"restarted_replica": selected, "replica_restarted_at_s": round(t_restarted - t0, 3)})
+    return result
+
+
+FAULTS: dict[str, Callable[[RedisHarness, str], dict[str, Any]]] = {
+    "master-kill": fault_master_kill,
+    "master-freeze": fault_master_freeze,
+    "master-partition": fault_master_partition,
+    "sentinel-down-during-failover": fault_sentinel_down_during_failover,
+    "replica-restart-during-failover": fault_replica_restart_during_failover,
+}

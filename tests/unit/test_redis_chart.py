@@ -91,7 +91,7 @@ def test_three_pods_with_sentinel_quorum_two_and_safe_timings(helm_major: int) -
     assert master_conf[("sentinel", "parallel-syncs", "nova")] == "1"
     redis_conf = dict(line.split(None, 1) for line in cm["redis.conf"].splitlines() if line and not line.startswith("#"))
     assert redis_conf["min-replicas-to-write"] == "1"
-    assert redis_conf["min-replicas-max-lag"] == "5"
+    assert redis_conf["min-replicas-max-lag"] == "2"  # <= down-after - 3 s: docs/redis.md, faults
     assert redis_conf["appendonly"] == "yes" and redis_conf["save"].strip() != '""'
     assert "sentinel resolve-hostnames yes" in cm["sentinel.conf"]
     assert "sentinel announce-hostnames yes" in cm["sentinel.conf"]

@@ -243,6 +243,10 @@ def test_helm_accepts_good_quantities_in_every_resources_and_size_value(generate
         values: dict[str, Any] = {}
         for path in paths:
             good = GOOD_QUANTITIES[(blocks.index(_block(path)) + offset) % len(GOOD_QUANTITIES)]
+            if path[-3:] == ("etcd", "persistence", "size"):
+                # The chart sizes etcd's quota from it and refuses less than 224Mi (its own test); the other
+                # blocks carry every good spelling.
+                good = "1Gi" if offset == 0 else "20Gi"
             used.add(repr(good))
             _merge(values, _nest(path, good))
         file = tmp_path / "good-values.yaml"

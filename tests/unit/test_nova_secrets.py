@@ -73,7 +73,7 @@ def test_one_render_gives_database_and_services_the_same_passwords(helm_major: i
         assert own["DATABASE_PASSWORD"] == pg[f"{login}-password"], service
         assert own["DATABASE_URL"] == (
             f"postgresql://{login}:{pg[f'{login}-password']}@"
-            f"postgres-primary.nova-database.svc.cluster.local:5432/{own['DATABASE_NAME']}")
+            f"postgres-pooler-rw.nova-database.svc.cluster.local:6432/{own['DATABASE_NAME']}")  # production pools
         user = ACL_USERS[service][0]
         assert own["REDIS_PASSWORD"] == redis[f"acl-{user}-password"], service
         assert own["REDIS_SENTINEL_PASSWORD"] == redis["sentinel-password"], service

@@ -2,7 +2,9 @@
 
 Patroni runs it as `role_label.py <action> <role> <scope>` on on_start, on_stop and on_role_change; the
 container's start script (start.sh) runs it as `role_label.py on_boot -` before Patroni starts, so a label left
-by the previous run of the container (`primary` after an unclean death) is `stopped` before PostgreSQL runs.
+by the previous run of the container (`primary` after an unclean death) is `stopped` before PostgreSQL runs;
+and as Patroni's pre_promote hook, `role_label.py pre_promote promoting`, which labels the pod `promoting` (in
+neither Service) before PostgreSQL is promoted, so -replicas never holds a pod that accepts writes.
 It sends one JSON merge patch of metadata.labels[<ROLE_LABEL>] on its own pod (POD_NAMESPACE/POD_NAME)
 through the Kubernetes API with the pod's ServiceAccount token; the chart's Role allows get/patch on the
 StatefulSet's own pods only.
@@ -15,7 +17,8 @@ killed by Patroni for the next one) the file says `unknown` and the pod is not r
 Environment: POD_NAME, POD_NAMESPACE, NOVA_ROLE_LABEL (label key). Optional, for tests and unusual clusters:
 NOVA_K8S_API_URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT), NOVA_K8S_TOKEN_FILE,
 NOVA_K8S_CA_FILE (defaults: the mounted ServiceAccount files).
-Exit codes: 0 labelled (or nothing to do), 1 the API refused or could not be reached after retries, 2 usage.
+Exit codes: 0 labelled (or nothing to do; always for pre_promote, which must never block a failover), 1 the API
+refused or could not be reached after retries, 2 usage.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ def label_value(action: str, role: str) -> str | None:
     """The label value for a Patroni callback, or None when the callback says nothing about the role."""
     if action in ("on_stop", "on_boot"):
         return "stopped"
+    if action == "pre_promote":  # Patroni's pre_promote hook: out of -replicas before PostgreSQL is promoted
+        return "promoting"
     if action not in ("on_start", "on_role_change", "on_restart"):
         return None
     if role in PRIMARY_ROLES:
@@ -102,7 +107,7 @@ def main(argv: list[str]) -> int:
         print(f"role_label: cannot write NOVA_ROLE_FILE, readiness stays false: {exc}", file=sys.stderr)
         return 1
     last_error = ""
-    for attempt in range(5):
+    for attempt in range(2 if argv[0] == "pre_promote" else 5):  # pre_promote delays the promotion: be brief
         try:
             patch_label(value)
             write_role_file(value)
@@ -116,7 +121,9 @@ def main(argv: list[str]) -> int:
             last_error = str(exc)
         time.sleep(min(0.5 * 2 ** attempt, 4))
     print(f"role_label: could not label pod {os.environ.get('POD_NAME')} {value}: {last_error}", file=sys.stderr)
-    return 1
+    # pre_promote must never block a failover (a non-zero exit makes Patroni give the leader key up): the role
+    # file already says `unknown`, so readiness keeps the pod out of both Services until on_role_change.
+    return 0 if argv[0] == "pre_promote" else 1
 
 
 if __name__ == "__main__":

@@ -97,6 +97,23 @@ def test_ingress_tls_from_an_existing_secret_has_no_issuer_annotation(tmp_path: 
     assert not schema_errors(ing.obj)
 
 
+def test_a_namespaced_issuer_gets_cert_managers_issuer_annotation_and_no_certificate_is_rendered(
+        tmp_path: Path) -> None:
+    """cert-manager's ingress-shim (https://cert-manager.io/docs/usage/ingress/) reads cert-manager.io/issuer for an
+    Issuer in the Ingress's namespace and cert-manager.io/cluster-issuer for a ClusterIssuer, and creates the
+    Certificate itself, into the Ingress's tls.secretName."""
+    file = tmp_path / "v.yaml"
+    file.write_text(yaml.safe_dump(service("search-service", {"ingress": {
+        "enabled": True, "hosts": [{"host": "search.example.com"}], "annotations": {"a.example.com/x": "1"},
+        "tls": {"enabled": True, "certManager": {"issuer": "team-ca", "kind": "Issuer"}}}})))
+    objs = render(CHART, [file])
+    ing = by_kind(objs, "Ingress")["nova-search-service"]
+    assert ing["metadata"]["annotations"] == {"a.example.com/x": "1", "cert-manager.io/issuer": "team-ca"}
+    assert ing["spec"]["tls"] == [{"secretName": "nova-search-service-tls", "hosts": ["search.example.com"]}]
+    assert not [o for o in objs if o.kind == "Certificate"]
+    assert not schema_errors(ing.obj)
+
+
 @pytest.mark.parametrize(("settings", "message"), [
     ({"ingress": {"enabled": True}}, "ingress.hosts is empty"),
     ({"ingress": {"enabled": True, "hosts": [{"host": "a.example.com"}], "tls": {"enabled": True}}},

@@ -7,10 +7,12 @@ verbs get, list (GET on the collection), create (POST), update (PUT), patch (PAT
 applies the rendered manifests, or a person with kubectl); a ServiceAccount token is authorized like the API
 server's RBAC authorizer does for Roles: a rule matches the API group, resource and verb, and a rule with
 ``resourceNames`` never authorizes create or list (the name is not known when they are authorized). Denied
-requests answer 403 and, like every request, are recorded in ``requests``.
+requests answer 403 and, like every request, are recorded in ``requests`` (the 403s also in ``denied``).
 
-The same idea as ``tests/runtime/postgres_harness.py`` ``FakeKubeAPI`` (pods and label patches only, one Role);
-this one is generic. Secret values live base64-encoded in ``data`` as in the real API.
+Used by the GitOps tests (the secret generator's Secrets) and by the PostgreSQL runtime harness
+(``tests/runtime/postgres_harness.py``: the Patroni role-label callback patches its pod's labels, which the harness
+seeds with :meth:`FakeKubeAPI.put` and reads with :meth:`FakeKubeAPI.label_of`). Secret values live
+base64-encoded in ``data`` as in the real API.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class FakeKubeAPI:
         self.tokens: dict[str, str] = {self.ADMIN: "admin"}
         self.store: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.requests: list[Request] = []
+        self.denied: list[Request] = []
         self.lock = threading.Lock()
         api = self
 
@@ -98,8 +101,11 @@ class FakeKubeAPI:
                     name = str((body.get("metadata") or {}).get("name") or "")
                 code, answer = api.serve(user, verb, resource, ns, name, body,
                                          self.headers.get("Content-Type", ""))
+                seen = Request(user or "anonymous", verb, resource, ns, name, code)
                 with api.lock:
-                    api.requests.append(Request(user or "anonymous", verb, resource, ns, name, code))
+                    api.requests.append(seen)
+                    if code == 403:
+                        api.denied.append(seen)
                 return self._reply(code, answer)
 
             def do_GET(self) -> None:
@@ -122,8 +128,9 @@ class FakeKubeAPI:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # -- identities and policy ------------------------------------------------------------------------------
-    def sa_token(self, namespace: str, name: str) -> str:
-        token = f"sa-{namespace}-{name}"
+    def sa_token(self, namespace: str, name: str, token: str = "") -> str:
+        """Issue (and return) a token of ServiceAccount ``namespace/name``: ``token``, or a name-derived one."""
+        token = token or f"sa-{namespace}-{name}"
         self.tokens[token] = f"system:serviceaccount:{namespace}:{name}"
         return token
 
@@ -199,6 +206,15 @@ class FakeKubeAPI:
     def get(self, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self.lock:
             return self.store.get((resource, namespace, name))
+
+    def labels_of(self, namespace: str, name: str, resource: str = "pods") -> dict[str, str]:
+        """The labels of an object ({} when it or its labels are missing)."""
+        obj = self.get(resource, namespace, name) or {}
+        return dict((obj.get("metadata") or {}).get("labels") or {})
+
+    def label_of(self, namespace: str, pod: str, key: str) -> str | None:
+        """One label of a pod, None when the pod or the label is missing."""
+        return self.labels_of(namespace, pod).get(key)
 
     def remove(self, resource: str, namespace: str, name: str) -> None:
         with self.lock:

@@ -9,8 +9,8 @@ The only changes are the ones a container runtime and a cluster would make, appl
 - cluster DNS names (``<pod>.<service>.<ns>.svc.<domain>``) and ``0.0.0.0`` listen addresses -> the pod's
   address in the loopback block this cluster claims (127.A.B.0/24, see netutil.py: etcd members 127.A.B.1..,
   PostgreSQL pods 127.A.B.11..), so two runs on one host never share an address;
-- the Kubernetes API -> a small fake API server on 127.A.B.250 that enforces the rendered Role and records the
-  label patches, so Service selectors can be evaluated against the labels the callback set;
+- the Kubernetes API -> the fake API server of tests/fakekube.py on 127.A.B.250, enforcing the rendered Role and
+  RoleBinding and keeping the pods' labels, so Service selectors can be evaluated against the labels the callback set;
 - a Service DNS name -> the address of the ready pod its rendered selector picks (evaluated like endpoints:
   selector labels match and the rendered readiness probe passes, run as kubelet runs it: httpGet, tcpSocket or
   exec with the container's env, :meth:`Cluster.probe`); for the bootstrap Job, the -primary
@@ -43,12 +43,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
 import yaml
 
+from tests.fakekube import FakeKubeAPI
 from tests.runtime import netutil
 from tools import helm
 from tools.manifest import KubeObject
@@ -204,93 +204,6 @@ class Translator:
             pattern = r"(?:^|(?<=[\s=:'\"]))(" + "|".join(re.escape(m) for m, _ in self.mounts) + r")(?=/|$|[\s'\"])"
             value = re.sub(pattern, lambda m: str(hosts[m.group(1)]), value)
         return value
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Fake Kubernetes API (pods: get/patch), enforcing the rendered Role
-# ----------------------------------------------------------------------------------------------------------
-class FakeKubeAPI:
-    def __init__(self, role: dict[str, Any], token: str, address: str) -> None:
-        self.role = role
-        self.token = token
-        self.labels: dict[str, dict[str, str]] = {}
-        self.patches: list[tuple[float, str, dict[str, str]]] = []
-        self.denied: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def _pod(self) -> tuple[str, str] | None:
-                m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/?]+)", self.path)
-                return (m.group(1), m.group(2)) if m else None
-
-            def _reply(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, verb: str) -> None:
-                target = self._pod()
-                if self.headers.get("Authorization") != f"Bearer {api.token}":
-                    return self._reply(401, {"reason": "Unauthorized"})
-                if target is None:
-                    return self._reply(404, {"reason": "NotFound"})
-                ns, name = target
-                if not api.allowed(verb, ns, name):
-                    api.denied.append((verb, name))
-                    return self._reply(403, {"reason": "Forbidden"})
-                if verb == "patch":
-                    if self.headers.get("Content-Type") != "application/merge-patch+json":
-                        return self._reply(415, {"reason": "UnsupportedMediaType"})
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                    labels = (body.get("metadata") or {}).get("labels") or {}
-                    with api.lock:
-                        api.labels.setdefault(name, {}).update(labels)
-                        api.patches.append((time.monotonic(), name, dict(labels)))
-                with api.lock:
-                    return self._reply(200, {"metadata": {"name": name, "namespace": ns,
-                                                          "labels": dict(api.labels.get(name, {}))}})
-
-            def do_PATCH(self) -> None:
-                self._handle("patch")
-
-            def do_GET(self) -> None:
-                self._handle("get")
-
-        try:
-            self.server = ThreadingHTTPServer((address, 0), Handler)
-        except OSError as exc:
-            raise netutil.BindError(address, 0, f"{exc.strerror}") from None
-        self.url = f"http://{address}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def allowed(self, verb: str, namespace: str, name: str) -> bool:
-        if namespace != self.role["metadata"]["namespace"]:
-            return False
-        for rule in self.role.get("rules") or []:
-            if "" in rule.get("apiGroups", []) and "pods" in rule.get("resources", []) \
-                    and verb in rule.get("verbs", []) \
-                    and (not rule.get("resourceNames") or name in rule["resourceNames"]):
-                return True
-        return False
-
-    def label_of(self, pod: str, key: str) -> str | None:
-        with self.lock:
-            return self.labels.get(pod, {}).get(key)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -462,9 +375,24 @@ class Cluster:
                         for i in range(self.pg_sts["spec"]["replicas"])]
         self.hosts = self._dns()
         self.role_label = self.pg_container_env(self.pg_pods[0])["NOVA_ROLE_LABEL"]
-        self.api = FakeKubeAPI(self.chart.get("Role"), self.token, self.block.host(API_HOST))
+        self.api = self._fake_api()
 
     # -- set-up ----------------------------------------------------------------------------------------
+    def _fake_api(self) -> FakeKubeAPI:
+        """The fake API (tests/fakekube.py) enforcing the rendered Role and RoleBinding, serving the StatefulSet's
+        pods (their template labels) to the role-label callback, which authenticates as the pods' ServiceAccount."""
+        address = self.block.host(API_HOST)
+        try:
+            api = FakeKubeAPI([self.chart.get("Role"), self.chart.get("RoleBinding")], address)
+        except OSError as exc:
+            raise netutil.BindError(address, 0, f"{exc.strerror}") from None
+        template = self.pg_sts["spec"]["template"]
+        api.sa_token(self.ns, template["spec"].get("serviceAccountName") or "default", self.token)
+        for pod in self.pg_pods:
+            api.put({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": pod.name, "namespace": self.ns, "labels": dict(template["metadata"]["labels"])}})
+        return api
+
     def _cluster_domain(self) -> str:
         """The cluster DNS domain the render used, read from the etcd member addresses in patroni.yml."""
         hosts = yaml.safe_load(self.chart.configmap("-patroni")["patroni.yml"])["etcd3"]["hosts"]
@@ -672,9 +600,7 @@ class Cluster:
 
     # -- routing ---------------------------------------------------------------------------------------
     def pod_labels(self, i: int) -> dict[str, str]:
-        labels = dict(self.pg_sts["spec"]["template"]["metadata"]["labels"])
-        labels.update(self.api.labels.get(self.pg_pods[i].name, {}))
-        return labels
+        return {**self.pg_sts["spec"]["template"]["metadata"]["labels"], **self.api.labels_of(self.ns, self.pg_pods[i].name)}
 
     def ready(self, i: int) -> bool:
         """The rendered readinessProbe of the postgres container, run as kubelet runs it (one attempt)."""

@@ -55,7 +55,7 @@ def test_one_leader_two_streaming_replicas_and_primary_service_selects_the_leade
     assert [r[2] for r in rows].count("sync") == 1, f"synchronous mode should keep one sync standby: {rows}"
     for i in others:
         assert h.query(cluster.superuser_dsn(cluster.pg_pods[i].ip), "SELECT pg_is_in_recovery()")[0][0] is True
-    cluster.wait("role labels on every pod", lambda: all(cluster.api.label_of(p.name, cluster.role_label)
+    cluster.wait("role labels on every pod", lambda: all(cluster.api.label_of(cluster.ns, p.name, cluster.role_label)
                                                           for p in cluster.pg_pods), 10)
     assert cluster.endpoints("-primary") == [leader]
     assert cluster.endpoints("-replicas") == others
@@ -117,7 +117,7 @@ def test_prestop_hook_hands_leadership_to_a_replica_before_the_pod_stops(
     assert cluster.rest(leader, "/primary") != 200
     # The old leader's callbacks relabel it: it joins the -replicas Service once it streams again.
     cluster.wait("the old leader labelled replica and routed as one",
-                 lambda: cluster.api.label_of(pod.name, cluster.role_label) == "replica"
+                 lambda: cluster.api.label_of(cluster.ns, pod.name, cluster.role_label) == "replica"
                  and leader in cluster.endpoints("-replicas"), 30)
     assert cluster.api.denied == []
 
@@ -147,7 +147,7 @@ def test_routing_never_points_at_a_wrong_node_while_the_leader_pod_is_killed_aga
         for restart in RESTARTS:
             old = _settled(cluster)
             # The label the old leader's pod keeps through the kill: the stale label the chart must neutralise.
-            assert cluster.api.label_of(cluster.pg_pods[old].name, cluster.role_label) == "primary"
+            assert cluster.api.label_of(cluster.ns, cluster.pg_pods[old].name, cluster.role_label) == "primary"
             cluster.kill_node(old)
             killed = h.time.monotonic()
             if restart is not None:

@@ -103,7 +103,7 @@ def test_a_data_directory_owned_by_another_user_stops_the_start_with_a_message_n
         assert f"is owned by uid 0, PostgreSQL runs as uid {pw.pw_uid}" in log, log
         assert "securityContext.runAsUser" in log and "postmaster" not in log.lower()
         # The label reset ran before the check: the pod is in neither Service.
-        assert cluster.api.label_of(cluster.pg_pods[0].name, cluster.role_label) == "stopped"
+        assert cluster.api.label_of(cluster.ns, cluster.pg_pods[0].name, cluster.role_label) == "stopped"
     finally:
         os.chown(data, pw.pw_uid, pw.pw_gid)
     cluster.start_patroni(0)

@@ -361,6 +361,19 @@ LINT_CASES = [
      "StatefulSet", "nova-redis", "redis/statefulset.yaml",
      {("run-as-non-root", "rooty", "containers", "securityContext.runAsNonRoot"),
       ("run-as-non-root", "rooty", "containers", "securityContext.runAsUser")}),
+    # The same root sidecar in the other two charts: a service's Deployment, PostgreSQL's StatefulSet
+    # (A service's sidecar reads the resilience settings like the extras scenario's, so only the root is wrong.)
+    ("nova", ("services", "microservices", "user-service"), {"sidecars": [sidecar("rooty", securityContext={
+        **RESTRICTED, "runAsUser": 0, "runAsNonRoot": False},
+        envFrom=[{"configMapRef": {"name": "{{ .Service.configMap }}"}}])]},
+     "Deployment", "nova-user-service", "services/deployment.yaml",
+     {("run-as-non-root", "rooty", "containers", "securityContext.runAsNonRoot"),
+      ("run-as-non-root", "rooty", "containers", "securityContext.runAsUser")}),
+    ("nova-postgres", (), {"sidecars": [sidecar("rooty", securityContext={**RESTRICTED, "runAsUser": 0,
+                                                                           "runAsNonRoot": False})]},
+     "StatefulSet", "nova-postgres", "postgres/statefulset.yaml",
+     {("run-as-non-root", "rooty", "containers", "securityContext.runAsNonRoot"),
+      ("run-as-non-root", "rooty", "containers", "securityContext.runAsUser")}),
     # A privileged init container (privileged implies privilege escalation).
     ("nova-postgres", ("etcd",), {"extraInitContainers": [init_container("priv", securityContext={
         **{k: v for k, v in RESTRICTED.items() if k != "allowPrivilegeEscalation"}, "privileged": True})]},
@@ -375,7 +388,8 @@ LINT_CASES = [
 
 
 @pytest.mark.parametrize(("chart", "path", "values", "kind", "name", "template", "expected"), LINT_CASES,
-                         ids=["root-sidecar", "privileged-init-container", "hostpath-volume"])
+                         ids=["root-sidecar", "root-sidecar-service", "root-sidecar-postgres",
+                              "privileged-init-container", "hostpath-volume"])
 def test_lint_holds_what_a_hatch_adds_to_the_charts_policy(
         chart: str, path: tuple[str, ...], values: dict[str, Any], kind: str, name: str, template: str,
         expected: set[tuple[str, str | None, str, str]], tmp_path: Path) -> None:

@@ -5,13 +5,15 @@ and strict schema validation of the new objects (built-in Ingress, vendored Gate
 from __future__ import annotations
 
 import copy
+import fnmatch
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import CHARTS, VALUES, render
+from tests.conftest import CHARTS, ROOT, VALUES, render
 from tools import helm
 from tools.lint.schema import schemas_for
 from tools.manifest import KubeObject
@@ -22,6 +24,7 @@ HTTPROUTE = CHART / "ci" / "render" / "httproute-values.yaml"
 EXPOSED = {"user-service": "users.example.com", "auth-service": "auth.example.com",
            "streaming-api": "stream.example.com"}
 KUBE_VERSIONS = ("1.29", "1.37")
+GUIDE = ROOT / "docs" / "deployment-guide.md"
 
 
 def by_kind(objs: list[KubeObject], kind: str) -> dict[str, KubeObject]:
@@ -91,6 +94,23 @@ def test_ingress_tls_from_an_existing_secret_has_no_issuer_annotation(tmp_path: 
     assert "annotations" not in ing["metadata"] and "ingressClassName" not in ing["spec"]
     assert ing["spec"]["tls"] == [{"secretName": "search-tls", "hosts": ["search.example.com"]}]
     assert ing["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/api"
+    assert not schema_errors(ing.obj)
+
+
+def test_a_namespaced_issuer_gets_cert_managers_issuer_annotation_and_no_certificate_is_rendered(
+        tmp_path: Path) -> None:
+    """cert-manager's ingress-shim (https://cert-manager.io/docs/usage/ingress/) reads cert-manager.io/issuer for an
+    Issuer in the Ingress's namespace and cert-manager.io/cluster-issuer for a ClusterIssuer, and creates the
+    Certificate itself, into the Ingress's tls.secretName."""
+    file = tmp_path / "v.yaml"
+    file.write_text(yaml.safe_dump(service("search-service", {"ingress": {
+        "enabled": True, "hosts": [{"host": "search.example.com"}], "annotations": {"a.example.com/x": "1"},
+        "tls": {"enabled": True, "certManager": {"issuer": "team-ca", "kind": "Issuer"}}}})))
+    objs = render(CHART, [file])
+    ing = by_kind(objs, "Ingress")["nova-search-service"]
+    assert ing["metadata"]["annotations"] == {"a.example.com/x": "1", "cert-manager.io/issuer": "team-ca"}
+    assert ing["spec"]["tls"] == [{"secretName": "nova-search-service-tls", "hosts": ["search.example.com"]}]
+    assert not [o for o in objs if o.kind == "Certificate"]
     assert not schema_errors(ing.obj)
 
 
@@ -236,3 +256,44 @@ def test_a_wrong_match_in_values_is_caught_by_the_lint_schema_rule(tmp_path: Pat
     objs = [o for o in render(CHART, [file]) if o.kind == "HTTPRoute"]
     findings = lint(objs, parse_config({}, "test"), ["1.37"])
     assert [(f.rule, f.kind) for f in findings if "valu" in f.message or "valu" in f.path] == [("kube-schema", "HTTPRoute")]
+
+
+# ------------------------------------------------------------------------------------------- the guide's examples
+
+
+def guide_examples() -> list[Any]:
+    """The YAML blocks of docs/deployment-guide.md's "Exposing services": controller selectors, a service's
+    httpRoute values, the platform's Gateway."""
+    section = GUIDE.read_text().split("\n## Exposing services\n", 1)[1].split("\n## ", 1)[0]
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)]
+
+
+def test_the_guides_controller_selectors_and_gateway_tls_example_render_and_attach(tmp_path: Path) -> None:
+    selectors, values, gateway = guide_examples()
+    chart_defaults = yaml.safe_load((CHART / "values.yaml").read_text())["networkPolicy"]
+    assert selectors["networkPolicy"]["ingressController"] == chart_defaults["ingressController"]
+    gateway_peer = selectors["networkPolicy"]["gatewayController"]
+    default_peer = chart_defaults["gatewayController"]
+    assert gateway_peer["namespaceSelector"] == default_peer["namespaceSelector"]
+    assert default_peer["podSelector"].items() < gateway_peer["podSelector"].items()  # the example narrows
+    files = []
+    for i, block in enumerate((selectors, values)):
+        files.append(tmp_path / f"{i}.yaml")
+        files[-1].write_text(yaml.safe_dump(block))
+    objs = render(CHART, files, namespace="nova-services")  # helm checks both against values.schema.json
+    route = by_kind(objs, "HTTPRoute")["nova-user-service"]
+    assert not schema_errors(route.obj) and not schema_errors(gateway)
+    assert "tls" not in route["spec"]  # HTTPRoute has no TLS: the listener terminates it
+    [parent] = route["spec"]["parentRefs"]
+    assert (parent["namespace"], parent["name"]) == (gateway["metadata"]["namespace"], gateway["metadata"]["name"])
+    listener = next(x for x in gateway["spec"]["listeners"] if x["name"] == parent["sectionName"])
+    assert listener["protocol"] == "HTTPS" and listener["tls"]["mode"] == "Terminate"
+    assert listener["tls"]["certificateRefs"]
+    assert all(fnmatch.fnmatchcase(host, listener["hostname"]) for host in route["spec"]["hostnames"])
+    allowed = listener["allowedRoutes"]["namespaces"]
+    assert allowed["selector"]["matchLabels"] == {"kubernetes.io/metadata.name": route.namespace}
+    # The service's NetworkPolicy admits exactly the narrowed Gateway peer on the http port.
+    policy = by_kind(objs, "NetworkPolicy")["nova-user-service"]
+    peer = {"namespaceSelector": {"matchLabels": gateway_peer["namespaceSelector"]},
+            "podSelector": {"matchLabels": gateway_peer["podSelector"]}}
+    assert {"from": [peer], "ports": [{"port": "http", "protocol": "TCP"}]} in policy["spec"]["ingress"]

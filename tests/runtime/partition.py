@@ -12,10 +12,10 @@ pod sent a packet, both set up before the pod's daemons start (a socket keeps wh
   announces and compares addresses, so the pod's traffic has to carry the pod's own address.
 - **cgroup v2 per pod** (:class:`PodCgroups`, used by the PostgreSQL harness): each pod's processes start in
   a cgroup of their own; ``cgroup_drop=`` rules match the sending socket's cgroup (``-m cgroup --path``).
-  PostgreSQL needs this one: Patroni, the postmaster, its WAL receiver and libpq/etcd clients open connections
-  from many processes and users (root's setpriv, postgres) that a group id cannot all be given without
-  changing how the harness starts them (setpriv drops to postgres' own groups), and the address of the sender
-  does not matter to any of them; the cgroup follows every child process.
+  PostgreSQL needs this one: every pod's daemons (etcd, Patroni, the postmaster and its WAL receiver) run as
+  the same postgres user and group (the harness's ``setpriv --init-groups``, as the image's single user), so a
+  group id cannot tell the pods apart, while a cgroup follows every child process a pod forks; and no
+  PostgreSQL, Patroni or etcd peer cares about the source address of a connection, so none is rewritten.
 
 Both kinds of rule go through one installer::
 

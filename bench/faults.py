@@ -9,7 +9,8 @@ available, the others still run): bench/faults_redis.py and bench/faults_postgre
 
     FAULTS: dict[str, Callable[[int], dict]]
 
-fault name -> function(run_index). Each call starts its own cluster (production values), injects the fault
+fault name -> function(run_index). Each call runs on a cluster started from the production values (Redis: a
+fresh one per call; PostgreSQL: one shared by the calls, healthy again after each fault), injects the fault
 once, cleans up, and returns the per-run result dict with at least these keys:
 
     recovery_s            float  time from the fault until writes are acknowledged again, as clients write

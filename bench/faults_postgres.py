@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.runtime import pg_faults
+from tests.runtime import partition, pg_faults
 from tests.runtime import postgres_harness as h
 
 PRODUCTION = ROOT / "values" / "production.yaml"
@@ -75,6 +75,10 @@ def _fault(name: str, **kwargs: Any) -> Callable[[int], dict[str, Any]]:
 
 FAULTS: dict[str, Callable[[int], dict[str, Any]]] = {name: _fault(name) for name in pg_faults.FAULTS}
 FAULTS["etcd_quorum_lost_failsafe_off"] = _fault("etcd_quorum_lost", failsafe=False)
+# Reported by bench/faults.py instead of run: the partition needs root, iptables and a cgroup v2 mount.
+UNAVAILABLE: dict[str, str] = {}
+if (why := partition.unavailable(cgroups=True)) is not None:
+    UNAVAILABLE["leader_partitioned"] = why
 
 
 def main(argv: list[str]) -> int:

@@ -16,9 +16,9 @@ Each fault runs the same measurement around a cluster that :func:`postgres_harne
   on), ``acked_lost`` (acknowledged ids missing on the final leader, service and direct writes together),
   ``dual_write_window_s`` (the longest overlap of two nodes' [first, last] acknowledged write during the run).
 
-Partitions use pg_partition (iptables) on cgroups: PostgreSQL, Patroni and etcd clients do not bind a source
-address, so :class:`PodCgroups` puts each pod's processes in a cgroup v2 of its own and the rules match the
-sender's cgroup. The cgroups are removed in :meth:`PodCgroups.cleanup`.
+Partitions use tests/runtime/partition.py's cgroup rules: PostgreSQL, Patroni and etcd clients do not bind a
+source address, so :func:`pod_cgroups` starts each pod's processes in a cgroup v2 of its own and the rules match
+the sender's cgroup. The cgroups are removed when the context ends (partition.PodCgroups.cleanup).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import Any, Self
 
 import yaml
 
-from tests.runtime import pg_partition
+from tests.runtime import partition
 from tests.runtime import postgres_harness as h
 
 PRIMARY_ROLES = ("master", "primary")
@@ -47,71 +47,23 @@ PRIMARY_ROLES = ("master", "primary")
 # ----------------------------------------------------------------------------------------------------------
 # cgroups: which pod sent a packet
 # ----------------------------------------------------------------------------------------------------------
-def cgroup2_root() -> Path | None:
-    """The cgroup v2 mount (unified hierarchy, or the hybrid one under /sys/fs/cgroup/unified)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            fields = line.split()
-            if len(fields) > 2 and fields[2] == "cgroup2" and os.access(fields[1], os.W_OK):
-                return Path(fields[1])
-    return None
+def pod_cgroups(cluster: h.Cluster) -> partition.PodCgroups:
+    """One cgroup v2 per pod of ``cluster`` (partition.PodCgroups), and the cluster made to start every daemon
+    (etcd, Patroni, and so PostgreSQL) in its pod's cgroup: the command is wrapped (still root, before setpriv
+    drops to postgres) so that the PID, session and log stay what :meth:`Cluster._spawn` gives; ``_spawn`` is
+    replaced on this instance only."""
+    cgroups = partition.PodCgroups(cluster.block.prefix)
 
-
-class PodCgroups:
-    """One cgroup v2 per PostgreSQL pod of a cluster (``nova-pg-<block>/<pod>``), for iptables' cgroup match."""
-
-    def __init__(self, cluster: h.Cluster) -> None:
-        root = cgroup2_root()
-        if root is None:
-            raise RuntimeError("no writable cgroup v2 mount: partitions cannot tell pods apart")
-        self.root = root
-        self.cluster = cluster
-        self.base = f"nova-pg-{cluster.block.prefix}"
-        (root / self.base).mkdir(exist_ok=True)
-
-    def path(self, i: int) -> str:
-        """The cgroup of pod ``i``, relative to the cgroup2 mount (what iptables --path takes)."""
-        return f"{self.base}/{self.cluster.pg_pods[i].name}"
-
-    def directory(self, name: str) -> Path:
-        path = self.root / self.base / name
-        path.mkdir(exist_ok=True)
-        return path
-
-    def install(self) -> None:
-        """Make the cluster start every daemon (etcd, Patroni, and so PostgreSQL) in its pod's cgroup.
-
-        A socket keeps the cgroup its process had when the socket was created, so moving a running daemon
-        would leave its open connections (etcd keep-alives, the WAL stream) unmatched: the process has to start
-        there. The command is wrapped in ``sh -c``, which (still root, before setpriv drops to postgres) writes
-        itself into the cgroup and execs the command, so the PID, session and log stay what
-        :meth:`Cluster._spawn` gives; ``_spawn`` is replaced on this instance only."""
-        cluster = self.cluster
-
-        def spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> h.Proc:
-            procs = self.directory(name) / "cgroup.procs"
-            # sh (root) moves itself ("0": the writer) into the cgroup, then execs setpriv -> the daemon.
-            wrapped = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(procs), *h._as_user(cmd)]
-            log = cluster.tmp / f"{name}.log"
-            with open(log, "ab") as fh:
-                popen = subprocess.Popen(wrapped, env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-            proc = h.Proc(name, popen, log)
-            cluster.procs[name] = proc
-            return proc
-        cluster._spawn = spawn  # type: ignore[method-assign]
-
-    def cleanup(self) -> None:
-        base = self.root / self.base
-        for sub in [p for p in base.iterdir() if p.is_dir()] if base.exists() else []:
-            with contextlib.suppress(OSError):
-                for pid in (sub / "cgroup.procs").read_text().split():
-                    with contextlib.suppress(OSError):
-                        (self.root / "cgroup.procs").write_text(pid)
-            with contextlib.suppress(OSError):
-                sub.rmdir()
-        with contextlib.suppress(OSError):
-            base.rmdir()
+    def spawn(name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> h.Proc:
+        log = cluster.tmp / f"{name}.log"
+        with open(log, "ab") as fh:
+            popen = subprocess.Popen(cgroups.wrap(name, h._as_user(cmd)), env=env, cwd=cwd, stdout=fh,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        proc = h.Proc(name, popen, log)
+        cluster.procs[name] = proc
+        return proc
+    cluster._spawn = spawn  # type: ignore[method-assign]
+    return cgroups
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -440,7 +392,7 @@ class Context:
     """A started cluster shared by the faults, its cgroups, and the rendered timing values."""
 
     cluster: h.Cluster
-    cgroups: PodCgroups | None
+    cgroups: partition.PodCgroups | None
     settings: dict[str, Any] = field(default_factory=dict)
     quick: bool = False  # shorter etcd outages (the test); the bench keeps them at a full key lifetime
 
@@ -461,13 +413,12 @@ class Context:
 def context(objects: list[Any], timeout: float = 120, *, quick: bool = False) -> Iterator[Context]:
     """A running cluster (3 etcd, 3 Patroni), every daemon in its pod's cgroup; everything stopped and
     removed on exit (also the cgroups of an attempt that failed to bind and was retried on a new block)."""
-    made: list[PodCgroups] = []
+    made: list[partition.PodCgroups] = []
 
     def make() -> h.Cluster:
         cluster = h.Cluster(objects)
-        if os.geteuid() == 0 and cgroup2_root() is not None:  # else no partitions (leader_partitioned fails)
-            made.append(PodCgroups(cluster))
-            made[-1].install()
+        if partition.unavailable(cgroups=True) is None:  # else no partitions (leader_partitioned fails)
+            made.append(pod_cgroups(cluster))
         return cluster
     try:
         cluster = h.started(make, lambda c: h.start_all(c, timeout))
@@ -477,8 +428,9 @@ def context(objects: list[Any], timeout: float = 120, *, quick: bool = False) ->
             finally:
                 cluster.stop()
     finally:
-        for cgroups in made:
-            cgroups.cleanup()
+        with contextlib.ExitStack() as cleanups:  # every one runs, even when one raises
+            for cgroups in made:
+                cleanups.callback(cgroups.cleanup)
 
 
 class Run:
@@ -588,9 +540,10 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
         cg = ctx.cgroups
         if cg is None:
             raise RuntimeError("partitions need root and a writable cgroup v2 mount")
-        rules = [(cg.path(old), p.ip) for p in c.etcd_pods] + \
-                [(cg.path(old), c.pg_pods[i].ip) for i in others] + \
-                [(cg.path(i), c.pg_pods[old].ip) for i in others]
+        pod = [p.name for p in c.pg_pods]
+        rules = [(cg.path(pod[old]), p.ip) for p in c.etcd_pods] + \
+                [(cg.path(pod[old]), c.pg_pods[i].ip) for i in others] + \
+                [(cg.path(pod[i]), c.pg_pods[old].ip) for i in others]
         offset = log_size(c, old)
         demoted: list[float] = []
         routed = _new_routed_leader(c, old)
@@ -599,7 +552,7 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
             if not demoted and c.rest(old, "/primary") != 200:
                 demoted.append(time.monotonic())
             return routed()
-        with pg_partition.partition(cgroup_drop=rules, owned=c.block.contains):
+        with partition.partition(cgroup_drop=rules) as tag:
             r.fault()
             new = c.wait("a new routed leader", promoted_elsewhere, ctx.ttl + 60, 0.1) - 1
             r.extras["promoted_s"] = round(time.monotonic() - r.fault_at, 2)
@@ -607,7 +560,7 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
             # The old leader must have stopped being a primary on its own (it cannot renew its key).
             c.wait("the partitioned leader to demote", lambda: (promoted_elsewhere(), bool(demoted))[1], 30)
             r.extras["old_leader_demoted_s"] = round(demoted[0] - r.fault_at, 2)
-        r.extras["rules_left"] = len(pg_partition.leftover_rules(pg_partition.own_prefix()))
+        r.extras["rules_left"] = len(partition.leftover_rules(tag=tag))
         log = log_since(c, old, offset)
         r.extras["old_leader_log"] = [m for m in ("demoting self", "failsafe", "DCS is not accessible")
                                       if m in log]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_binaries
-from tests.runtime import pg_faults, pg_partition
+from tests.runtime import partition, pg_faults
 from tests.runtime import postgres_harness as h
 
 pytestmark = pytest.mark.runtime
@@ -30,15 +30,14 @@ TIMERS = ["patroni.ttl=10", "patroni.loopWait=2", "patroni.retryTimeout=4"]
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]:
     require_binaries(*h.BINARIES, "iptables")
-    reason = pg_partition.available() or (None if pg_faults.cgroup2_root() else "no writable cgroup v2 mount")
-    if reason:
+    if reason := partition.unavailable(cgroups=True):
         pytest.skip(reason)
     import faults_postgres
 
     values = faults_postgres.production_values(tmp_path_factory.mktemp("values"))
     with pg_faults.context(h.render([values], TIMERS), quick=True) as context:
         yield context
-    assert pg_partition.leftover_rules(pg_partition.own_prefix()) == []
+    assert partition.leftover_rules() == []
     assert context.cgroups is not None and not (context.cgroups.root / context.cgroups.base).exists()
 
 
@@ -63,21 +62,22 @@ def test_production_values_are_synchronous_with_failsafe(ctx: pg_faults.Context)
 
 
 def test_partition_rules_are_removed_even_when_the_body_fails(ctx: pg_faults.Context) -> None:
-    c = ctx.cluster
+    c, cg = ctx.cluster, ctx.cgroups
+    assert cg is not None
     with pytest.raises(RuntimeError, match="boom"), \
-            pg_partition.partition(drop=[(c.pg_pods[0].ip, c.pg_pods[1].ip)], owned=c.block.contains) as comment:
-        assert len(pg_partition.leftover_rules(comment)) == 1
+            partition.partition(cgroup_drop=[(cg.path(c.pg_pods[0].name), c.pg_pods[1].ip)]) as tag:
+        assert len(partition.leftover_rules(tag=tag)) == 1
         raise RuntimeError("boom")
-    assert pg_partition.leftover_rules(pg_partition.own_prefix()) == []
-    with pytest.raises(ValueError, match="not an address this run owns"), \
-            pg_partition.partition(drop=[("127.0.0.1", c.pg_pods[0].ip)], owned=c.block.contains):
+    assert partition.leftover_rules() == []
+    with pytest.raises(partition.PartitionError, match="own 127.A.B.0/24 block"), \
+            partition.partition(cgroup_drop=[(cg.path(c.pg_pods[0].name), "127.0.0.1")]):
         pass
     # A run killed before its finally: the next partition sweeps its rules (no such pid).
-    dead = f"{pg_partition.PREFIX}999999999-stale"
-    pg_partition._check(pg_partition._iptables("-I", "OUTPUT", "-s", c.pg_pods[2].ip, "-d", c.pg_pods[1].ip,
-                                               "-m", "comment", "--comment", dead, "-j", "DROP"))
-    with pg_partition.partition(owned=c.block.contains):
-        assert pg_partition.leftover_rules(dead) == []
+    dead = f"{partition.TAG_PREFIX}p999999999-abcdef-1"
+    partition._iptables("-t", "raw", "-I", "OUTPUT", "-s", c.pg_pods[2].ip, "-d", c.pg_pods[1].ip,
+                        "-m", "comment", "--comment", dead, "-j", "DROP")
+    with partition.partition():
+        assert partition.leftover_rules(tag=dead) == []
 
 
 def test_leader_pod_killed(ctx: pg_faults.Context) -> None:

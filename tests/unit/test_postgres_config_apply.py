@@ -20,7 +20,12 @@ CHART = CHARTS / "nova-postgres"
 NS = "nova-database"
 DYNAMIC = ("postgresql.parameters.shared_buffers=512MB", "postgresql.parameters.work_mem=16MB",
            "postgresql.parameters.max_connections=300", "patroni.ttl=30", "patroni.maximumLagOnFailover=2097152",
-           "patroni.synchronousMode=false", "walArchive.enabled=true", "walArchive.archiveCommand=/bin/true")
+           "patroni.synchronousMode=false", "walArchive.enabled=true", "walArchive.archiveCommand=/bin/true",
+           # Every other DCS key the chart renders: failsafe_mode, synchronous_mode_strict, synchronous_node_count,
+           # use_pg_rewind, loop_wait, retry_timeout, and a key set through extraDynamicConfig.
+           "patroni.failsafeMode=true", "patroni.synchronousModeStrict=true", "patroni.synchronousNodeCount=2",
+           "patroni.usePgRewind=false", "patroni.loopWait=4", "patroni.retryTimeout=6",
+           "patroni.extraDynamicConfig.check_timeline=true")
 
 
 def objs(*set_values: str) -> list[KubeObject]:
@@ -59,8 +64,12 @@ def changed() -> list[KubeObject]:
 
 def test_pod_template_is_byte_identical_when_only_dynamic_settings_change(
         default: list[KubeObject], changed: list[KubeObject]) -> None:
-    assert bootstrap_dcs(default) != bootstrap_dcs(changed), "the change must reach the rendered configuration"
+    before, after = bootstrap_dcs(default), bootstrap_dcs(changed)
+    unchanged = sorted(k for k in set(before) | set(after) if k != "postgresql" and before.get(k) == after.get(k))
+    assert unchanged == [], f"DYNAMIC must change every top-level DCS key the chart renders: {unchanged}"
     assert pod_template(default) == pod_template(changed)
+    etcd = [one(o, "StatefulSet", component="etcd")["spec"]["template"] for o in (default, changed)]
+    assert etcd[0] == etcd[1], "a DCS setting must not roll etcd either"
 
 
 def test_a_pod_local_setting_still_rolls_the_statefulset(default: list[KubeObject]) -> None:

@@ -95,12 +95,17 @@ def certificate(objects: Sequence[KubeObject]) -> dict[str, Any]:
     return found[0]
 
 
-def place(cert: ServerCert, target: Path, owner: str | None = None) -> None:
-    """Write the Secret's keys into a mounted volume directory, the key readable by ``owner`` only."""
+def place(cert: ServerCert, target: Path, owner: str | None = None, volume: dict[str, Any] | None = None) -> None:
+    """Write the Secret's keys into a mounted volume directory, the key readable by ``owner`` only. ``volume``:
+    the rendered Secret volume; its ``items`` (key -> path) are honoured like kubelet does."""
     target.mkdir(parents=True, exist_ok=True)
-    for src, name in ((cert.cert, "tls.crt"), (cert.key, "tls.key"), (cert.ca, "ca.crt")):
+    items = {i["key"]: i["path"] for i in ((volume or {}).get("secret") or {}).get("items") or []}
+    for src, key in ((cert.cert, "tls.crt"), (cert.key, "tls.key"), (cert.ca, "ca.crt")):
+        name = items.get(key, key) if items else key
+        if items and key not in items:
+            continue
         shutil.copyfile(src, target / name)
-        (target / name).chmod(0o600 if name == "tls.key" else 0o644)
+        (target / name).chmod(0o600 if key == "tls.key" else 0o644)
         if owner and os.geteuid() == 0:
             pw = pwd.getpwnam(owner)
             os.chown(target / name, pw.pw_uid, pw.pw_gid)
@@ -218,8 +223,9 @@ def install_redis_certs(harness: rh.RedisHarness, ca: CA) -> ServerCert:
     for i in range(len(harness.addresses)):
         place(server, harness.workdir / harness.pod_name(i) / "tls")
     proxy = harness._proxy_spec()  # noqa: SLF001 - the harness's own rendered-object lookup
-    if any(v.get("secret", {}).get("secretName") == secret for v in proxy.get("volumes") or []):
-        place(server, harness.workdir / "proxy" / "tls")
+    for volume in proxy.get("volumes") or []:
+        if (volume.get("secret") or {}).get("secretName") == secret:
+            place(server, harness.workdir / "proxy" / volume["name"], volume=volume)
     if isinstance(harness, TLSRedisHarness):
         harness.ca_file = str(ca.cert)
     return server

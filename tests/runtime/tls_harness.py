@@ -153,7 +153,7 @@ def install_postgres_certs(cluster: pgh.Cluster, ca: CA) -> ServerCert:
     mount = secret_mount(spec, "postgres", secret)
     for pod in cluster.pg_pods:
         translate = pgh.Translator(pod.mounts, cluster.hosts, pod.ip)
-        cluster._materialize(pod, cluster.pg_sts, translate)  # noqa: SLF001 - the harness's own set-up step
+        cluster._materialize(pod, cluster.pg_sts, translate)  # the harness's own set-up step
         place(server, pod.mounts[mount], pgh.OS_USER)
     if isinstance(cluster, TLSCluster):
         cluster.ca_file = ca.cert
@@ -222,7 +222,7 @@ def install_redis_certs(harness: rh.RedisHarness, ca: CA) -> ServerCert:
     secret = next(v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v and v["name"] == "tls")
     for i in range(len(harness.addresses)):
         place(server, harness.workdir / harness.pod_name(i) / "tls")
-    proxy = harness._proxy_spec()  # noqa: SLF001 - the harness's own rendered-object lookup
+    proxy = harness._proxy_spec()  # the harness's own rendered-object lookup
     for volume in proxy.get("volumes") or []:
         if (volume.get("secret") or {}).get("secretName") == secret:
             place(server, harness.workdir / "proxy" / volume["name"], volume=volume)

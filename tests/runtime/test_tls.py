@@ -9,14 +9,16 @@ and HAProxy speak TLS, and a SIGKILL of the master fails over with no acknowledg
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
-from tests.conftest import require_binaries
+from tests.conftest import CHARTS, render, require_binaries
 from tests.runtime import postgres_harness as pgh
 from tests.runtime import redis_harness as rh
 from tests.runtime import tls_harness as th
@@ -26,6 +28,19 @@ pytestmark = pytest.mark.runtime
 PG_PRODUCTION = pgh.CHART / "ci" / "production-values.yaml"
 PG_TLS = ["tls.enabled=true", "tls.required=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer"]
 REDIS_TLS = ["tls.enabled=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer"]
+
+
+def _umbrella_script(name: str, into: Path) -> Path:
+    """A helm-test script of the umbrella, from its rendered nova-scripts ConfigMap (never a copy)."""
+    cm = next(o for o in render(CHARTS / "nova") if o.kind == "ConfigMap" and o.name == "nova-scripts")
+    path = into / name
+    path.write_text(cm["data"][name] + "\n")
+    return path
+
+
+def _run(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(path)], env={"PATH": os.environ["PATH"], "CHECK_ATTEMPTS": "1", **env},
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def _psql(conninfo: str, password: str, sql: str = "SELECT 1") -> subprocess.CompletedProcess[str]:
@@ -80,6 +95,24 @@ def test_postgres_replication_streams_over_tls(pg: th.TLSCluster) -> None:
                      "ORDER BY 1")
     assert len(rows) == len(pg.pg_pods) - 1, rows
     assert all(ssl for _, ssl in rows), f"a replication connection without TLS: {rows}"
+
+
+def test_helm_test_postgres_check_logs_in_with_verify_full_and_the_ca(pg: th.TLSCluster, tmp_path: Path) -> None:
+    leader = pg.wait_healthy()
+    replica = next(i for i in range(len(pg.pg_pods)) if i != leader)
+    assert pg.ca_file is not None
+    user = yaml.safe_load((pg.config_dir(0) / "patroni.yml").read_text())[
+        "postgresql"]["authentication"]["superuser"]["username"]
+    env = {"DATABASE_HOST": pg.pg_pods[leader].ip, "DATABASE_READ_HOST": pg.pg_pods[replica].ip,
+           "DATABASE_PORT": str(pg.port("postgresql")), "DATABASE_NAME": "postgres", "DATABASE_USER": user,
+           "DATABASE_PASSWORD": pg.secrets_flat()["superuser-password"],
+           "DATABASE_SSLMODE": "verify-full", "DATABASE_SSLROOTCERT": str(pg.ca_file)}
+    script = _umbrella_script("check-postgres.sh", tmp_path)
+    ok = _run(script, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    foreign = th.make_ca(tmp_path / "foreign", "someone-else")
+    refused = _run(script, {**env, "DATABASE_SSLROOTCERT": str(foreign.cert)})
+    assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
 
 
 def test_postgres_failover_over_tls_loses_no_acknowledged_commit(pg: th.TLSCluster) -> None:
@@ -147,6 +180,27 @@ def test_redis_tls_with_the_ca_works_for_redis_sentinel_and_haproxy(rds: th.TLSR
     proc = _cli(["--tls", "--cacert", str(foreign.cert), "-h", host, "-p", str(rds.redis_port), "PING"],
                 rds.password)
     assert "PONG" not in proc.stdout, "a client that trusts another CA reached Redis"
+
+
+def test_helm_test_redis_check_speaks_tls_to_haproxy_and_the_sentinels(rds: th.TLSRedisHarness,
+                                                                       tmp_path: Path) -> None:
+    rds.wait_stable()
+    assert rds.ca_file is not None
+    env = {"REDIS_TLS": "true", "REDIS_CA_FILE": rds.ca_file, "REDIS_HOST": rds.proxy_address,
+           "REDIS_PORT": str(rds.redis_port), "REDIS_PASSWORD": rds.password or "",
+           "REDIS_SENTINEL_PASSWORD": rds.sentinel_password or "", "REDIS_SENTINEL_MASTER": rds.master_set,
+           "REDIS_SENTINEL_ADDRS": ",".join(f"{a}:{rds.sentinel_port}" for a in rds.addresses)}
+    script = _umbrella_script("check-redis.sh", tmp_path)
+    ok = _run(script, env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "AUTH and PING ok" in ok.stdout and ok.stdout.count("knows master set") == len(rds.addresses), ok.stdout
+    wrong = _run(script, {**env, "REDIS_PASSWORD": "not-the-password"})
+    assert wrong.returncode == 1 and "refused" in wrong.stderr, wrong.stdout + wrong.stderr
+    unknown = _run(script, {**env, "REDIS_SENTINEL_MASTER": "other"})
+    assert unknown.returncode == 1 and "no master for other" in unknown.stderr, unknown.stderr
+    foreign = th.make_ca(tmp_path / "foreign", "someone-else")
+    untrusted = _run(script, {**env, "REDIS_CA_FILE": str(foreign.cert)})
+    assert untrusted.returncode == 1, untrusted.stdout
 
 
 def test_redis_failover_over_tls_loses_no_acknowledged_write(rds: th.TLSRedisHarness) -> None:

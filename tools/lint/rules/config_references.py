@@ -4,8 +4,8 @@ References are env valueFrom (configMapKeyRef, secretKeyRef, keys included), env
 (configMap, secret, projected) and imagePullSecrets. ``optional: true`` references are skipped.
 Objects created outside the chart are listed in the config file as ``name`` or ``namespace/name``
 (shell-style wildcards allowed) under ``external-configmaps`` / ``external-secrets``. A Secret that a rendered
-cert-manager ``Certificate`` writes (``spec.secretName``, same namespace) counts as rendered, with the keys
-cert-manager puts in it (tls.crt, tls.key, ca.crt).
+cert-manager ``Certificate`` of the same namespace writes (its spec's secretName) counts as rendered, with the
+keys cert-manager puts in it (tls.crt, tls.key, ca.crt).
 
 Passing::
 

@@ -259,8 +259,12 @@ def test_local_profile_leaves_tls_off() -> None:
 
 
 def test_umbrella_switch_without_issuer_fails_naming_the_global_key() -> None:
-    with pytest.raises(helm.HelmError, match=r"global\.tls\.issuerRef\.name"):
+    with pytest.raises(helm.HelmError, match=r"or global\.tls\.issuerRef\.name in the umbrella"):
         helm.render(NOVA, set_values=["global.tls.enabled=true"], namespace="nova")
+    # The subcharts have their Secrets: the services' CA still needs an issuer, or tls.caSecret.
+    existing = ["redis.tls.existingSecret=redis-server-tls", "postgres.tls.existingSecret=pg-server-tls"]
+    with pytest.raises(helm.HelmError, match=r"set global\.tls\.issuerRef\.name .* or tls\.caSecret"):
+        helm.render(NOVA, set_values=["global.tls.enabled=true", *existing], namespace="nova")
 
 
 def test_ca_secret_replaces_the_services_certificate_and_no_key_material_is_ever_rendered() -> None:

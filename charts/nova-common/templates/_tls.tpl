@@ -33,14 +33,16 @@ the chart's Certificate). Usage: {{ include "nova-common.tls.secretName" (dict "
 {{- end -}}
 
 {{/* The issuerRef of the chart's Certificate: tls.issuerRef when its name is set, else global.tls.issuerRef; fails
-naming both keys when neither names an issuer. `key` is the chart's values path prefix for messages.
+naming the keys to set when neither names an issuer. `key` is the values path prefix of the issuer for messages,
+`alternative` (optional) the other way out (default: <key>.existingSecret with its three keys).
 Usage: {{ include "nova-common.tls.issuerRef" (dict "ctx" $ "key" "tls") }} */}}
 {{- define "nova-common.tls.issuerRef" -}}
 {{- $own := dig "issuerRef" dict (.ctx.Values.tls | default dict) -}}
 {{- $global := dig "tls" "issuerRef" dict (.ctx.Values.global | default dict) -}}
 {{- $ref := ternary $own $global (ne (toString (dig "name" "" $own)) "") -}}
 {{- if not (dig "name" "" $ref) -}}
-{{- fail (printf "TLS is on but no certificate source is set: set %s.issuerRef.name (a cert-manager Issuer or ClusterIssuer; or global.tls.issuerRef.name in the umbrella) or %s.existingSecret (a Secret with tls.crt, tls.key and ca.crt)" .key .key) -}}
+{{- $alternative := default (printf "%s.existingSecret (a Secret with tls.crt, tls.key and ca.crt)" .key) .alternative -}}
+{{- fail (printf "TLS is on but no certificate source is set: set %s.issuerRef.name (a cert-manager Issuer or ClusterIssuer; or global.tls.issuerRef.name in the umbrella) or %s" .key $alternative) -}}
 {{- end -}}
 name: {{ $ref.name }}
 kind: {{ default "Issuer" $ref.kind }}
@@ -49,6 +51,7 @@ group: {{ default "cert-manager.io" $ref.group }}
 
 {{/* A cert-manager Certificate (cert-manager.io/v1) writing the chart's TLS Secret; nothing when tls.existingSecret
 is set. dnsNames/ipAddresses: lists; labels: the rendered label block.
+`alternative`: optional, see nova-common.tls.issuerRef.
 Usage: {{ include "nova-common.tls.certificate" (dict "ctx" $ "fullname" $f "namespace" $ns "labels" $labels "dnsNames" $names "ipAddresses" (list "127.0.0.1") "key" "tls") }} */}}
 {{- define "nova-common.tls.certificate" -}}
 {{- $tls := .ctx.Values.tls | default dict -}}
@@ -83,6 +86,6 @@ spec:
     - server auth
     - client auth
   issuerRef:
-    {{- include "nova-common.tls.issuerRef" (dict "ctx" .ctx "key" .key) | nindent 4 }}
+    {{- include "nova-common.tls.issuerRef" (dict "ctx" .ctx "key" .key "alternative" .alternative) | nindent 4 }}
 {{- end -}}
 {{- end -}}

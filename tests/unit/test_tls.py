@@ -90,9 +90,11 @@ def test_postgres_tls_parameters_are_pod_local_not_in_the_dcs_the_config_apply_j
 
 
 def test_postgres_tls_not_required_keeps_plain_rules_after_the_hostssl_ones() -> None:
-    rules = patroni(pg_render("tls.enabled=true", "tls.required=false", *ISSUER))["postgresql"]["pg_hba"]
-    tcp = [r.split()[0] for r in rules if not r.startswith("local")]
-    assert tcp == ["hostssl", "hostssl", "host", "host"], rules
+    cfg = patroni(pg_render("tls.enabled=true", "tls.required=false", *ISSUER))["postgresql"]
+    tcp = [r.split()[0] for r in cfg["pg_hba"] if not r.startswith("local")]
+    assert tcp == ["hostssl", "hostssl", "host", "host"], cfg["pg_hba"]
+    # Mid-migration a member without TLS may still be the primary: Patroni's own connections must reach it.
+    assert {cfg["authentication"][u]["sslmode"] for u in ("superuser", "replication")} == {"prefer"}
 
 
 def test_postgres_certificate_names_what_replicas_and_clients_connect_to(pg_required: list[KubeObject]) -> None:

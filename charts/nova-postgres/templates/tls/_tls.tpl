@@ -38,9 +38,11 @@ Usage: {{ include "nova-postgres.tls.dnsNames" . | fromYamlArray }} */}}
 {{- end -}}
 
 {{/* libpq TLS options of Patroni's superuser and replication connections (replication, pg_basebackup, pg_rewind,
-Patroni's local connection): verify the server against the CA and its name. Usage: {{ include "nova-postgres.tls.clientAuth" . | nindent 6 }} */}}
+Patroni's local connection): verify-full (the CA and the name) when TLS is required; while it is not (the migration
+step, when members that do not serve TLS yet may still be the primary), prefer.
+Usage: {{ include "nova-postgres.tls.clientAuth" . | nindent 6 }} */}}
 {{- define "nova-postgres.tls.clientAuth" -}}
-sslmode: verify-full
+sslmode: {{ ternary "verify-full" "prefer" (eq (include "nova-common.tls.required" .) "true") }}
 sslrootcert: {{ include "nova-postgres.tls.dir" . }}/ca.crt
 {{- end -}}
 

@@ -26,7 +26,8 @@ from tests.runtime import tls_harness as th
 pytestmark = pytest.mark.runtime
 
 PG_PRODUCTION = pgh.CHART / "ci" / "production-values.yaml"
-PG_TLS = ["tls.enabled=true", "tls.required=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer"]
+PG_TLS = ["tls.enabled=true", "tls.required=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer",
+          "etcd.tls.enabled=true"]
 REDIS_TLS = ["tls.enabled=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer"]
 
 
@@ -52,7 +53,7 @@ def _psql(conninfo: str, password: str, sql: str = "SELECT 1") -> subprocess.Com
 # ---------------------------------------------------------------------------------------------- PostgreSQL
 @pytest.fixture(scope="module")
 def pg() -> Iterator[th.TLSCluster]:
-    require_binaries(*pgh.BINARIES, *th.BINARIES, "psql")
+    require_binaries(*pgh.BINARIES, *th.BINARIES, *th.PATRONI_HTTPS, "psql")
     cluster = th.postgres_cluster(pgh.render([PG_PRODUCTION], PG_TLS))
     with cluster:
         yield cluster
@@ -86,6 +87,17 @@ def test_postgres_verify_full_with_the_ca_works_and_a_foreign_ca_is_refused(pg: 
     conninfo, password = _conninfo(pg, host, f"sslmode=verify-full sslrootcert={foreign.cert}")
     proc = _psql(conninfo, password)
     assert proc.returncode != 0 and "certificate verify failed" in proc.stderr, proc.stderr
+
+
+def test_etcd_answers_only_tls_clients_with_a_certificate_and_patroni_is_one(pg: th.TLSCluster) -> None:
+    pg.wait_healthy()  # Patroni holds its leader key in this etcd: its client certificate works
+    assert pg.etcd_tls
+    for i in range(len(pg.etcd_pods)):
+        assert pg.etcd_get(i, "/health") == 200
+        assert pg.etcd_get(i, "/health", scheme="http") in (0, 400), "etcd answered plain http"
+        assert pg.etcd_get(i, "/health", client_cert=False) == 0, "etcd accepted a client without a certificate"
+    cfg = yaml.safe_load((pg.config_dir(0) / "patroni.yml").read_text())["etcd3"]
+    assert cfg["protocol"] == "https" and Path(cfg["cert"]).is_file(), cfg
 
 
 def test_postgres_replication_streams_over_tls(pg: th.TLSCluster) -> None:

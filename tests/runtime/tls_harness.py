@@ -17,7 +17,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,8 @@ from tests.runtime import redis_harness as rh
 from tools.manifest import KubeObject
 
 BINARIES = ("openssl",)
+# Patroni's etcd3 client over https (etcd.tls.enabled) needs idna in the system python (Debian python3-idna).
+PATRONI_HTTPS = ("/usr/lib/python3/dist-packages/idna",)
 
 
 @dataclass(frozen=True)
@@ -132,12 +138,59 @@ class TLSCluster(pgh.Cluster):
     sslmode=verify-full with the test CA, the way the umbrella configures the services."""
 
     ca_file: Path | None = None
+    server: ServerCert | None = None
 
     def superuser_dsn(self, host: str, dbname: str = "postgres") -> str:
         dsn = super().superuser_dsn(host, dbname)
         if self.ca_file is None:
             return dsn
         return f"{dsn} sslmode=verify-full sslrootcert={self.ca_file}"
+
+    @property
+    def etcd_tls(self) -> bool:
+        return any(a.startswith("--client-cert-auth=true") for a in self._etcd_container().get("args") or [])
+
+    def _etcd_container(self) -> dict[str, Any]:
+        return self.etcd_sts["spec"]["template"]["spec"]["containers"][0]
+
+    def start_etcd(self) -> None:
+        """postgres_harness.Cluster.start_etcd, except that health is read where the rendered readiness probe reads
+        it: with etcd.tls.enabled that is the plain health listener, since the client port wants a certificate."""
+        if not self.etcd_tls:
+            return super().start_etcd()
+        container = self._etcd_container()
+        for pod in self.etcd_pods:
+            env = pgh.container_env(container, pod, self.secrets)
+            translate = pgh.Translator(pod.mounts, self.hosts, pod.ip)
+            self._materialize(pod, self.etcd_sts, translate)  # the harness's own set-up step
+            args = [translate(pgh.expand(a, env)) for a in container.get("args") or []]
+            binary = shutil.which(Path(container["command"][0]).name) or container["command"][0]
+            self._check_free(self.etcd_binds(pod))
+            self._spawn(pod.name, [binary, *args], {**self.base_env(), **env}, pod.root)
+        pgh.netutil.wait_listening({pod.name: self.etcd_binds(pod) for pod in self.etcd_pods}, self._exited_log,
+                                   lambda name: self.procs[name].popen.pid)
+        probe = container["readinessProbe"]["httpGet"]
+        port = self.etcd_port(probe["port"]) if isinstance(probe["port"], str) else int(probe["port"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(pgh.http_status(f"http://{p.ip}:{port}{probe['path']}") == 200 for p in self.etcd_pods):
+                return None
+            time.sleep(0.2)
+        raise RuntimeError(f"etcd did not become healthy: see {self.tmp}/*etcd*.log")
+
+    def etcd_get(self, i: int, path: str, client_cert: bool = True, scheme: str = "https") -> int:
+        """Status of a request to etcd member i's client port (0: the connection or handshake failed)."""
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if client_cert and self.server is not None:
+            context.load_cert_chain(str(self.server.cert), str(self.server.key))
+        url = f"{scheme}://{self.etcd_pods[i].ip}:{self.etcd_port('client')}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=3, context=context if scheme == "https" else None) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
+        except (OSError, ValueError):
+            return 0
 
 
 def install_postgres_certs(cluster: pgh.Cluster, ca: CA) -> ServerCert:
@@ -146,7 +199,7 @@ def install_postgres_certs(cluster: pgh.Cluster, ca: CA) -> ServerCert:
     (owned by the postgres user, key 0600). Materialises the pods first (ConfigMap volumes), so start_patroni
     finds them in place."""
     cert = certificate(cluster.chart.objects)["spec"]
-    ips = [*cert.get("ipAddresses", []), *(p.ip for p in cluster.pg_pods)]
+    ips = [*cert.get("ipAddresses", []), *(p.ip for p in cluster.pg_pods), *(p.ip for p in cluster.etcd_pods)]
     server = issue(ca, cluster.tmp / "pki" / "postgres", cert["dnsNames"], ips)
     spec = cluster.pg_sts["spec"]["template"]["spec"]
     secret = next(v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v and v["name"] == "tls")
@@ -155,8 +208,14 @@ def install_postgres_certs(cluster: pgh.Cluster, ca: CA) -> ServerCert:
         translate = pgh.Translator(pod.mounts, cluster.hosts, pod.ip)
         cluster._materialize(pod, cluster.pg_sts, translate)  # the harness's own set-up step
         place(server, pod.mounts[mount], pgh.OS_USER)
+    etcd_spec = cluster.etcd_sts["spec"]["template"]["spec"]
+    if any((v.get("secret") or {}).get("secretName") == secret for v in etcd_spec.get("volumes") or []):
+        etcd_mount = secret_mount(etcd_spec, "etcd", secret)
+        for pod in cluster.etcd_pods:  # start_etcd materialises these pods; it keeps files already there
+            place(server, pod.mounts[etcd_mount], pgh.OS_USER)
     if isinstance(cluster, TLSCluster):
         cluster.ca_file = ca.cert
+        cluster.server = server
     return server
 
 

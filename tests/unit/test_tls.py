@@ -149,6 +149,36 @@ def test_tls_without_issuer_or_existing_secret_fails_naming_both_keys() -> None:
         helm.render(PG, set_values=["tls.enabled=true"], namespace="nova-database")
 
 
+def test_etcd_tls_serves_both_ports_with_client_certificates_and_probes_a_plain_health_port() -> None:
+    objs = pg_render("tls.enabled=true", *ISSUER, "etcd.tls.enabled=true")
+    sts = one(objs, "StatefulSet", "-etcd")
+    etcd = sts["spec"]["template"]["spec"]["containers"][0]
+    args = dict(a.split("=", 1) for a in etcd["args"])
+    for key in ("--listen-peer-urls", "--listen-client-urls", "--advertise-client-urls",
+                "--initial-advertise-peer-urls"):
+        assert args[key].startswith("https://"), key
+    assert all(m.split("=", 1)[1].startswith("https://") for m in args["--initial-cluster"].split(","))
+    assert args["--client-cert-auth"] == args["--peer-client-cert-auth"] == "true"
+    assert args["--trusted-ca-file"] == args["--peer-trusted-ca-file"] == "/etc/nova-tls/ca.crt"
+    assert args["--listen-metrics-urls"] == "http://0.0.0.0:2381"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert etcd[probe]["httpGet"]["port"] == "health", probe
+    names = set(one(objs, "Certificate")["spec"]["dnsNames"])
+    peer = sts["spec"]["serviceName"]
+    for i in range(sts["spec"]["replicas"]):
+        assert f"{sts['metadata']['name']}-{i}.{peer}.nova-database.svc.cluster.local" in names
+    etcd3 = patroni(objs)["etcd3"]
+    assert etcd3["protocol"] == "https" and etcd3["cacert"] == "/etc/nova-tls/ca.crt" and etcd3["cert"], etcd3
+    # Off by default, even with the chart's TLS on: plain http as before.
+    plain = one(pg_render("tls.enabled=true", *ISSUER), "StatefulSet", "-etcd")["spec"]["template"]["spec"]
+    assert "volumes" not in plain and all("https" not in a for a in plain["containers"][0]["args"])
+
+
+def test_etcd_tls_without_the_charts_certificate_fails_naming_tls_enabled() -> None:
+    with pytest.raises(helm.HelmError, match=r"etcd\.tls\.enabled uses the chart's TLS certificate: set tls\.enabled=true"):
+        helm.render(PG, set_values=["etcd.tls.enabled=true"], namespace="nova-database")
+
+
 # ---------------------------------------------------------------------------------------------- nova-redis
 @pytest.fixture(scope="module")
 def redis_tls() -> list[KubeObject]:

@@ -33,6 +33,13 @@ Usage: {{ include "nova-postgres.tls.dnsNames" . | fromYamlArray }} */}}
 {{- range $i := until (int .Values.replicas) -}}
 {{- $names = append $names (include "nova-postgres.tls.podHost" (dict "ctx" $ "pod" (printf "%s-%d" $fullname $i))) -}}
 {{- end -}}
+{{- if include "nova-postgres.tls.etcd" . -}}
+{{- $etcd := include "nova-postgres.etcd.fullname" . -}}
+{{- $peer := include "nova-postgres.etcd.peerService" . -}}
+{{- range $i := until (int .Values.etcd.replicas) -}}
+{{- $names = append $names (printf "%s-%d.%s.%s.svc.%s" $etcd $i $peer $ns $.Values.clusterDomain) -}}
+{{- end -}}
+{{- end -}}
 {{- $names = append $names "localhost" -}}
 {{- toYaml $names -}}
 {{- end -}}
@@ -71,4 +78,21 @@ the plain `host` lines only while TLS is not required. Usage: {{ include "nova-p
 - host replication {{ $repl }} all scram-sha-256
 - host all all all scram-sha-256
 {{- end }}
+{{- end -}}
+
+
+{{/* "true" when etcd speaks TLS (etcd.tls.enabled with the chart's TLS on; etcd.enabled). Fails when etcd.tls.enabled
+is set without a certificate source. Usage: {{ if include "nova-postgres.tls.etcd" . }} */}}
+{{- define "nova-postgres.tls.etcd" -}}
+{{- if and .Values.etcd.enabled .Values.etcd.tls.enabled -}}
+{{- if not (include "nova-common.tls.enabled" .) -}}
+{{- fail "etcd.tls.enabled uses the chart's TLS certificate: set tls.enabled=true (or global.tls.enabled in the umbrella) with tls.issuerRef.name or tls.existingSecret" -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* URL scheme of etcd. Usage: {{ include "nova-postgres.tls.etcdScheme" . }} */}}
+{{- define "nova-postgres.tls.etcdScheme" -}}
+{{- ternary "https" "http" (eq (include "nova-postgres.tls.etcd" .) "true") -}}
 {{- end -}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -213,6 +214,30 @@ def test_helm_test_redis_check_speaks_tls_to_haproxy_and_the_sentinels(rds: th.T
     foreign = th.make_ca(tmp_path / "foreign", "someone-else")
     untrusted = _run(script, {**env, "REDIS_CA_FILE": str(foreign.cert)})
     assert untrusted.returncode == 1, untrusted.stdout
+
+
+def test_haproxy_verifies_the_redis_servers_against_its_ca(rds: th.TLSRedisHarness) -> None:
+    """HAProxy restarted with another CA in its mounted ca.crt: its TLS checks fail, so no server is UP and no
+    client connection reaches Redis; with the right CA back, the master is UP again."""
+    master = rds.wait_stable()
+    ca_file = rds.workdir / "proxy" / "tls" / "ca.crt"
+    right = ca_file.read_bytes()
+    foreign = th.make_ca(rds.workdir / "pki" / "proxy-foreign", "someone-else")
+    try:
+        rds.stop("proxy")
+        ca_file.write_bytes(foreign.cert.read_bytes())
+        rds.start_proxy()
+        rh.wait_until(lambda: rds.proxy_status() and all(v != "UP" for v in rds.proxy_status().values()), 20,
+                      "HAProxy's servers to stay DOWN with a foreign CA")
+        time.sleep(2)  # several check intervals: still none UP
+        assert all(v != "UP" for v in rds.proxy_status().values()), rds.proxy_status()
+        with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+            rds.proxy_client().ping()
+    finally:
+        rds.stop("proxy")
+        ca_file.write_bytes(right)
+        rds.start_proxy()
+    rh.wait_until(lambda: rds.proxy_status().get(f"node{master}") == "UP", 20, "the master UP with the right CA")
 
 
 def test_redis_failover_over_tls_loses_no_acknowledged_write(rds: th.TLSRedisHarness) -> None:

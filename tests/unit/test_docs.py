@@ -113,6 +113,14 @@ NOT_RUN: dict[str, str] = {
         CLUSTER,
     "kubectl -n nova-database get secret nova-postgres-credentials -o jsonpath='{.data.user_service-password}' "
     "| base64 -d": CLUSTER,
+    # docs/tls.md
+    'kubectl -n nova-database exec postgres-0 -c postgres -- psql "host=postgres-primary sslmode=disable '
+    'user=postgres" -c "select 1"': CLUSTER,
+    'kubectl -n nova-database exec postgres-0 -c postgres -- psql "host=postgres-primary sslmode=verify-full '
+    'sslrootcert=/etc/nova-tls/ca.crt user=postgres" -c "select ssl, version from pg_stat_ssl where pid = '
+    'pg_backend_pid()"': CLUSTER,
+    "kubectl -n nova-redis exec redis-0 -c redis -- redis-cli --tls --cacert /etc/nova-tls/ca.crt -h redis-master "
+    "PING": CLUSTER,
     # chart READMEs
     "helm upgrade --install nova charts/nova-postgres -n nova-database --create-namespace "
     "-f charts/nova-postgres/ci/production-values.yaml": CLUSTER,

@@ -73,12 +73,13 @@ def test_one_render_gives_database_and_services_the_same_passwords(helm_major: i
         assert own["DATABASE_PASSWORD"] == pg[f"{login}-password"], service
         assert own["DATABASE_URL"] == (
             f"postgresql://{login}:{pg[f'{login}-password']}@"
-            f"postgres-pooler-rw.nova-database.svc.cluster.local:6432/{own['DATABASE_NAME']}")  # production pools
+            f"postgres-pooler-rw.nova-database.svc.cluster.local:6432/{own['DATABASE_NAME']}"
+            "?sslmode=verify-full&sslrootcert=/etc/nova/ca/ca.crt")  # production pools and requires TLS
         user = ACL_USERS[service][0]
         assert own["REDIS_PASSWORD"] == redis[f"acl-{user}-password"], service
         assert own["REDIS_SENTINEL_PASSWORD"] == redis["sentinel-password"], service
         assert own["REDIS_URL"] == (
-            f"redis://{user}:{redis[f'acl-{user}-password']}@redis-master.nova-redis.svc.cluster.local:6379/0")
+            f"rediss://{user}:{redis[f'acl-{user}-password']}@redis-master.nova-redis.svc.cluster.local:6379/0")
         env = main_env(objs, service)
         assert {"secretRef": {"name": f"nova-{service}"}} in env["envFrom"]
         assert "DATABASE_PASSWORD" not in env["env"], "generated values come in through envFrom"

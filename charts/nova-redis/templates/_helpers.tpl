@@ -70,6 +70,10 @@ Usage: {{ include "nova-redis.podEnv" . | nindent 12 }}
   value: {{ .Values.sentinel.discoveryTimeoutSeconds | quote }}
 - name: PRESTOP_TIMEOUT
   value: {{ sub (int .Values.terminationGracePeriodSeconds) 5 | quote }}
+{{- if include "nova-common.tls.enabled" . }}
+- name: NOVA_REDIS_TLS_DIR
+  value: {{ include "nova-redis.tls.dir" . }}
+{{- end }}
 {{- if .Values.auth.enabled }}
 - name: REDIS_PASSWORD
   valueFrom:
@@ -116,6 +120,11 @@ Usage: {{ include "nova-redis.podMounts" . | nindent 12 }}
   mountPath: /run/nova-redis
 - name: tmp
   mountPath: /tmp
+{{- if include "nova-common.tls.enabled" . }}
+- name: tls
+  mountPath: {{ include "nova-redis.tls.dir" . }}
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/*

@@ -8,6 +8,13 @@ set -eu
 
 attempts="${CHECK_ATTEMPTS:-5}"
 export PGPASSWORD="$DATABASE_PASSWORD" PGCONNECT_TIMEOUT=5 PGPASSFILE=/dev/null
+# TLS (DATABASE_SSLMODE / DATABASE_SSLROOTCERT, as the service gets them): the same verification as the service.
+if [ -n "${DATABASE_SSLMODE:-}" ]; then
+    export PGSSLMODE="$DATABASE_SSLMODE"
+fi
+if [ -n "${DATABASE_SSLROOTCERT:-}" ]; then
+    export PGSSLROOTCERT="$DATABASE_SSLROOTCERT"
+fi
 
 query() {
     psql -X -v ON_ERROR_STOP=1 -tA \

@@ -4,7 +4,9 @@
 #     the service has its own ACL user) and answers PING;
 #   - every Sentinel in REDIS_SENTINEL_ADDRS accepts REDIS_SENTINEL_PASSWORD (else REDIS_PASSWORD of the
 #     default user) and knows the master set REDIS_SENTINEL_MASTER.
-# Speaks RESP through nc (netcat-openbsd, -N), so no redis-cli is needed. Retries CHECK_ATTEMPTS times.
+# Speaks RESP through nc (netcat-openbsd, -N), so no redis-cli is needed. With REDIS_TLS=true (the Redis
+# image runs this check then) it asks through `redis-cli --tls --cacert $REDIS_CA_FILE` instead, verifying the
+# server against the CA the service gets. Retries CHECK_ATTEMPTS times.
 set -eu
 
 attempts="${CHECK_ATTEMPTS:-5}"
@@ -25,6 +27,10 @@ ask() {
     host="$3"
     port="$4"
     shift 4
+    if [ "${REDIS_TLS:-false}" = "true" ]; then
+        ask_tls "$user" "$password" "$host" "$port" "$@"
+        return
+    fi
     {
         if [ -n "$user" ]; then
             resp_command AUTH "$user" "$password"
@@ -34,6 +40,35 @@ ask() {
         resp_command "$@"
     } | nc -N -w 5 "$host" "$port" | tr -d '\r'
 }
+
+# ask_tls USER PASSWORD HOST PORT COMMAND...: ask() over TLS with redis-cli (password through REDISCLI_AUTH,
+# never argv); its plain replies are written back with RESP's type bytes (+PONG, -ERR ..., *2 and the lines
+# of an array), so the callers read both paths alike. redis-cli's "AUTH failed: <error>" becomes -<error>.
+ask_tls() (
+    user="$1"
+    password="$2"
+    host="$3"
+    port="$4"
+    shift 4
+    if [ -n "$password" ]; then
+        REDISCLI_AUTH="$password"
+        export REDISCLI_AUTH
+    fi
+    if [ -n "$user" ]; then
+        set -- --user "$user" "$@"
+    fi
+    redis-cli --tls --cacert "${REDIS_CA_FILE:?REDIS_CA_FILE must name the CA with REDIS_TLS=true}" \
+        --no-auth-warning -h "$host" -p "$port" "$@" 2>&1 | tr -d '\r' | awk '
+        NF == 0 { next }
+        /^AUTH failed: / { sub(/^AUTH failed: /, ""); print "-" $0; next }
+        /^(NOAUTH|WRONGPASS|ERR|NOPERM|WRONGTYPE) / { print "-" $0; next }
+        /^Could not |^Error: / { print "-ERR " $0; next }
+        { line[++n] = $0 }
+        END {
+            if (n == 1) print "+" line[1]
+            else if (n > 1) { print "*" n; for (i = 1; i <= n; i++) print line[i] }
+        }'
+)
 
 check_master() {
     out=$(ask "${REDIS_USERNAME:-}" "${REDIS_PASSWORD:-}" "$REDIS_HOST" "$REDIS_PORT" PING) || return 1

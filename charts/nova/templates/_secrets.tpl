@@ -148,7 +148,7 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
       name: {{ include "nova.postgres.secretName" $ctx }}
       key: {{ printf "%s-password" $svc.database.login }}
 - name: DATABASE_URL
-  value: "postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)"
+  value: "postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME){{ include "nova.postgres.urlParams" $ctx }}"
 {{- end }}
 {{- if and $svc.redis.enabled (eq (include "nova.redis.authEnabled" $ctx) "true") (ne (include "nova.redis.rendered" $ctx) "true") }}
 - name: REDIS_PASSWORD
@@ -163,7 +163,7 @@ Usage: {{ include "nova.service.secretEnv" (dict "ctx" $ "svc" $svc) | nindent 1
       key: sentinel-password
       optional: true
 - name: REDIS_URL
-  value: {{ printf "redis://%s:$(REDIS_PASSWORD)@%s:%s/%d" (ternary "$(REDIS_USERNAME)" "" (ne (toString $svc.redis.user) "")) (include "nova.redis.masterHost" $ctx) (include "nova.redis.port" $ctx) (int $svc.redis.db) | quote }}
+  value: {{ printf "%s://%s:$(REDIS_PASSWORD)@%s:%s/%d" (include "nova.redis.scheme" $ctx) (ternary "$(REDIS_USERNAME)" "" (ne (toString $svc.redis.user) "")) (include "nova.redis.masterHost" $ctx) (include "nova.redis.port" $ctx) (int $svc.redis.db) | quote }}
 {{- end }}
 {{- if $ctx.Values.secrets.kafka.existingSecret }}
 - name: KAFKA_BROKERS

@@ -3,7 +3,9 @@
 References are env valueFrom (configMapKeyRef, secretKeyRef, keys included), envFrom, volumes
 (configMap, secret, projected) and imagePullSecrets. ``optional: true`` references are skipped.
 Objects created outside the chart are listed in the config file as ``name`` or ``namespace/name``
-(shell-style wildcards allowed) under ``external-configmaps`` / ``external-secrets``.
+(shell-style wildcards allowed) under ``external-configmaps`` / ``external-secrets``. A Secret that a rendered
+cert-manager ``Certificate`` of the same namespace writes (its spec's secretName) counts as rendered, with the
+keys cert-manager puts in it (tls.crt, tls.key, ca.crt).
 
 Passing::
 
@@ -82,6 +84,16 @@ def _container_refs(c: Container) -> Iterator[Ref]:
                        f"{c.path}.envFrom[{i}].{field}", c.name)
 
 
+CERTIFICATE_KEYS = frozenset({"tls.crt", "tls.key", "ca.crt"})
+
+
+def _certificate_secret(index: Index, namespace: str, name: str) -> bool:
+    """A cert-manager Certificate of the render in ``namespace`` writes Secret ``name``."""
+    return any(o.namespace == namespace and str(mapping(o.obj.get("spec")).get("secretName")) == name
+               and str(o.obj.get("apiVersion", "")).startswith("cert-manager.io/")
+               for o in index.by_kind.get("Certificate", []))
+
+
 def _declared(patterns: list[str], namespace: str, name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(f"{namespace}/{name}", p) for p in patterns)
 
@@ -93,6 +105,11 @@ def check(index: Index, options: Mapping[str, Any]) -> Iterator[Finding]:
             if optional:
                 continue
             found = index.get(kind, w.namespace, name)
+            if found is None and kind == "Secret" and _certificate_secret(index, w.namespace, name):
+                if key is not None and key not in CERTIFICATE_KEYS:
+                    yield report(w.obj, path, f"{kind} {name!r} (written by a cert-manager Certificate) has no key "
+                                              f"{key!r}", container)
+                continue
             if found is None:
                 if not _declared(external[kind], w.namespace, name):
                     yield report(w.obj, path, f"{kind} {name!r} is not in namespace {w.namespace} of the render "

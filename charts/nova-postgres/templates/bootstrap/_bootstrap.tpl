@@ -85,6 +85,13 @@ spec:
           valueFrom: {secretKeyRef: {name: {{ $secret }}, key: superuser-password}}
         - name: NOVA_BOOTSTRAP_WAIT
           value: {{ .Values.bootstrap.waitSeconds | quote }}
+        {{- if include "nova-common.tls.enabled" . }}
+        # TLS (templates/tls/_tls.tpl): libpq verifies the -primary Service name against the CA.
+        - name: PGSSLMODE
+          value: verify-full
+        - name: PGSSLROOTCERT
+          value: {{ include "nova-postgres.tls.dir" . }}/ca.crt
+        {{- end }}
         - name: HOME
           value: /tmp
         {{- range $login, $_ := .Values.isolation.logins }}
@@ -107,6 +114,11 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- if include "nova-common.tls.enabled" . }}
+        - name: tls-ca
+          mountPath: {{ include "nova-postgres.tls.dir" . }}
+          readOnly: true
+        {{- end }}
         {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraVolumeMounts) }}{{ . | nindent 8 }}{{ end }}
     {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.sidecars "key" "bootstrap.sidecars" "reserved" (list "bootstrap") "reservedItems" $b.extraInitContainers) }}{{ . | nindent 4 }}{{ end }}
   volumes:
@@ -115,7 +127,16 @@ spec:
         name: {{ include "nova-postgres.bootstrap.configName" . }}
     - name: tmp
       emptyDir: {sizeLimit: 64Mi}
-    {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraVolumes "key" "bootstrap.extraVolumes" "reserved" (list "bootstrap" "tmp")) }}{{ . | nindent 4 }}{{ end }}
+    {{- if include "nova-common.tls.enabled" . }}
+    # The CA only: the Job never needs the server's key.
+    - name: tls-ca
+      secret:
+        secretName: {{ include "nova-postgres.tls.secretName" . }}
+        defaultMode: 0444
+        items:
+          - {key: ca.crt, path: ca.crt}
+    {{- end }}
+    {{- with include "nova-common.extras.items" (dict "ctx" $ "items" $b.extraVolumes "key" "bootstrap.extraVolumes" "reserved" (list "bootstrap" "tmp" "tls-ca")) }}{{ . | nindent 4 }}{{ end }}
 {{- end -}}
 
 {{/* Name of the bootstrap Job: <fullname>-bootstrap-<10 hex of sha256(pod template + ConfigMap data)>, so any

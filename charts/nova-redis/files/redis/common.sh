@@ -68,12 +68,26 @@ cli() (
     else
         unset REDISCLI_AUTH
     fi
+    # TLS on (NOVA_REDIS_TLS_DIR set): every port is TLS only; the server is verified against the CA.
+    if [ -n "${NOVA_REDIS_TLS_DIR:-}" ]; then
+        set -- --tls --cacert "$NOVA_REDIS_TLS_DIR/ca.crt" "$@"
+    fi
     if command -v timeout >/dev/null 2>&1; then
         timeout "$CLI_TIMEOUT" redis-cli --raw -h "$_host" -p "$_port" "$@" 2>/dev/null
     else
         redis-cli --raw -h "$_host" -p "$_port" "$@" 2>/dev/null
     fi
 )
+
+# tls_files: the certificate lines of a redis.conf / sentinel.conf when TLS is on (the rendered file has
+# tls-port and port 0; the files are the mounted Secret, NOVA_REDIS_TLS_DIR).
+tls_files() {
+    if [ -n "${NOVA_REDIS_TLS_DIR:-}" ]; then
+        printf 'tls-cert-file %s\n' "$(conf_quote "$NOVA_REDIS_TLS_DIR/tls.crt")"
+        printf 'tls-key-file %s\n' "$(conf_quote "$NOVA_REDIS_TLS_DIR/tls.key")"
+        printf 'tls-ca-cert-file %s\n' "$(conf_quote "$NOVA_REDIS_TLS_DIR/ca.crt")"
+    fi
+}
 
 # info_field FIELD: a field of the local Redis's INFO replication ("" when unreachable).
 info_field() {

@@ -57,6 +57,7 @@ cp "$NOVA_REDIS_CONFIG_DIR/redis.conf" "$conf"
     if [ -n "${REDIS_PASSWORD:-}" ]; then
         printf 'include %s\n' "$NOVA_REDIS_RUN_DIR/auth.conf"
     fi
+    tls_files
     if [ "$master" != "$MY_HOST" ]; then
         printf 'replicaof %s %s\n' "$master" "$REDIS_PORT"
     fi

@@ -40,6 +40,7 @@ new="$SENTINEL_STATE.new"
     printf 'dir %s\n' "$(dirname "$SENTINEL_STATE")"
     printf 'sentinel announce-ip %s\n' "$MY_HOST"
     printf 'sentinel announce-port %s\n' "$SENTINEL_PORT"
+    tls_files
     if [ -n "$myid" ]; then
         printf 'sentinel myid %s\n' "$myid"
     fi

@@ -48,16 +48,20 @@ class Pooler:
             if "configMap" in volume:
                 for name, content in cluster.chart.get("ConfigMap", volume["configMap"]["name"])["data"].items():
                     (host / name).write_text(content)
-            elif "secret" in volume:
+            elif "secret" in volume and volume["secret"]["secretName"] in cluster.secrets:
                 data = cluster.secrets[volume["secret"]["secretName"]]
-                for item in volume["secret"]["items"]:
+                for item in volume["secret"].get("items") or [{"key": k, "path": k} for k in data]:
                     (host / item["path"]).write_text(data[item["key"]])
+            # else a Secret the render does not hold (cert-manager's TLS Secret): the test places its files
         hosts = dict(cluster.hosts)
         service = cluster.primary_service_ip()
         primary = cluster.chart.service("-primary")["metadata"]["name"]
         hosts[f"{primary}.{cluster.ns}.svc.{cluster.domain}"] = service.ip
         translate = h.Translator(pod.mounts, hosts, self.ip)
+        self.mounts = dict(pod.mounts)
         for mount in self.container["volumeMounts"]:
+            if "configMap" not in volumes[mount["name"]]:
+                continue
             host = pod.mounts[mount["mountPath"]]
             for file in host.iterdir():
                 file.write_text(translate(file.read_text()))

@@ -769,7 +769,8 @@ class Cluster:
                                         self.block.host(SERVICE_HOST), self.port("postgresql")).__enter__()
         return self.primary_ip
 
-    def start_bootstrap(self, objects: Sequence[KubeObject] | None = None) -> PendingBootstrap:
+    def start_bootstrap(self, objects: Sequence[KubeObject] | None = None,
+                        mounted_secrets: dict[str, dict[str, str]] | None = None) -> PendingBootstrap:
         """Start the rendered bootstrap Job's command (from ``objects``, default this cluster's render) with its
         env, in the background, like the Job that Kubernetes starts with the release: PGHOST (the -primary
         Service name) resolves to :meth:`primary_service_ip`, which routes to whichever pod the Service selects
@@ -786,6 +787,11 @@ class Cluster:
             host = root / m["name"]
             host.mkdir(parents=True)
             pod.mounts[m["mountPath"]] = host
+            secret = (volumes[m["name"]].get("secret") or {}).get("secretName")
+            if secret in (mounted_secrets or {}):  # a Secret not in the render (cert-manager's), as kubelet mounts it
+                items = volumes[m["name"]]["secret"].get("items") or [{"key": k, "path": k} for k in mounted_secrets[secret]]
+                for item in items:
+                    (host / item["path"]).write_text(mounted_secrets[secret][item["key"]])
             if "configMap" in volumes[m["name"]]:
                 for fname, content in chart.get("ConfigMap", volumes[m["name"]]["configMap"]["name"])["data"].items():
                     (host / fname).write_text(content)
@@ -806,10 +812,10 @@ class Cluster:
         self.bootstraps.append(pending)
         return pending
 
-    def run_bootstrap(self, objects: Sequence[KubeObject] | None = None, timeout: float = 120
-                      ) -> dict[str, Any]:
+    def run_bootstrap(self, objects: Sequence[KubeObject] | None = None, timeout: float = 120,
+                      mounted_secrets: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
         """:meth:`start_bootstrap` and wait for it: the last stdout line (JSON) with returncode and stderr."""
-        return self.start_bootstrap(objects).result(timeout)
+        return self.start_bootstrap(objects, mounted_secrets).result(timeout)
 
 
 def _parallel(calls: dict[int, Callable[[], Any]]) -> dict[int, Any]:

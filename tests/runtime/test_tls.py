@@ -20,6 +20,8 @@ import redis
 import yaml
 
 from tests.conftest import CHARTS, render, require_binaries
+from tests.runtime import netutil
+from tests.runtime import pooler_harness as ph
 from tests.runtime import postgres_harness as pgh
 from tests.runtime import redis_harness as rh
 from tests.runtime import tls_harness as th
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.runtime
 
 PG_PRODUCTION = pgh.CHART / "ci" / "production-values.yaml"
 PG_TLS = ["tls.enabled=true", "tls.required=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer",
-          "etcd.tls.enabled=true"]
+          "etcd.tls.enabled=true", "pooler.enabled=true", f"pooler.port={netutil.port_for(6432)}"]
 REDIS_TLS = ["tls.enabled=true", "tls.issuerRef.name=nova-ca", "tls.issuerRef.kind=ClusterIssuer"]
 
 
@@ -126,6 +128,27 @@ def test_helm_test_postgres_check_logs_in_with_verify_full_and_the_ca(pg: th.TLS
     foreign = th.make_ca(tmp_path / "foreign", "someone-else")
     refused = _run(script, {**env, "DATABASE_SSLROOTCERT": str(foreign.cert)})
     assert refused.returncode != 0 and "certificate verify failed" in refused.stderr, refused.stderr
+
+
+def test_the_pooler_speaks_tls_both_ways_and_refuses_a_plain_client(pg: th.TLSCluster) -> None:
+    """With TLS required the PgBouncer pooler takes TLS clients only (client_tls_sslmode=require, the chart's
+    certificate, which names -pooler-rw) and reaches PostgreSQL, which accepts hostssl only, with verify-full."""
+    require_binaries(ph.PGBOUNCER)
+    tls_secret = th.certificate(pg.chart.objects)["spec"]["secretName"]
+    result = pg.run_bootstrap(timeout=180, mounted_secrets={tls_secret: {  # the logins the pooler's auth_file lists
+        "ca.crt": pg.server.ca.read_text(), "tls.crt": pg.server.cert.read_text(), "tls.key": pg.server.key.read_text()}})
+    assert result["returncode"] == 0, result["stderr"]
+    pooler = ph.Pooler(pg)
+    th.place(pg.server, pooler.mounts["/etc/nova-tls"], pgh.OS_USER)
+    with pooler:
+        password = pg.secrets_flat()["user_service-password"]
+        base = f"host={pooler.ip} port={pooler.port} dbname=nova_core user=user_service"
+        plain = _psql(f"{base} sslmode=disable", password)
+        assert plain.returncode != 0 and "SSL required" in plain.stderr, plain.stderr
+        ok = _psql(f"{base} sslmode=verify-full sslrootcert={pg.ca_file}", password,
+                   "SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.strip() == "user_service true", "the pooler's own connection to PostgreSQL is TLS too"
 
 
 def test_postgres_failover_over_tls_loses_no_acknowledged_commit(pg: th.TLSCluster) -> None:

@@ -199,7 +199,10 @@ def install_postgres_certs(cluster: pgh.Cluster, ca: CA) -> ServerCert:
     (owned by the postgres user, key 0600). Materialises the pods first (ConfigMap volumes), so start_patroni
     finds them in place."""
     cert = certificate(cluster.chart.objects)["spec"]
-    ips = [*cert.get("ipAddresses", []), *(p.ip for p in cluster.pg_pods), *(p.ip for p in cluster.etcd_pods)]
+    # The loopback stand-ins of the names: each pod, each etcd member, the -primary Service's ServiceIP and the
+    # pooler pod (pooler_harness.POOLER_HOST; the certificate names -pooler-rw when the pooler is on).
+    ips = [*cert.get("ipAddresses", []), *(p.ip for p in cluster.pg_pods), *(p.ip for p in cluster.etcd_pods),
+           cluster.block.host(pgh.SERVICE_HOST), cluster.block.host(230)]
     server = issue(ca, cluster.tmp / "pki" / "postgres", cert["dnsNames"], ips)
     spec = cluster.pg_sts["spec"]["template"]["spec"]
     secret = next(v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v and v["name"] == "tls")

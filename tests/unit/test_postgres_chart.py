@@ -657,22 +657,12 @@ def test_readiness_script_is_ready_only_when_patroni_confirms_the_labelled_role(
         assert asked == [], "a pod without a role label claim must not even ask Patroni"
 
 
-def _role_label_module() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("role_label", CHART / "files" / "role_label.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_pre_promote_labels_the_pod_promoting_and_never_blocks_a_failover(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Patroni's pre_promote hook takes the pod out of -replicas before PostgreSQL accepts writes; with the API
     unreachable it still exits 0 (a non-zero exit would make Patroni give up the leader key) and leaves the role
     file `unknown`, so readiness keeps the pod out of both Services."""
-    role_label = _role_label_module()
+    role_label = _role_label_module(tmp_path)
     patroni = next(o for o in render(CHART) if o.kind == "ConfigMap" and o.name.endswith("-patroni"))
     hook = yaml.safe_load(patroni["data"]["patroni.yml"])["postgresql"]["pre_promote"]
     assert hook.split()[-3:] == ["/etc/patroni/role_label.py", "pre_promote", "promoting"]

@@ -19,14 +19,18 @@ with TLS on, so that sslmode=verify-full can check it). Usage: {{ include "nova-
 {{- printf "%s.%s.%s.svc.%s" .pod (include "nova-postgres.name.suffixed" (dict "ctx" .ctx "suffix" "headless")) (include "nova-postgres.namespace" .ctx) .ctx.Values.clusterDomain -}}
 {{- end -}}
 
-{{/* DNS names of the server certificate, as a YAML list: the -primary and -replicas Services (short, namespaced and
-full forms), every pod under the headless Service, localhost (Patroni's and the exporter's local connections).
+{{/* DNS names of the server certificate, as a YAML list: the -primary and -replicas Services and, with the pooler,
+-pooler-rw / -pooler-ro (short, namespaced and full forms), every pod under the headless Service, localhost (Patroni's and the exporter's local connections).
 Usage: {{ include "nova-postgres.tls.dnsNames" . | fromYamlArray }} */}}
 {{- define "nova-postgres.tls.dnsNames" -}}
 {{- $ns := include "nova-postgres.namespace" . -}}
 {{- $fullname := include "nova-postgres.fullname" . -}}
 {{- $names := list -}}
-{{- range $suffix := list "primary" "replicas" -}}
+{{- $services := list "primary" "replicas" -}}
+{{- if .Values.pooler.enabled -}}{{/* the poolers terminate the services' TLS with the same certificate */}}
+{{- range $role := include "nova-postgres.pooler.roles" . | fromJsonArray }}{{ $services = append $services (printf "pooler-%s" $role) }}{{ end -}}
+{{- end -}}
+{{- range $suffix := $services -}}
 {{- $svc := include "nova-postgres.name.suffixed" (dict "ctx" $ "suffix" $suffix) -}}
 {{- $names = concat $names (list (printf "%s.%s.svc.%s" $svc $ns $.Values.clusterDomain) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s" $svc $ns) $svc) -}}
 {{- end -}}

@@ -71,7 +71,7 @@ def test_metric_names_reads_only_the_selected_metrics(expr: str, names: set[str]
 
 def test_every_service_monitor_reaches_a_metrics_port_of_a_real_pod(production: list[KubeObject]) -> None:
     monitors = of(production, "ServiceMonitor")
-    assert len(monitors) == 7  # services, Redis, Sentinel, HAProxy, postgres_exporter, Patroni, etcd
+    assert len(monitors) == 8  # services, Redis, Sentinel, HAProxy, postgres_exporter, Patroni, etcd, PgBouncer (pooler-rw)
     services = of(production, "Service")
     pods = pod_templates(production)
     for sm in monitors:

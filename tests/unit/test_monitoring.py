@@ -175,6 +175,7 @@ def test_umbrella_notes_name_every_chart_whose_monitors_were_skipped() -> None:
     ("metrics.prometheusRule.backupMetric", "not a metric", "backupMetric': 'not a metric' does not match pattern"),
     ("metrics.prometheusRule.runbookBaseUrl", "docs/runbooks", "runbookBaseUrl': 'docs/runbooks' does not match pattern"),
     ("metrics.prometheusRule.thresholds.connectionsPercent", "0", "connectionsPercent': minimum"),
+    ("metrics.prometheusRule.thresholds.poolerWaitSeconds", "0", "poolerWaitSeconds': minimum"),
 ])
 def test_bad_monitoring_values_are_refused_naming_the_key(key: str, value: str, message: str) -> None:
     with pytest.raises(helm.HelmError, match=re.escape(message)):

@@ -84,13 +84,14 @@ def test_the_pooler_refuses_to_start_without_a_password_for_a_login(cluster: h.C
     assert not (pooler.root / "run" / "userlist.txt").exists()
 
 
-# What pgbouncer_exporter v0.12.1 runs on every scrape (collector.go at 2a70ffdb35b6: queryVersion, SHOW LISTS,
-# SHOW CONFIG, SHOW CLIENTS, then SHOW DATABASES/STATS/POOLS of metricMaps) and the columns its alerts and
-# dashboard metrics come from (pools.maxwait -> pgbouncer_pools_client_maxwait_seconds, ...).
-EXPORTER_COMMANDS = ("SHOW VERSION", "SHOW LISTS", "SHOW CONFIG", "SHOW CLIENTS", "SHOW DATABASES", "SHOW STATS",
-                     "SHOW POOLS")
-EXPORTER_COLUMNS = {"SHOW POOLS": {"database", "user", "cl_active", "cl_waiting", "sv_active", "sv_idle", "maxwait"},
-                    "SHOW STATS": {"database", "total_xact_count", "total_query_count", "total_wait_time"},
+# What pgbouncer_exporter v0.12.1 runs on every scrape (collector.go at 2a70ffdb35b6: getDB's SHOW STATS, then
+# queryVersion, SHOW LISTS, SHOW CONFIG, SHOW CLIENTS and the metricMaps SHOW DATABASES/STATS_TOTALS/POOLS; any
+# failure makes pgbouncer_up 0), and the columns the chart's alerts and dashboard metrics come from.
+EXPORTER_COMMANDS = ("SHOW STATS", "SHOW VERSION", "SHOW LISTS", "SHOW CONFIG", "SHOW CLIENTS", "SHOW DATABASES",
+                     "SHOW STATS_TOTALS", "SHOW POOLS")
+EXPORTER_COLUMNS = {"SHOW POOLS": {"database", "user", "cl_active", "cl_waiting", "sv_active", "maxwait"},
+                    "SHOW STATS_TOTALS": {"database", "wait_time", "xact_count", "query_count"},
+                    "SHOW CLIENTS": {"database", "user", "state"},
                     "SHOW DATABASES": {"name", "pool_size", "current_connections", "max_connections"}}
 
 

@@ -137,6 +137,9 @@ def test_the_exporters_stats_login_reads_the_admin_console_and_changes_nothing(c
         psycopg.connect(url, password=password + "x", connect_timeout=3).close()
     with pytest.raises(psycopg.OperationalError, match="not allowed"):
         psycopg.connect(pooler.dsn("user_service", "pgbouncer")).close()
+    # In auth_file the stats login could also ask for a pooled database; PostgreSQL's own grants refuse it there.
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        _query(pooler.dsn("nova_metrics", "nova_core"), "select 1")
 
 
 class PooledWriter(threading.Thread):

@@ -127,6 +127,54 @@ def test_scrapers_reach_exactly_the_metrics_ports(production: list[KubeObject]) 
         assert admitted == targeted, f"{labels.get('app.kubernetes.io/component')}: admitted {admitted}, metrics {targeted}"
 
 
+def label_selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes LabelSelector ({} selects everything) against a label set."""
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if not {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[op]:
+            return False
+    return True
+
+
+def test_the_monitoring_namespace_reaches_nothing_but_metrics_ports(production: list[KubeObject]) -> None:
+    """Every pod of the production profile is behind a NetworkPolicy (no pod is open by default), and no ingress
+    rule, however broad its namespaceSelector, admits a pod of the monitoring namespace to a port that is not a
+    metrics port (services: metrics; exporters: metrics, sentinel-metrics; Patroni's REST port for /metrics)."""
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    allowed = {"metrics", "sentinel-metrics", "patroni"}
+    policies = of(production, "NetworkPolicy")
+    workloads = [(o.obj["metadata"]["namespace"], o.name, t["metadata"]["labels"]) for o in production
+                 for t in [o.obj["spec"]["template"] if o.kind in ("Deployment", "StatefulSet", "Job") else
+                           o.obj["spec"]["jobTemplate"]["spec"]["template"] if o.kind == "CronJob" else
+                           o.obj if o.kind == "Pod" else None] if t is not None]
+    assert len(workloads) > 10
+    for ns, name, labels in workloads:
+        mine = [p for p in policies if p["metadata"]["namespace"] == ns
+                and label_selector_matches(p["spec"]["podSelector"], labels)
+                and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+        assert mine, f"{ns}/{name}: no NetworkPolicy selects it, so every namespace reaches every port"
+        for p in mine:
+            for rule in p["spec"].get("ingress") or []:
+                peers = rule.get("from") or [{"namespaceSelector": {}}]  # no from: every source
+                reach = [peer for peer in peers if "namespaceSelector" in peer and
+                         label_selector_matches(peer["namespaceSelector"], monitoring)]
+                if reach:
+                    ports = {str(port.get("port", "ALL")) for port in rule.get("ports") or [{}]}
+                    assert ports <= allowed, f"{p['metadata']['name']}: {reach} reaches {ns}/{name} on {sorted(ports)}"
+
+
+def test_label_selector_matching_follows_kubernetes() -> None:
+    m = {"kubernetes.io/metadata.name": "monitoring"}
+    assert label_selector_matches({}, m)
+    assert label_selector_matches({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                                                         "values": ["nova-services"]}]}, m)
+    assert not label_selector_matches({"matchLabels": {"kubernetes.io/metadata.name": "nova-services"}}, m)
+    assert not label_selector_matches({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, m)
+
+
 def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(helm_major: int) -> None:
     on = ("metrics.enabled=true",)
     without = render(REDIS, set_values=on, major=helm_major)

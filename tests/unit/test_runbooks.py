@@ -171,3 +171,27 @@ def test_runbook_commands_name_rendered_namespaces_pods_and_secret_keys(page: Pa
         elif key not in cluster.secrets[(where[0], name)]:
             problems.append(f"Secret {name} has no key {key}")
     assert not problems, f"{page.name}:\n" + "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def severities() -> dict[str, str]:
+    """alert -> severity, as the production profile renders them (with a backup metric, so that the backup alert
+    is rendered too)."""
+    objs = render(helm.CHARTS_DIR / "nova", [ROOT / "values" / "production.yaml"], namespace="nova-services",
+                  set_values=["postgres.metrics.prometheusRule.backupMetric=pgbackrest_backup_last_completion_timestamp_seconds"])
+    return {r["alert"]: r["labels"]["severity"] for o in objs if o.kind == "PrometheusRule"
+            for g in o.obj["spec"]["groups"] for r in g["rules"] if "alert" in r}
+
+
+@pytest.mark.parametrize("page", RUNBOOKS, ids=[p.stem for p in RUNBOOKS])
+def test_runbook_says_meaning_causes_diagnosis_and_fix_and_the_alerts_severity(page: Path, severities: dict[str, str]) -> None:
+    """Issue 13: each runbook says what it means, the likely causes, the commands to diagnose, and the fix; its
+    severity line is the production alert's (and every production alert has a page: test_alert_rules.py)."""
+    text = page.read_text()
+    headings = re.findall(r"^## (.+)$", text, flags=re.MULTILINE)
+    assert headings == ["Meaning", "Likely causes", "Diagnosis", "Fix"], f"{page.name}: {headings}"
+    assert text.startswith(f"# {page.stem}\n")
+    severity = re.search(r"^Severity: \*\*(critical|warning)\*\*", text, flags=re.MULTILINE)
+    assert severity, f"{page.name}: no Severity line"
+    assert page.stem in severities, f"{page.name}: no such alert in the production rules"
+    assert severity.group(1) == severities[page.stem], f"{page.name}: Severity {severity.group(1)}, the rule says {severities[page.stem]}"

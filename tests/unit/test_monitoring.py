@@ -255,6 +255,36 @@ def test_haproxy_exporter_frontend_only_with_metrics() -> None:
     assert "prometheus" not in cfg(render(REDIS))
 
 
+def seconds(duration: str) -> float:
+    """A Go duration as the services read HTTP_REQUEST_TIMEOUT ("3s", "1500ms", "1m30s") in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+@pytest.mark.parametrize("profile", ["default", "production"])
+def test_the_latency_alert_threshold_is_the_services_request_timeout(profile: str, production: list[KubeObject]) -> None:
+    """Issue 13: "p99 latency above the 3 s request timeout". The threshold is a value of its own
+    (metrics.prometheusRule.thresholds.latencyP99Seconds), so a profile that changes the services' timeout must
+    change it too: in every shipped profile it equals each service's HTTP_REQUEST_TIMEOUT."""
+    objs = production if profile == "production" else render(
+        UMBRELLA, set_values=("global.metrics.enabled=true", "global.metrics.assumeCRDs=true"), namespace="nova-services")
+    rule = next(r for o in objs if o.kind == "PrometheusRule" for g in o.obj["spec"]["groups"] for r in g["rules"]
+                if r.get("alert") == "NovaServiceLatencyHigh")
+    threshold = float(re.search(r">\s*([0-9.]+)\s*$", rule["expr"].strip()).group(1))
+    timeouts = {o.name: seconds(str(o.obj["data"]["HTTP_REQUEST_TIMEOUT"])) for o in objs
+                if o.kind == "ConfigMap" and "HTTP_REQUEST_TIMEOUT" in (o.obj.get("data") or {})}
+    assert len(timeouts) == 5
+    assert set(timeouts.values()) == {threshold}, f"latencyP99Seconds={threshold}, request timeouts {timeouts}"
+
+
+def test_durations_are_read_like_go() -> None:
+    assert seconds("3s") == 3 and seconds("1500ms") == 1.5 and seconds("1m30s") == 90
+    with pytest.raises(AssertionError):
+        seconds("3 seconds")
+
+
 # ---- dashboards -----------------------------------------------------------------------------------------
 
 

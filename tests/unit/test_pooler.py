@@ -125,8 +125,11 @@ def test_with_the_pooler_the_services_reach_the_pooler_and_no_longer_postgresql(
                  for peer in rule["from"]}
     assert sql_peers == {"test"}, "only the helm test pods (which check the primary) still reach PostgreSQL"
     pooled = one(objs, "NetworkPolicy", "nova-pooler-rw-clients")
-    (rule,) = pooled["spec"]["ingress"]
+    rule, scrape = pooled["spec"]["ingress"]
     assert rule["ports"] == [{"port": "pgbouncer", "protocol": "TCP"}]
+    # the monitoring namespace reaches the pooler's exporter, never PgBouncer's port (its admin console)
+    assert scrape == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                      "ports": [{"port": "metrics", "protocol": "TCP"}]}
     components = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in rule["from"]}
     assert components == {"user-service", "auth-service", "streaming-api", "messaging-service", "search-service",
                           "test"}

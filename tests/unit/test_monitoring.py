@@ -195,6 +195,19 @@ def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(hel
     assert "WARNING: metrics" not in quiet.split("NOTES:", 1)[1]
 
 
+def test_postgres_monitors_with_the_pooler_wait_for_the_crd_and_notes_say_so() -> None:
+    on = ("metrics.enabled=true", "pooler.enabled=true")
+    without = render(POSTGRES, set_values=on)
+    assert not [o for o in without if o.kind in ("ServiceMonitor", "PrometheusRule")]
+    assert "nova-postgres-pooler-rw-metrics" in {o.name for o in without if o.kind == "Service"}
+    assumed = render(POSTGRES, set_values=(*on, "metrics.assumeCRDs=true"))
+    assert sorted(o.name for o in assumed if o.kind == "ServiceMonitor") == [
+        "nova-postgres", "nova-postgres-etcd", "nova-postgres-patroni", "nova-postgres-pooler-rw"]
+    args = ["install", "nova", str(POSTGRES), "--dry-run=client"] + [a for v in on for a in ("--set", v)]
+    notes = helm.run(args, helm=helm_path(4)).split("NOTES:", 1)[1]
+    assert "WARNING: metrics is on but the PrometheusRule and ServiceMonitor objects were\nNOT rendered" in notes
+
+
 def test_umbrella_switch_turns_every_chart_on_and_defaults_render_nothing() -> None:
     default = render(UMBRELLA, namespace="nova-services")
     assert not [o for o in default if o.kind in ("ServiceMonitor", "PrometheusRule")

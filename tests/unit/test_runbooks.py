@@ -195,3 +195,10 @@ def test_runbook_says_meaning_causes_diagnosis_and_fix_and_the_alerts_severity(p
     assert severity, f"{page.name}: no Severity line"
     assert page.stem in severities, f"{page.name}: no such alert in the production rules"
     assert severity.group(1) == severities[page.stem], f"{page.name}: Severity {severity.group(1)}, the rule says {severities[page.stem]}"
+
+
+def test_the_runbook_index_lists_every_page_with_its_severity(severities: dict[str, str]) -> None:
+    index = (ROOT / "docs" / "runbooks" / "README.md").read_text()
+    listed = dict(re.findall(r"^- \[(Nova\w+)\]\(\1\.md\) \((critical|warning)\)$", index, flags=re.MULTILINE))
+    assert set(listed) == {p.stem for p in RUNBOOKS}
+    assert {a: severities[a] for a in listed} == listed

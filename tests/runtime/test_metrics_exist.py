@@ -11,8 +11,8 @@ images' (Debian redis_exporter 1.45 vs the image's v1.62, postgres_exporter 0.11
 v3.5.17, HAProxy 2.6 vs 2.8, Patroni 3.0.2 vs Spilo's 3.0): docs/observability.md lists, per metric, what was
 checked here and what against the image version's source.
 
-Metrics that only kube-state-metrics, the kubelet, the services or the backup tooling export cannot be scraped
-here: EXTERNAL lists them with the documentation they were checked against, and a test fails when a rule or
+Metrics that only kube-state-metrics, the kubelet, the services, the backup tooling or the pooler's
+pgbouncer_exporter export cannot be scraped here: EXTERNAL lists them with the documentation they were checked against, and a test fails when a rule or
 dashboard reads a metric that is neither scraped nor listed.
 """
 
@@ -51,6 +51,7 @@ pytestmark = pytest.mark.runtime
 
 CHARTS = helm.CHARTS_DIR
 DOCS_KSM = "https://github.com/kubernetes/kube-state-metrics/tree/v2.13.0/docs/metrics"
+PGBOUNCER_EXPORTER = "https://github.com/prometheus-community/pgbouncer_exporter/blob/v0.12.1/collector.go"
 # Metrics the charts' rules and dashboards read that no daemon here can export, with where each was checked.
 EXTERNAL = {
     "kubelet_volume_stats_available_bytes": "kubelet, https://kubernetes.io/docs/reference/instrumentation/metrics/",
@@ -66,6 +67,18 @@ EXTERNAL = {
     "resilience4j_retry_calls_total": "the services if they use Resilience4j, https://resilience4j.readme.io/docs/micrometer",
     "resilience4j_circuitbreaker_state": "the services if they use Resilience4j, https://resilience4j.readme.io/docs/micrometer",
     "pgbackrest_backup_last_completion_timestamp_seconds": "the backup tooling (metrics.prometheusRule.backupMetric)",
+    # The pooler's exporter: Debian has only a different (Python) PgBouncer exporter with other names, so these
+    # were checked against prometheus-community/pgbouncer_exporter v0.12.1 (2a70ffdb35b6), collector.go
+    # metricMaps (<namespace>_<SHOW command>_<metric>) and scrapeSuccessDesc; not scraped here.
+    # tests/runtime/test_pooler.py proves the columns they come from on Debian's pgbouncer 1.18.
+    **{name: f"pgbouncer_exporter v0.12.1 collector.go ({column}), {PGBOUNCER_EXPORTER}" for name, column in {
+        "pgbouncer_up": "scrapeSuccessDesc",
+        "pgbouncer_pools_client_maxwait_seconds": "SHOW POOLS maxwait",
+        "pgbouncer_pools_client_active_connections": "SHOW POOLS cl_active",
+        "pgbouncer_pools_client_waiting_connections": "SHOW POOLS cl_waiting",
+        "pgbouncer_pools_server_active_connections": "SHOW POOLS sv_active",
+        "pgbouncer_stats_totals_client_wait_seconds_total": "SHOW STATS_TOTALS wait_time",
+    }.items()},
 }
 # Series Prometheus itself adds to every scrape.
 PROMETHEUS_MADE = {"up"}
@@ -241,7 +254,11 @@ def prometheus(redis_stack: tuple[redis_harness.RedisHarness, Stack], postgres_s
     address = h.block.host(200)
     umbrella = helm.render(CHARTS / "nova", [helm.REPO_ROOT / "values" / "production.yaml"], namespace="nova-services")
     services = [g for g in rule_groups(umbrella) if g["name"].startswith("nova-services.")]
-    groups = [*rule_groups(rstack.objects), *rule_groups(postgres_stack.objects), *services]
+    # The pooler's alerts (production runs the pooler; the runtime cluster here does not): evaluated without data.
+    pooler = [{"name": "nova-postgres-pooler", "rules": [r for g in rule_groups(umbrella) for r in g["rules"]
+                                                       if r.get("alert", "").startswith("NovaPostgresPooler")]}]
+    assert len(pooler[0]["rules"]) == 2
+    groups = [*rule_groups(rstack.objects), *rule_groups(postgres_stack.objects), *services, *pooler]
     prom = Prometheus(tmp_path_factory.mktemp("prometheus"), address, netutil.free_port(address),
                       [*rstack.targets, *postgres_stack.targets], groups)
     try:
@@ -268,6 +285,7 @@ def test_prometheus_evaluates_every_rule_and_dashboard_query(prometheus: Prometh
     assert len(health) >= 25
     bad = {name: h for name, h in health.items() if h != ("ok", "")}
     assert not bad, bad
+    assert {"NovaPostgresPoolerClientsWaiting", "NovaPostgresPoolerMetricsDown"} <= set(health)
     for chart, ns in (("nova-redis", redis_stack[1].namespace), ("nova-postgres", postgres_stack.namespace),
                       ("nova", "nova-services")):
         for where, expr in _dashboard_metrics(chart).items():

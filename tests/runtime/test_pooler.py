@@ -28,7 +28,8 @@ pytestmark = pytest.mark.runtime
 
 @pytest.fixture(scope="module")
 def objects() -> list[Any]:
-    return h.render(set_values=["etcd.replicas=1", "pooler.enabled=true",
+    # metrics on: the pooler's auth_file and stats_users then carry the exporter's login (metrics.login)
+    return h.render(set_values=["etcd.replicas=1", "pooler.enabled=true", "metrics.enabled=true",
                                 f"pooler.port={netutil.port_for(6432)}"])
 
 
@@ -81,6 +82,64 @@ def test_the_pooler_refuses_to_start_without_a_password_for_a_login(cluster: h.C
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "no password for login user_service: the Secret needs the key user_service-password" in proc.stderr
     assert not (pooler.root / "run" / "userlist.txt").exists()
+
+
+# What pgbouncer_exporter v0.12.1 runs on every scrape (collector.go at 2a70ffdb35b6: getDB's SHOW STATS, then
+# queryVersion, SHOW LISTS, SHOW CONFIG, SHOW CLIENTS and the metricMaps SHOW DATABASES/STATS_TOTALS/POOLS; any
+# failure makes pgbouncer_up 0), and the columns the chart's alerts and dashboard metrics come from.
+EXPORTER_COMMANDS = ("SHOW STATS", "SHOW VERSION", "SHOW LISTS", "SHOW CONFIG", "SHOW CLIENTS", "SHOW DATABASES",
+                     "SHOW STATS_TOTALS", "SHOW POOLS")
+EXPORTER_COLUMNS = {"SHOW POOLS": {"database", "user", "cl_active", "cl_waiting", "sv_active", "maxwait"},
+                    "SHOW STATS_TOTALS": {"database", "wait_time", "xact_count", "query_count"},
+                    "SHOW CLIENTS": {"database", "user", "state"},
+                    "SHOW DATABASES": {"name", "pool_size", "current_connections", "max_connections"}}
+
+
+def _admin(conn: Any, command: str) -> tuple[list[str], list[tuple[str, ...]]]:
+    """One admin console command over the simple query protocol (the console knows no other)."""
+    from psycopg import pq
+
+    res = conn.pgconn.exec_(command.encode())
+    if res.status != pq.ExecStatus.TUPLES_OK:
+        raise RuntimeError(f"{command}: {(res.error_message or b'').decode().strip()}")
+    names = [res.fname(i).decode() for i in range(res.nfields)]
+    rows = [tuple((res.get_value(r, c) or b"").decode() for c in range(res.nfields)) for r in range(res.ntuples)]
+    return names, rows
+
+
+def test_the_exporters_stats_login_reads_the_admin_console_and_changes_nothing(cluster: h.Cluster,
+                                                                               pooler: ph.Pooler) -> None:
+    """The rendered exporter's connection string and PGPASSWORD key, against Debian's pgbouncer 1.18 started
+    from the rendered ini: every command the exporter sends answers with the columns it maps; the login may not
+    PAUSE or SHUTDOWN, and a service login may not use the console at all."""
+    import psycopg
+
+    spec = cluster.chart.component("Deployment", "pooler-rw")["spec"]["template"]["spec"]
+    exporter = next(c for c in spec["containers"] if c["name"] == "metrics")
+    env = {e["name"]: e for e in exporter["env"]}
+    url = env["PGBOUNCER_EXPORTER_CONNECTION_STRING"]["value"]
+    assert url.startswith(f"postgres://nova_metrics@127.0.0.1:{pooler.port}/pgbouncer")
+    url = url.replace("127.0.0.1", pooler.ip)  # the pod's loopback is the pooler's address here
+    password = cluster.secrets_flat()[env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"]]
+    _query(pooler.dsn("user_service", "nova_core"), "select 1")  # a pool with a client, so SHOW POOLS has rows
+    with psycopg.connect(url, password=password, autocommit=True, connect_timeout=3) as conn:
+        for command in EXPORTER_COMMANDS:
+            names, rows = _admin(conn, command)
+            assert set(EXPORTER_COLUMNS.get(command, set())) <= set(names), (command, names)
+        names, rows = _admin(conn, "SHOW POOLS")
+        pools = {(r[names.index("database")], r[names.index("user")]) for r in rows}
+        assert ("nova_core", "user_service") in pools, pools
+        for command in ("PAUSE", "SHUTDOWN"):
+            with pytest.raises(RuntimeError, match="admin access needed"):
+                _admin(conn, command)
+        assert _admin(conn, "SHOW VERSION")[1][0][0].startswith("PgBouncer 1.18")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed|SASL authentication"):
+        psycopg.connect(url, password=password + "x", connect_timeout=3).close()
+    with pytest.raises(psycopg.OperationalError, match="not allowed"):
+        psycopg.connect(pooler.dsn("user_service", "pgbouncer")).close()
+    # In auth_file the stats login could also ask for a pooled database; PostgreSQL's own grants refuse it there.
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        _query(pooler.dsn("nova_metrics", "nova_core"), "select 1")
 
 
 class PooledWriter(threading.Thread):

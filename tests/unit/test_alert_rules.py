@@ -24,7 +24,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 BACKUP_METRIC = "pgbackrest_backup_last_completion_timestamp_seconds"
 # chart directory -> the tests/alerts files of its rules (together they must test every alert of the chart)
-FILES = {"nova": ["services.yaml"], "nova-redis": ["redis.yaml"], "nova-postgres": ["postgres.yaml", "postgres-backup.yaml"]}
+FILES = {"nova": ["services.yaml"], "nova-redis": ["redis.yaml"], "nova-postgres": ["postgres.yaml", "postgres-backup.yaml", "postgres-pooler.yaml"]}
 
 pytestmark = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool not installed (set-up installs Debian's prometheus)")
 

@@ -71,7 +71,7 @@ def test_metric_names_reads_only_the_selected_metrics(expr: str, names: set[str]
 
 def test_every_service_monitor_reaches_a_metrics_port_of_a_real_pod(production: list[KubeObject]) -> None:
     monitors = of(production, "ServiceMonitor")
-    assert len(monitors) == 7  # services, Redis, Sentinel, HAProxy, postgres_exporter, Patroni, etcd
+    assert len(monitors) == 8  # services, Redis, Sentinel, HAProxy, postgres_exporter, Patroni, etcd, PgBouncer (pooler-rw)
     services = of(production, "Service")
     pods = pod_templates(production)
     for sm in monitors:
@@ -127,6 +127,54 @@ def test_scrapers_reach_exactly_the_metrics_ports(production: list[KubeObject]) 
         assert admitted == targeted, f"{labels.get('app.kubernetes.io/component')}: admitted {admitted}, metrics {targeted}"
 
 
+def label_selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A Kubernetes LabelSelector ({} selects everything) against a label set."""
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if not {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[op]:
+            return False
+    return True
+
+
+def test_the_monitoring_namespace_reaches_nothing_but_metrics_ports(production: list[KubeObject]) -> None:
+    """Every pod of the production profile is behind a NetworkPolicy (no pod is open by default), and no ingress
+    rule, however broad its namespaceSelector, admits a pod of the monitoring namespace to a port that is not a
+    metrics port (services: metrics; exporters: metrics, sentinel-metrics; Patroni's REST port for /metrics)."""
+    monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    allowed = {"metrics", "sentinel-metrics", "patroni"}
+    policies = of(production, "NetworkPolicy")
+    workloads = [(o.obj["metadata"]["namespace"], o.name, t["metadata"]["labels"]) for o in production
+                 for t in [o.obj["spec"]["template"] if o.kind in ("Deployment", "StatefulSet", "Job") else
+                           o.obj["spec"]["jobTemplate"]["spec"]["template"] if o.kind == "CronJob" else
+                           o.obj if o.kind == "Pod" else None] if t is not None]
+    assert len(workloads) > 10
+    for ns, name, labels in workloads:
+        mine = [p for p in policies if p["metadata"]["namespace"] == ns
+                and label_selector_matches(p["spec"]["podSelector"], labels)
+                and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+        assert mine, f"{ns}/{name}: no NetworkPolicy selects it, so every namespace reaches every port"
+        for p in mine:
+            for rule in p["spec"].get("ingress") or []:
+                peers = rule.get("from") or [{"namespaceSelector": {}}]  # no from: every source
+                reach = [peer for peer in peers if "namespaceSelector" in peer and
+                         label_selector_matches(peer["namespaceSelector"], monitoring)]
+                if reach:
+                    ports = {str(port.get("port", "ALL")) for port in rule.get("ports") or [{}]}
+                    assert ports <= allowed, f"{p['metadata']['name']}: {reach} reaches {ns}/{name} on {sorted(ports)}"
+
+
+def test_label_selector_matching_follows_kubernetes() -> None:
+    m = {"kubernetes.io/metadata.name": "monitoring"}
+    assert label_selector_matches({}, m)
+    assert label_selector_matches({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                                                         "values": ["nova-services"]}]}, m)
+    assert not label_selector_matches({"matchLabels": {"kubernetes.io/metadata.name": "nova-services"}}, m)
+    assert not label_selector_matches({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, m)
+
+
 def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(helm_major: int) -> None:
     on = ("metrics.enabled=true",)
     without = render(REDIS, set_values=on, major=helm_major)
@@ -145,6 +193,19 @@ def test_monitors_and_rules_wait_for_the_crd_unless_assumed_and_notes_say_so(hel
     quiet = helm.run(["install", "nova", str(REDIS), "--dry-run=client", "--set", on[0], "--set", "metrics.assumeCRDs=true"],
                      helm=helm_path(helm_major))
     assert "WARNING: metrics" not in quiet.split("NOTES:", 1)[1]
+
+
+def test_postgres_monitors_with_the_pooler_wait_for_the_crd_and_notes_say_so() -> None:
+    on = ("metrics.enabled=true", "pooler.enabled=true")
+    without = render(POSTGRES, set_values=on)
+    assert not [o for o in without if o.kind in ("ServiceMonitor", "PrometheusRule")]
+    assert "nova-postgres-pooler-rw-metrics" in {o.name for o in without if o.kind == "Service"}
+    assumed = render(POSTGRES, set_values=(*on, "metrics.assumeCRDs=true"))
+    assert sorted(o.name for o in assumed if o.kind == "ServiceMonitor") == [
+        "nova-postgres", "nova-postgres-etcd", "nova-postgres-patroni", "nova-postgres-pooler-rw"]
+    args = ["install", "nova", str(POSTGRES), "--dry-run=client"] + [a for v in on for a in ("--set", v)]
+    notes = helm.run(args, helm=helm_path(4)).split("NOTES:", 1)[1]
+    assert "WARNING: metrics is on but the PrometheusRule and ServiceMonitor objects were\nNOT rendered" in notes
 
 
 def test_umbrella_switch_turns_every_chart_on_and_defaults_render_nothing() -> None:
@@ -175,6 +236,7 @@ def test_umbrella_notes_name_every_chart_whose_monitors_were_skipped() -> None:
     ("metrics.prometheusRule.backupMetric", "not a metric", "backupMetric': 'not a metric' does not match pattern"),
     ("metrics.prometheusRule.runbookBaseUrl", "docs/runbooks", "runbookBaseUrl': 'docs/runbooks' does not match pattern"),
     ("metrics.prometheusRule.thresholds.connectionsPercent", "0", "connectionsPercent': minimum"),
+    ("metrics.prometheusRule.thresholds.poolerWaitSeconds", "0", "poolerWaitSeconds': minimum"),
 ])
 def test_bad_monitoring_values_are_refused_naming_the_key(key: str, value: str, message: str) -> None:
     with pytest.raises(helm.HelmError, match=re.escape(message)):
@@ -204,6 +266,36 @@ def test_haproxy_exporter_frontend_only_with_metrics() -> None:
     on = cfg(render(REDIS, set_values=("metrics.enabled=true", "masterProxy.metricsPort=9999")))
     assert re.search(r"frontend prometheus\n    mode http\n    bind :9999\n    http-request use-service prometheus-exporter if \{ path /metrics \}", on)
     assert "prometheus" not in cfg(render(REDIS))
+
+
+def seconds(duration: str) -> float:
+    """A Go duration as the services read HTTP_REQUEST_TIMEOUT ("3s", "1500ms", "1m30s") in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+@pytest.mark.parametrize("profile", ["default", "production"])
+def test_the_latency_alert_threshold_is_the_services_request_timeout(profile: str, production: list[KubeObject]) -> None:
+    """Issue 13: "p99 latency above the 3 s request timeout". The threshold is a value of its own
+    (metrics.prometheusRule.thresholds.latencyP99Seconds), so a profile that changes the services' timeout must
+    change it too: in every shipped profile it equals each service's HTTP_REQUEST_TIMEOUT."""
+    objs = production if profile == "production" else render(
+        UMBRELLA, set_values=("global.metrics.enabled=true", "global.metrics.assumeCRDs=true"), namespace="nova-services")
+    rule = next(r for o in objs if o.kind == "PrometheusRule" for g in o.obj["spec"]["groups"] for r in g["rules"]
+                if r.get("alert") == "NovaServiceLatencyHigh")
+    threshold = float(re.search(r">\s*([0-9.]+)\s*$", rule["expr"].strip()).group(1))
+    timeouts = {o.name: seconds(str(o.obj["data"]["HTTP_REQUEST_TIMEOUT"])) for o in objs
+                if o.kind == "ConfigMap" and "HTTP_REQUEST_TIMEOUT" in (o.obj.get("data") or {})}
+    assert len(timeouts) == 5
+    assert set(timeouts.values()) == {threshold}, f"latencyP99Seconds={threshold}, request timeouts {timeouts}"
+
+
+def test_durations_are_read_like_go() -> None:
+    assert seconds("3s") == 3 and seconds("1500ms") == 1.5 and seconds("1m30s") == 90
+    with pytest.raises(AssertionError):
+        seconds("3 seconds")
 
 
 # ---- dashboards -----------------------------------------------------------------------------------------

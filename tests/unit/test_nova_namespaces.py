@@ -401,8 +401,10 @@ def test_monitoring_reaches_only_metrics_ports(profile: str, helm_major: int) ->
                 assert port in {"metrics", "sentinel-metrics", "patroni"}, f"monitoring -> {o.ref} port {port}"
                 scraped.add(o.name)
     if profile == PRODUCTION:
-        # The spec's monitoring hooks: every service, Redis and Sentinel, HAProxy, PostgreSQL and Patroni, etcd.
-        assert scraped == {"redis", "redis-master", "postgres", "postgres-etcd", *(f"nova-{s}" for s in SERVICES)}
+        # The spec's monitoring hooks: every service, Redis and Sentinel, HAProxy, PostgreSQL and Patroni, etcd,
+        # and the PgBouncer pooler's exporter.
+        assert scraped == {"redis", "redis-master", "postgres", "postgres-etcd", "postgres-pooler-rw",
+                           *(f"nova-{s}" for s in SERVICES)}
     else:
         assert not scraped
 

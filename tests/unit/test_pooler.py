@@ -125,8 +125,11 @@ def test_with_the_pooler_the_services_reach_the_pooler_and_no_longer_postgresql(
                  for peer in rule["from"]}
     assert sql_peers == {"test"}, "only the helm test pods (which check the primary) still reach PostgreSQL"
     pooled = one(objs, "NetworkPolicy", "nova-pooler-rw-clients")
-    (rule,) = pooled["spec"]["ingress"]
+    rule, scrape = pooled["spec"]["ingress"]
     assert rule["ports"] == [{"port": "pgbouncer", "protocol": "TCP"}]
+    # the monitoring namespace reaches the pooler's exporter, never PgBouncer's port (its admin console)
+    assert scrape == {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+                      "ports": [{"port": "metrics", "protocol": "TCP"}]}
     components = {p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in rule["from"]}
     assert components == {"user-service", "auth-service", "streaming-api", "messaging-service", "search-service",
                           "test"}
@@ -156,3 +159,60 @@ def test_the_services_pools_must_fit_the_poolers_clients_with_one_pooler_pod_los
 def test_a_pool_size_below_one_is_refused_by_the_schema(key: str) -> None:
     message = refusal(NOVA, [], [f"services.defaults.resilience.{key}=0"])
     assert key in message and "minimum" in message
+
+
+def test_with_metrics_each_pooler_pod_runs_an_exporter_that_reads_the_admin_console_as_the_stats_login() -> None:
+    objs = render(PG, set_values=["pooler.enabled=true", "metrics.enabled=true", "metrics.assumeCRDs=true",
+                                  "metrics.pooler.port=9300"])
+    pod = one(objs, "Deployment", "nova-postgres-pooler-rw")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["pgbouncer", "metrics"]  # the runtime harness runs [0]
+    exporter = pod["containers"][1]
+    assert exporter["image"] == "quay.io/prometheuscommunity/pgbouncer-exporter:v0.12.1"
+    assert exporter["args"] == ["--web.listen-address=:9300"]
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9300}]
+    env = {e["name"]: e for e in exporter["env"]}
+    assert env["PGBOUNCER_EXPORTER_CONNECTION_STRING"]["value"] == \
+        "postgres://nova_metrics@127.0.0.1:6432/pgbouncer?sslmode=disable"
+    ref = env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]
+    secret = one(objs, "Secret", ref["name"]).obj
+    assert ref["key"] == "nova_metrics-password" and ref["key"] in (secret.get("data") or secret.get("stringData"))
+    assert exporter["securityContext"]["readOnlyRootFilesystem"] is True and exporter["resources"]["limits"]["memory"]
+    # the stats login is in auth_file (start script logins and mounted keys) and in stats_users, never admin_users
+    start = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert start["NOVA_POOLER_LOGINS"].split()[-1] == "nova_metrics"
+    items = {i["key"] for v in pod["volumes"] if "secret" in v for i in v["secret"]["items"]}
+    assert "nova_metrics-password" in items
+    settings = ini(objs)["pgbouncer"]
+    assert settings["stats_users"] == "nova_metrics" and "admin_users" not in settings
+    # its metrics Service and ServiceMonitor (job nova-postgres-pooler-rw-metrics, which the alerts select)
+    svc = one(objs, "Service", "nova-postgres-pooler-rw-metrics").obj
+    assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "pooler-rw"
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9300, "targetPort": "metrics"}]
+    sm = one(objs, "ServiceMonitor", "nova-postgres-pooler-rw").obj
+    assert sm["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "pooler-rw-metrics"
+    # the scrapers (networkPolicy.metricsFrom) reach the exporter's port only, in a rule of their own; the
+    # clients (pooler.allowFrom) keep theirs
+    np = render(PG, set_values=["pooler.enabled=true", "metrics.enabled=true", "pooler.allowFrom[0].podSelector.matchLabels.a=b",
+                                "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.m=n"])
+    ingress = one(np, "NetworkPolicy", "nova-postgres-pooler-rw")["spec"]["ingress"]
+    assert ingress == [{"from": [{"podSelector": {"matchLabels": {"a": "b"}}}], "ports": [{"port": "pgbouncer"}]},
+                       {"from": [{"namespaceSelector": {"matchLabels": {"m": "n"}}}], "ports": [{"port": "metrics"}]}]
+    rule = one(objs, "PrometheusRule", "nova-postgres").obj
+    exprs = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert 'job=~"nova-postgres-pooler-rw-metrics"' in exprs["NovaPostgresPoolerClientsWaiting"]
+
+
+def test_without_metrics_the_pooler_has_no_stats_login_and_no_exporter() -> None:
+    objs = render(PG, set_values=["pooler.enabled=true", "pooler.readOnly.enabled=true", "pooler.replicas=1"])
+    for role in ("rw", "ro"):
+        pod = one(objs, "Deployment", f"nova-postgres-pooler-{role}")["spec"]["template"]["spec"]
+        assert [c["name"] for c in pod["containers"]] == ["pgbouncer"]
+        assert "nova_metrics" not in pod["containers"][0]["env"][0]["value"]
+        assert "stats_users" not in ini(objs, role)["pgbouncer"]
+    assert not [o for o in objs if o.name.endswith("-metrics")]
+    with_ro = render(PG, set_values=["pooler.enabled=true", "pooler.readOnly.enabled=true", "pooler.replicas=1",
+                                     "metrics.enabled=true", "metrics.assumeCRDs=true"])
+    rule = one(with_ro, "PrometheusRule", "nova-postgres").obj
+    exprs = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert 'job=~"nova-postgres-pooler-rw-metrics|nova-postgres-pooler-ro-metrics"' in exprs["NovaPostgresPoolerMetricsDown"]
+    one(with_ro, "Service", "nova-postgres-pooler-ro-metrics")

@@ -83,6 +83,11 @@ Usage: {{ range include "nova-postgres.metrics.targets" . | fromYamlArray }}
 {{- $fullname := include "nova-postgres.fullname" . -}}
 - {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "metrics") }}, monitor: {{ $fullname }}, component: metrics, selects: postgres, port: 9187, targetPort: metrics}
 - {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "patroni-metrics") }}, monitor: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "patroni") }}, component: patroni-metrics, selects: postgres, port: {{ .Values.patroni.restApiPort }}, targetPort: patroni}
+{{- if .Values.pooler.enabled }}
+{{- range $role := include "nova-postgres.pooler.roles" . | fromJsonArray }}
+- {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" $ "suffix" (printf "pooler-%s-metrics" $role)) }}, monitor: {{ include "nova-postgres.pooler.name" (dict "ctx" $ "role" $role) }}, component: {{ printf "pooler-%s-metrics" $role }}, selects: {{ printf "pooler-%s" $role }}, port: {{ $.Values.metrics.pooler.port }}, targetPort: metrics}
+{{- end }}
+{{- end }}
 {{- if .Values.etcd.enabled }}
 - {service: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "etcd-metrics") }}, monitor: {{ include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "etcd") }}, component: etcd-metrics, selects: etcd, port: {{ .Values.etcd.metricsPort }}, targetPort: metrics}
 {{- end }}

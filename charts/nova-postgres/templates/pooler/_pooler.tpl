@@ -21,6 +21,16 @@ their passwords). Usage: {{ include "nova-postgres.pooler.logins" . }} */}}
 {{- keys .Values.isolation.logins | sortAlpha | join " " -}}
 {{- end -}}
 
+{{/* Logins of the pooler's auth_file, as a JSON list: the isolation logins, plus metrics.login (the exporter's
+stats_users login on the admin console) when metrics are on. Usage: {{ include "nova-postgres.pooler.authLogins" . | fromJsonArray }} */}}
+{{- define "nova-postgres.pooler.authLogins" -}}
+{{- $logins := keys .Values.isolation.logins | sortAlpha -}}
+{{- if and (eq (include "nova-common.metrics.enabled" .) "true") (not (has .Values.metrics.login $logins)) -}}
+{{- $logins = append $logins .Values.metrics.login -}}
+{{- end -}}
+{{- toJson $logins -}}
+{{- end -}}
+
 {{/* Server connections all pooler pods of one role may open to PostgreSQL: per pod, for each database the
 smaller of max_db_connections (when set) and (default_pool_size + reserve_pool_size) x its logins; times the
 pods. Usage: {{ include "nova-postgres.pooler.serverConnections" . }} */}}

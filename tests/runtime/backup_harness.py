@@ -337,7 +337,8 @@ class BackupCluster(ph.Cluster):
         pod = ph.Pod(root.name, "127.0.0.1", root, namespace=self.ns)
         for m in container["volumeMounts"]:
             pod.mounts[m["mountPath"]] = root / m["name"]
-        all_secrets = {**self.all_secrets, **_rendered_secrets(chart), **self.secrets, **(secrets or {})}
+        # A later render's generated Secrets keep this cluster's existing ones, as `lookup` does on upgrade.
+        all_secrets = {**_rendered_secrets(chart), **self.all_secrets, **(secrets or {})}
         translate = ph.Translator(pod.mounts, {}, "127.0.0.1")
         # pgN-path / pgN-socket-path are sent to pod N's TLS server: they are pod N's paths (the same in every
         # container in a cluster; here each pod has its own host directories).

@@ -58,7 +58,8 @@ def plan(args: argparse.Namespace, sets: list[dict[str, Any]]) -> list[str]:
         say(f"refused: the repository holds no backup of stanza {args.stanza!r}; take one first "
             "(backup Job) or set restore.stanza to the stanza that has them")
         raise SystemExit(1)
-    opts = ["--delta", "--target-action=promote", "--target-timeline=latest"]
+    opts = ["--delta", "--target-timeline=latest"]
+    targeted = ["--target-action=promote"]  # pgBackRest allows it with a target only
     if args.set:
         if args.set not in {b["label"] for b in sets}:
             say(f"refused: restore.set {args.set!r} is not in stanza {args.stanza!r}; backups: "
@@ -74,11 +75,11 @@ def plan(args: argparse.Namespace, sets: list[dict[str, Any]]) -> list[str]:
                 f"{first['label']} ({first_stop.isoformat()}); the earliest time this repository can restore to is "
                 f"{first_stop.isoformat()}")
             raise SystemExit(1)
-        opts += ["--type=time", f"--target={target.isoformat(sep=' ')}"]
+        opts += ["--type=time", f"--target={target.isoformat(sep=' ')}", *targeted]
     elif args.target_name:
-        opts += ["--type=name", f"--target={args.target_name}"]
+        opts += ["--type=name", f"--target={args.target_name}", *targeted]
     else:
-        opts += ["--type=default"]
+        opts += ["--type=default"]  # replay every archived WAL segment, then promote
     return opts
 
 

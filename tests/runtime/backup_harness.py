@@ -273,8 +273,11 @@ class BackupCluster(ph.Cluster):
     """A postgres_harness.Cluster plus the pgBackRest volumes, the ``pgbackrest`` sidecar and the backup Job."""
 
     def __init__(self, objects: Sequence[KubeObject], extra_secrets: dict[str, dict[str, str]], *,
-                 workdir: Path | None = None) -> None:
+                 claims: dict[str, Path] | None = None, workdir: Path | None = None) -> None:
+        """``claims``: PersistentVolumeClaim name -> host directory, shared by every pod and Job that mounts the
+        claim (a ReadWriteMany volume; it outlives the cluster, like the claim the chart keeps)."""
         self.extra_secrets = extra_secrets
+        self.claims = claims or {}
         super().__init__(objects, workdir=workdir)
 
     def _setup(self) -> None:
@@ -288,6 +291,20 @@ class BackupCluster(ph.Cluster):
             for pod in self.pg_pods:
                 for m in self.sidecar.get("volumeMounts") or []:
                     pod.mounts.setdefault(m["mountPath"], pod.root / m["name"])
+        for pod in self.pg_pods:
+            for m in self.pg_container().get("volumeMounts") or []:
+                claim = self._claim_dir(spec, m["name"])
+                if claim is not None:
+                    pod.mounts[m["mountPath"]] = claim
+
+    def _claim_dir(self, spec: dict[str, Any], volume: str) -> Path | None:
+        vol = next((v for v in spec.get("volumes") or [] if v["name"] == volume), {})
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim is None:
+            return None
+        if claim not in self.claims:
+            raise LookupError(f"volume {volume} mounts claim {claim}: pass its host directory in claims=")
+        return self.claims[claim]
 
     def pg_container_env(self, pod: ph.Pod) -> dict[str, str]:
         return ph.container_env(self.pg_container(), pod, {**self.secrets, **self.extra_secrets})
@@ -336,7 +353,7 @@ class BackupCluster(ph.Cluster):
         root = self.tmp / f"backup-{backup_type}-{time.monotonic_ns()}"
         pod = ph.Pod(root.name, "127.0.0.1", root, namespace=self.ns)
         for m in container["volumeMounts"]:
-            pod.mounts[m["mountPath"]] = root / m["name"]
+            pod.mounts[m["mountPath"]] = self._claim_dir(spec, m["name"]) or root / m["name"]
         # A later render's generated Secrets keep this cluster's existing ones, as `lookup` does on upgrade.
         all_secrets = {**_rendered_secrets(chart), **self.all_secrets, **(secrets or {})}
         translate = ph.Translator(pod.mounts, {}, "127.0.0.1")
@@ -345,6 +362,8 @@ class BackupCluster(ph.Cluster):
         pod_translate = {n + 1: ph.Translator(p.mounts, {}, p.ip) for n, p in enumerate(self.pg_pods)}
         volumes = {v["name"]: v for v in spec["volumes"]}
         for m in container["volumeMounts"]:
+            if "persistentVolumeClaim" in volumes[m["name"]]:
+                continue
             _write_volume(root / m["name"], volumes[m["name"]], chart, all_secrets,
                           lambda value: translate(value))
         conf = root / "config" / "pgbackrest.conf"
@@ -384,7 +403,7 @@ def _quote(arg: str) -> str:
 
 @contextlib.contextmanager
 def backup_cluster(objects: Sequence[KubeObject], extra_secrets: dict[str, dict[str, str]],
-                   timeout: float = 120, wait: bool = True) -> Any:
+                   timeout: float = 120, wait: bool = True, claims: dict[str, Path] | None = None) -> Any:
     """etcd + Patroni (+ pgbackrest sidecars) started; with ``wait`` until a leader and streaming replicas."""
     def start(c: ph.Cluster) -> None:
         c.start_etcd()
@@ -393,6 +412,6 @@ def backup_cluster(objects: Sequence[KubeObject], extra_secrets: dict[str, dict[
         if wait:
             c.wait_healthy(timeout)
 
-    cluster = ph.started(lambda: BackupCluster(objects, extra_secrets), start)
+    cluster = ph.started(lambda: BackupCluster(objects, extra_secrets, claims=claims), start)
     with cluster:
         yield cluster

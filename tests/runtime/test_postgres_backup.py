@@ -15,6 +15,7 @@ Real daemons from the rendered chart: SeaweedFS (TLS S3 on loopback), etcd, Patr
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -265,3 +266,46 @@ def test_restore_target_before_the_first_backup_is_refused(
         assert f"restore.targetTime {early} is before the end of the first backup" in text
         assert restored.leader() is None
         assert "initialized a new cluster" not in text
+
+
+def test_pvc_repository_backs_up_and_restores_into_a_fresh_cluster() -> None:
+    """The laptop repository: the claim the chart creates, one volume shared by every pod and the Job."""
+    require_binaries(*ph.BINARIES, "pgbackrest", "unshare")
+    import pwd
+    import shutil
+    import tempfile
+
+    repo = Path(tempfile.mkdtemp(prefix="nova-pvc-repo-"))
+    tmp = Path(tempfile.mkdtemp(prefix="nova-pvc-values-"))
+    try:
+        pw = pwd.getpwnam(ph.OS_USER)
+        os.chown(repo, pw.pw_uid, pw.pw_gid)
+        repo.chmod(0o750)
+        claims = {"nova-postgres-backup-repo": repo}
+        base: dict[str, Any] = {"replicas": 2,
+                                "image": {"repository": "percona/percona-distribution-postgresql", "tag": "15.19"},
+                                "postgresql": {"binDir": "/usr/lib/postgresql/15/bin"},
+                                "backup": {"enabled": True, "repository": {"type": "pvc"}}}
+        objects = _render(tmp, "pvc", base)
+        assert [o.name for o in objects if o.kind == "PersistentVolumeClaim"] == ["nova-postgres-backup-repo"]
+        with bh.backup_cluster(objects, {}, claims=claims) as cluster:
+            dsn = cluster.superuser_dsn(cluster.service_host("-primary"))
+            _exec(dsn, "CREATE TABLE ledger (id bigint PRIMARY KEY, amount int NOT NULL, "
+                       "at timestamptz NOT NULL DEFAULT clock_timestamp())")
+            _exec(dsn, "CREATE TABLE accounts (id int PRIMARY KEY, balance bigint NOT NULL)")
+            _exec(dsn, "INSERT INTO accounts SELECT g, 0 FROM generate_series(0, 9) g")
+            _insert(dsn, 1, 100)
+            job = cluster.run_backup_job("full")
+            assert job.returncode == 0, job.output[-3000:]
+            _insert(dsn, 101, 50)
+            check = cluster.pgbackrest(cluster.leader() or 0, "--stanza=nova-postgres", "check")
+            assert check.returncode == 0, check.stdout + check.stderr
+            expected = _checksums(dsn)
+        assert (repo / "backup" / "nova-postgres" / "backup.info").exists()
+        objects = _render(tmp, "pvc-restore", {**base, "restore": {"fromBackup": True}})
+        with bh.backup_cluster(objects, {}, claims=claims, timeout=180) as restored:
+            leader = restored.wait_healthy(180)
+            assert _checksums(restored.superuser_dsn(restored.pg_pods[leader].ip)) == expected
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)

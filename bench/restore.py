@@ -124,6 +124,7 @@ def main() -> int:
             started = time.monotonic()
             job = cluster.run_backup_job("full", timeout=3600)
             result["backup_s"] = round(time.monotonic() - started, 1)
+            print(f"backup: {result}", file=sys.stderr, flush=True)
             if job.returncode != 0:
                 raise RuntimeError(f"backup Job failed: {job.output[-2000:]}")
             info = json.loads(cluster.pgbackrest(cluster.leader() or 0, "--stanza=nova-postgres", "--output=json",
@@ -132,6 +133,7 @@ def main() -> int:
             samples = measure_rpo(cluster, args.load_s)
             result["rpo_s_max"] = round(max(samples), 1)
             result["rpo_s_median"] = round(statistics.median(samples), 1)
+            print(f"rpo: {result}", file=sys.stderr, flush=True)
             check = cluster.pgbackrest(cluster.leader() or 0, "--stanza=nova-postgres", "check")
             if check.returncode != 0:
                 raise RuntimeError(check.stdout + check.stderr)
@@ -140,7 +142,8 @@ def main() -> int:
         started = time.monotonic()
         restore = render(tmp, "restore", values(s3, restore={"fromBackup": True}))
         with bh.backup_cluster(restore, s3.secrets(), wait=False) as restored:
-            leader = restored.wait("a restored primary", lambda: restored.leader(), 3600, 0.5)
+            restored.wait("a restored primary", lambda: restored.leader() is not None, 3600, 0.5)
+            leader = restored.leader() or 0
             result["restore_s"] = round(time.monotonic() - started, 1)
             result["rows_equal"] = rows(restored.superuser_dsn(restored.pg_pods[leader].ip)) == expected
     print(json.dumps(result), flush=True)

@@ -12,7 +12,7 @@ from tools.helm import REPO_ROOT
 
 
 @pytest.mark.parametrize(("script", "args"), [("schema.py", ["--runs", "0"]), ("lint.py", ["--runs", "0"]),
-                                                ("suite.py", ["--runs", "0"])])
+                                                ("suite.py", ["--runs", "0"]), ("restore.py", ["--size-mb", "0"])])
 def test_a_benchmark_that_cannot_run_says_why_in_its_last_json_line(script: str, args: list[str]) -> None:
     proc = subprocess.run([sys.executable, str(REPO_ROOT / "bench" / script), *args],
                           capture_output=True, text=True, check=False, cwd=REPO_ROOT)

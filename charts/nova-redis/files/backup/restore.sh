@@ -67,7 +67,9 @@ case "${1:-}" in
         # step that dies before it leaves no appendonlydir, so the next attempt restores again).
         stage="$incoming/$aofdir"
         mkdir -p "$stage"
-        cp "$file" "$stage/$aofname.1.base.rdb"
+        # A hard link, not a copy (same volume): Redis never changes either file in place (BGSAVE and AOF
+        # rewrites write new files and rename them), so sharing the blocks is safe and halves the space.
+        ln "$file" "$stage/$aofname.1.base.rdb" 2>/dev/null || cp "$file" "$stage/$aofname.1.base.rdb"
         printf 'file %s.1.base.rdb seq 1 type b\n' "$aofname" >"$stage/$aofname.manifest"
         mv -f "$file" "$data/dump.rdb"
         mv "$stage" "$data/$aofdir"

@@ -69,11 +69,12 @@ def restore_values(snapshot: str, claim: str = CLAIM, source_prefix: str = "") -
 
 @dataclass
 class StepResult:
-    """One container of a backup/restore pod: its name, exit code and combined log."""
+    """One container of a backup/restore pod: its name, exit code, combined log and wall time (seconds)."""
 
     name: str
     returncode: int
     log: str
+    seconds: float = 0.0
 
 
 @dataclass
@@ -158,12 +159,14 @@ def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str
         else:
             env[k] = v
     argv = c.argv(c.spec["command"] + c.spec.get("args", []))
+    t0 = time.monotonic()
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
                               cwd=h.workdir)
     except subprocess.TimeoutExpired as exc:
-        return StepResult(c.name, -1, f"timed out after {timeout:.0f}s\n{exc.stdout or ''}{exc.stderr or ''}")
-    return StepResult(c.name, done.returncode, done.stdout + done.stderr)
+        return StepResult(c.name, -1, f"timed out after {timeout:.0f}s\n{exc.stdout or ''}{exc.stderr or ''}",
+                          time.monotonic() - t0)
+    return StepResult(c.name, done.returncode, done.stdout + done.stderr, time.monotonic() - t0)
 
 
 def cronjob_pod_spec(h: RedisHarness) -> dict[str, Any]:

@@ -86,7 +86,7 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.steps) and all(s.returncode == 0 for s in self.steps) and len(self.steps) == 2
+        return bool(self.steps) and all(s.returncode == 0 for s in self.steps) and self.steps[-1].name == "store"
 
     @property
     def log(self) -> str:
@@ -186,14 +186,17 @@ def step_env(h: RedisHarness, pod_dir: Path, container: str, claims: Mapping[str
 def run_backup_job(h: RedisHarness, pod_dir: Path, claims: Mapping[str, Path],
                    env_override: Mapping[str, str | None] | None = None,
                    step_env: Mapping[str, Mapping[str, str | None]] | None = None,
-                   timeout: float = 120) -> JobResult:
+                   timeout: float = 120, skip: tuple[str, ...] = ()) -> JobResult:
     """Run one backup Job pod of the rendered CronJob in ``pod_dir``: init containers in order, then the
     containers, stopping at the first failure (as the kubelet does; restartPolicy Never). ``env_override``
-    changes (None: removes) variables of every step, ``step_env`` of one step by container name."""
+    changes (None: removes) variables of every step, ``step_env`` of one step by container name. ``skip``:
+    steps not to run (e.g. ``snapshot``, with ``pod_dir/scratch`` holding an earlier Job's snapshot)."""
     spec = cronjob_pod_spec(h)
     pod_dir.mkdir(parents=True, exist_ok=True)
     steps: list[StepResult] = []
     for c_spec in [*spec.get("initContainers", []), *spec["containers"]]:
+        if c_spec["name"] in skip:
+            continue
         c = _materialise(h, pod_dir, spec, c_spec, claims)
         env = {**(env_override or {}), **((step_env or {}).get(c.name, {}))}
         result = _run(h, c, f"{h.fullname}-backup-manual", env, timeout)

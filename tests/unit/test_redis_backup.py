@@ -3,8 +3,10 @@ objects. The behaviour on real daemons is tests/runtime/test_redis_backup.py's; 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -177,3 +179,11 @@ def test_backup_scripts_pass_shellcheck() -> None:
     proc = subprocess.run(["shellcheck", "-s", "sh", "-x", *scripts], cwd=CHART / "files/backup",
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+def test_the_restore_bench_refusing_its_key_count_says_why_in_its_last_json_line_and_starts_nothing() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "restore_redis.py"), "--keys", "0"],
+                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last == {"bench": "restore_redis", "error": "--keys must be at least 1, got 0"}

@@ -47,7 +47,7 @@ from tests.runtime.redis_harness import Container, HarnessError, RedisHarness
 CLAIM = "redis-backups"  # backup.repository.pv.existingClaim in the renders of these tests
 SCRIPTS = ("snapshot.sh", "store.sh", "restore.sh", "lib.sh")
 BINARIES = ("redis-server", "redis-cli", "redis-check-rdb", "timeout")
-S3_BINARIES = ("rclone", "openssl")
+S3_BINARIES = ("rclone", "openssl", "busybox")
 S3_HOST = 20  # the S3 server -> <block>.20
 BUCKET = "nova-backups"
 
@@ -159,6 +159,8 @@ def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str
         else:
             env[k] = v
     argv = c.argv(c.spec["command"] + c.spec.get("args", []))
+    if "rclone/rclone" in c.spec.get("image", ""):
+        argv, env["PATH"] = _as_in_the_rclone_image(argv, h.workdir / "busybox-bin")
     t0 = time.monotonic()
     try:
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False,
@@ -167,6 +169,23 @@ def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str
         return StepResult(c.name, -1, f"timed out after {timeout:.0f}s\n{exc.stdout or ''}{exc.stderr or ''}",
                           time.monotonic() - t0)
     return StepResult(c.name, done.returncode, done.stdout + done.stderr, time.monotonic() - t0)
+
+
+def _as_in_the_rclone_image(argv: list[str], bindir: Path) -> tuple[list[str], str]:
+    """The rclone image is Alpine: /bin/sh and every tool a script calls are BusyBox, plus rclone. Run the step
+    the same way: BusyBox's sh, and a PATH of BusyBox applets and rclone only (Debian's busybox package)."""
+    busybox, rclone = shutil.which("busybox"), shutil.which("rclone")
+    if busybox is None or rclone is None:
+        raise HarnessError("the rclone image's steps need `busybox` and `rclone` (make setup installs both)")
+    if not bindir.is_dir():
+        bindir.mkdir(parents=True)
+        applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+        for applet in applets:
+            (bindir / applet).symlink_to(busybox)
+        (bindir / "rclone").symlink_to(rclone)
+    if argv[:1] != ["/bin/sh"]:
+        raise HarnessError(f"expected the step to run /bin/sh, got {argv[:1]}")
+    return [busybox, "sh", *argv[1:]], str(bindir)
 
 
 def cronjob_pod_spec(h: RedisHarness) -> dict[str, Any]:

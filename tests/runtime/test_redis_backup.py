@@ -135,6 +135,14 @@ def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(c
         steps = rb.run_restore_init(restored, 0, {rb.CLAIM: repo}, data_dir=fresh, env_override={"RESTORE_SNAPSHOT": "latest"})
         assert [s.returncode for s in steps] == [0], steps
         assert (fresh / ".nova-redis-restored").read_text().split()[0] == name
+        # A snapshot the repository does not hold, and `latest` of a release that has none, are refused.
+        for snapshot, reason in (("nova-redis-20190101T000000Z.rdb", "is not in the PV repository"),
+                                 ("latest", "holds no snapshot of nobody-redis")):
+            empty = workdir / f"refused-{snapshot}"
+            steps = rb.run_restore_init(restored, 2, {rb.CLAIM: repo}, data_dir=empty,
+                                        env_override={"RESTORE_SNAPSHOT": snapshot, "BACKUP_PREFIX": "nobody-redis"})
+            assert steps[-1].returncode == 1 and reason in steps[-1].log, steps
+            assert not (empty / "appendonlydir").exists()
         # A damaged snapshot is refused and leaves the data directory empty (the next attempt tries again).
         broken = workdir / "broken-repository"
         shutil.copytree(repo, broken)
@@ -202,6 +210,13 @@ def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(clu
             assert (data / ".nova-redis-restored").read_text().split()[0] == name
             got = _load(data, cluster.block.host(30))
             assert got == expected
+            # Wrong credentials on the restore side: restore-fetch fails with the reason, nothing is laid out.
+            empty = workdir / "s3-refused-data"
+            steps = rb.run_restore_init(new, 1, {}, data_dir=empty,
+                                        env_override={"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": "wrong"})
+            assert [(s.name, s.returncode) for s in steps] == [("restore-fetch", 1)], steps
+            assert "FAILED: cannot list" in steps[0].log and "403" in steps[0].log, steps[0].log
+            assert not (empty / "appendonlydir").exists()
         finally:
             new.close()
     finally:
@@ -230,11 +245,12 @@ def _load(data: Path, address: str) -> dict[str, object]:
 
 
 def _failed(job: rb.JobResult, step: str, *reasons: str) -> None:
-    """The Job failed in ``step`` with one of ``reasons`` in its log, and never claimed success."""
+    """The Job failed in ``step``, its `FAILED:` line names one of ``reasons``, and it never claimed success."""
     assert not job.ok, job.log
     assert job.steps[-1].name == step and job.steps[-1].returncode != 0, job.log
-    assert "FAILED:" in job.steps[-1].log, job.log
-    assert any(r in job.steps[-1].log for r in reasons), job.log
+    failed = [line for line in job.steps[-1].log.splitlines() if "FAILED:" in line]
+    assert len(failed) == 1, job.log
+    assert any(r in failed[0] for r in reasons), job.log
     assert "OK: snapshot" not in job.log
 
 
@@ -270,3 +286,14 @@ def test_bad_repository_or_credentials_fail_the_job_with_the_reason(cluster: Red
             _failed(job, "store", *reasons)
     finally:
         render.close()
+
+    # Last (it breaks the module's cluster): with both replicas gone the Job fails, naming each replica's state;
+    # it never falls back to the master (whose full-sync count does not move).
+    master = cluster.wait_stable()
+    syncs = int(cluster.client(master).info("stats")["sync_full"])
+    for i in range(3):
+        if i != master:
+            cluster.kill(f"redis-{i}")
+    job = rb.run_backup_job(cluster, workdir / "no-replica", {rb.CLAIM: workdir})
+    _failed(job, "snapshot", "(the snapshot is never taken from the master)", "no replica gave a snapshot (never the master)")
+    assert int(cluster.client(master).info("stats")["sync_full"]) == syncs

@@ -25,63 +25,79 @@ cli() (
     _auth=$1 _t=$2 _host=$3 _port=$4
     shift 4
     if [ -n "$_auth" ]; then REDISCLI_AUTH=$_auth; export REDISCLI_AUTH; else unset REDISCLI_AUTH; fi
-    timeout "$_t" redis-cli --raw -h "$_host" -p "$_port" "$@" 2>&1
+    timeout "$_t" redis-cli --raw -h "$_host" -p "$_port" "$@" 2>&1 </dev/null
 )
 
-# healthy_replicas SENTINEL_HOST: "host port" of every replica that Sentinel sees with its link up.
-healthy_replicas() {
+# replicas_of SENTINEL_HOST: one line per replica the Sentinel knows, "host port flags link-status"; an error
+# answer (unreachable, NOAUTH/WRONGPASS) is printed as "error <message>".
+replicas_of() {
     cli "$SENTINEL_PASSWORD" "$CLI_TIMEOUT" "$1" "$SENTINEL_PORT" SENTINEL replicas "$SENTINEL_MASTER_SET" | tr -d '\r' | awk '
-        function emit() { if (ip != "" && flags == "slave" && link == "ok") print ip, port }
+        function emit() { if (ip != "") print ip, port, flags, link }
+        NR == 1 && (/^(ERR|NOAUTH|WRONGPASS|NOPERM)/ || /^Could not connect/ || /^AUTH failed/) { print "error", $0; bad = 1; exit }
         NR % 2 == 1 { key = $0; next }
         key == "name" { emit(); ip = ""; port = ""; flags = ""; link = "" }
         key == "ip" { ip = $0 }
         key == "port" { port = $0 }
         key == "flags" { flags = $0 }
         key == "master-link-status" { link = $0 }
-        END { emit() }'
+        END { if (!bad) emit() }'
 }
 
 mkdir -p "$BACKUP_WORK_DIR"
 candidates=""
 reasons=""
 for s in $NOVA_REDIS_NODES; do
-    answer=$(healthy_replicas "$s" || true)
+    known=$(replicas_of "$s" || true)
+    answer=$(printf '%s\n' "$known" | awk '$3 == "slave" && $4 == "ok" { print $1, $2 }')
     if [ -n "$answer" ]; then
         candidates=$answer
         log "Sentinel $s:$SENTINEL_PORT names healthy replicas: $(printf '%s' "$answer" | tr '\n' ' ')"
         break
     fi
-    # Keep why this Sentinel gave nothing (unreachable, NOAUTH/WRONGPASS, no replica with its link up).
-    why=$(cli "$SENTINEL_PASSWORD" "$CLI_TIMEOUT" "$s" "$SENTINEL_PORT" SENTINEL replicas "$SENTINEL_MASTER_SET" | tr -d '\r' | head -n 2 | tr '\n' ' ')
-    reasons="$reasons [$s: ${why:-no replica with master-link-status ok}]"
+    # Keep why this Sentinel gave nothing: its error, or the replicas it knows and their state.
+    case "$known" in
+        error*) why=${known#error } ;;
+        '') why="no answer, or no replica known" ;;
+        *) why="no replica with flags slave and master-link-status ok: $(printf '%s\n' "$known" | awk '{ printf "%s:%s flags=%s link=%s; ", $1, $2, $3, $4 }')" ;;
+    esac
+    reasons="$reasons [$s: $why]"
 done
 [ -n "$candidates" ] || die "no Sentinel named a healthy replica of $SENTINEL_MASTER_SET (the snapshot is never taken from the master):$reasons"
 
 name="$BACKUP_PREFIX-$(date -u '+%Y%m%dT%H%M%SZ').rdb"
 file="$BACKUP_WORK_DIR/$name"
-printf '%s\n' "$candidates" | {
-    while read -r host port; do
-        [ -n "$host" ] || continue
-        info=$(cli "${REDIS_PASSWORD:-}" "$CLI_TIMEOUT" "$host" "$port" INFO replication | tr -d '\r' || true)
-        case "$info" in
-            *role:slave*) ;;
-            *) log "skipping $host:$port: not a replica now ($(printf '%s' "$info" | head -n 2 | tr '\n' ' '))"; continue ;;
-        esac
-        if ! printf '%s\n' "$info" | grep -qx 'master_link_status:up' || ! printf '%s\n' "$info" | grep -qx 'master_sync_in_progress:0'; then
-            log "skipping $host:$port: its link to the master is not up or it is syncing"
+taken=""
+failures=""
+while read -r host port; do
+    [ -n "$host" ] || continue
+    info=$(cli "${REDIS_PASSWORD:-}" "$CLI_TIMEOUT" "$host" "$port" INFO replication | tr -d '\r' || true)
+    case "$info" in
+        *role:slave*) ;;
+        *)
+            failures="$failures [$host:$port: not a replica now: $(printf '%s' "$info" | head -n 2 | tr '\n' ' ')]"
+            log "skipping $host:$port: not a replica now"
             continue
-        fi
-        log "taking the snapshot from replica $host:$port into $file"
-        rm -f "$file"
-        if out=$(cli "${REDIS_PASSWORD:-}" "$SNAPSHOT_TIMEOUT" "$host" "$port" --rdb "$file"); then
-            log "redis-cli: $(printf '%s' "$out" | tail -n 1)"
-            printf '%s %s\n' "$host" "$port" >"$BACKUP_WORK_DIR/source"
-            exit 0
-        fi
-        log "snapshot from $host:$port failed: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
-    done
-    exit 1
-} || die "no replica gave a snapshot (see the lines above)"
+            ;;
+    esac
+    if ! printf '%s\n' "$info" | grep -qx 'master_link_status:up' || ! printf '%s\n' "$info" | grep -qx 'master_sync_in_progress:0'; then
+        failures="$failures [$host:$port: its link to the master is not up or it is syncing]"
+        log "skipping $host:$port: its link to the master is not up or it is syncing"
+        continue
+    fi
+    log "taking the snapshot from replica $host:$port into $file"
+    rm -f "$file"
+    if out=$(cli "${REDIS_PASSWORD:-}" "$SNAPSHOT_TIMEOUT" "$host" "$port" --rdb "$file"); then
+        log "redis-cli: $(printf '%s' "$out" | tail -n 1)"
+        printf '%s %s\n' "$host" "$port" >"$BACKUP_WORK_DIR/source"
+        taken=yes
+        break
+    fi
+    failures="$failures [$host:$port: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')]"
+    log "snapshot from $host:$port failed"
+done <<EOF
+$candidates
+EOF
+[ -n "$taken" ] || die "no replica gave a snapshot (never the master):$failures"
 
 check=$(redis-check-rdb "$file" 2>&1) || die "redis-check-rdb rejects $name: $(printf '%s' "$check" | tail -n 3 | tr '\n' ' ')"
 keys=$(printf '%s\n' "$check" | sed -n 's/^\[info\] \([0-9]*\) keys read$/\1/p')

@@ -591,7 +591,8 @@ class RedisHarness:
     def _plus_one(v: int | None) -> int | None:
         return None if v is None else v + 1
 
-    def _proxy_servers(self) -> list[dict[str, str]]:
+    def proxy_servers(self) -> list[dict[str, str]]:
+        """HAProxy's stats CSV: one row per server (pxname, svname, status, check_duration, ...)."""
         port = self._proxy_health_port()
         with urllib.request.urlopen(f"http://{self.proxy_address}:{port}/stats;csv", timeout=2) as resp:
             text = resp.read().decode().lstrip("# ")
@@ -599,12 +600,12 @@ class RedisHarness:
 
     def proxy_status(self) -> dict[str, str]:
         """HAProxy's view: node backend (``node<i>``) -> its server's status (UP, DOWN, ...), from the stats CSV."""
-        return {row["pxname"]: row["status"] for row in self._proxy_servers() if re.fullmatch(r"node\d+", row["pxname"])}
+        return {row["pxname"]: row["status"] for row in self.proxy_servers() if re.fullmatch(r"node\d+", row["pxname"])}
 
     def proxy_selected(self) -> list[int]:
         """The nodes the -master frontend selects right now, by its own rule: the server of backend node<i> UP
         and a majority of the servers of backend node<i>_votes (one per Sentinel) UP."""
-        rows = self._proxy_servers()
+        rows = self.proxy_servers()
         votes = {i: sum(1 for r in rows if r["pxname"] == f"node{i}_votes" and r["status"].startswith("UP"))
                  for i in range(len(self.addresses))}
         majority = len(self.addresses) // 2 + 1

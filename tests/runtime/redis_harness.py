@@ -794,6 +794,7 @@ class ProxyWrite:
     accepted: bool
     replicas: int
     error: str | None = None
+    sent: float = 0.0  # when the pipeline was sent (``t`` is when it returned)
 
     @property
     def acked(self) -> bool:
@@ -823,6 +824,7 @@ class ProxyWriter(threading.Thread):
         while not self._stop_event.is_set():
             n += 1
             key = f"{self.prefix}:{n}"
+            sent = time.monotonic()
             try:
                 pipe = client.pipeline(transaction=False)
                 pipe.execute_command("CLIENT", "INFO")
@@ -832,9 +834,11 @@ class ProxyWriter(threading.Thread):
                 accepted = set_reply is True
                 replicas = int(wait_reply) if isinstance(wait_reply, int) else 0
                 error = None if accepted else f"{type(set_reply).__name__}: {set_reply}"
-                self.writes.append(ProxyWrite(key, time.monotonic(), self._node(info), accepted, replicas, error))
+                self.writes.append(ProxyWrite(key, time.monotonic(), self._node(info), accepted, replicas, error,
+                                              sent))
             except (redis.RedisError, OSError) as exc:
-                self.writes.append(ProxyWrite(key, time.monotonic(), None, False, 0, f"{type(exc).__name__}: {exc}"))
+                self.writes.append(ProxyWrite(key, time.monotonic(), None, False, 0, f"{type(exc).__name__}: {exc}",
+                                              sent))
                 client.connection_pool.disconnect()
             time.sleep(self.interval)
 
@@ -842,7 +846,8 @@ class ProxyWriter(threading.Thread):
         return {w.key: f"v{w.key.rsplit(':', 1)[1]}" for w in list(self.writes) if w.acked}
 
     def first_ack_after(self, t: float) -> float | None:
-        return next((w.t for w in list(self.writes) if w.acked and w.t > t), None)
+        """When the first write sent after ``t`` was acknowledged (a write in flight at ``t`` does not count)."""
+        return next((w.t for w in list(self.writes) if w.acked and w.sent > t), None)
 
     def stop(self) -> list[ProxyWrite]:
         self._stop_event.set()

@@ -25,6 +25,7 @@ import csv
 import io
 import itertools
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -590,13 +591,26 @@ class RedisHarness:
     def _plus_one(v: int | None) -> int | None:
         return None if v is None else v + 1
 
-    def proxy_status(self) -> dict[str, str]:
-        """HAProxy's view: backend name -> server status (UP, DOWN, ...), from the stats CSV."""
+    def proxy_servers(self) -> list[dict[str, str]]:
+        """HAProxy's stats CSV: one row per server (pxname, svname, status, check_duration, ...)."""
         port = self._proxy_health_port()
         with urllib.request.urlopen(f"http://{self.proxy_address}:{port}/stats;csv", timeout=2) as resp:
             text = resp.read().decode().lstrip("# ")
-        return {row["pxname"]: row["status"] for row in csv.DictReader(io.StringIO(text))
-                if row["svname"] not in ("FRONTEND", "BACKEND")}
+        return [row for row in csv.DictReader(io.StringIO(text)) if row["svname"] not in ("FRONTEND", "BACKEND")]
+
+    def proxy_status(self) -> dict[str, str]:
+        """HAProxy's view: node backend (``node<i>``) -> its server's status (UP, DOWN, ...), from the stats CSV."""
+        return {row["pxname"]: row["status"] for row in self.proxy_servers() if re.fullmatch(r"node\d+", row["pxname"])}
+
+    def proxy_selected(self) -> list[int]:
+        """The nodes the -master frontend selects right now, by its own rule: the server of backend node<i> UP
+        and a majority of the servers of backend node<i>_votes (one per Sentinel) UP."""
+        rows = self.proxy_servers()
+        votes = {i: sum(1 for r in rows if r["pxname"] == f"node{i}_votes" and r["status"].startswith("UP"))
+                 for i in range(len(self.addresses))}
+        majority = len(self.addresses) // 2 + 1
+        return sorted(int(r["pxname"][4:]) for r in rows if re.fullmatch(r"node\d+", r["pxname"])
+                      and r["status"].startswith("UP") and votes[int(r["pxname"][4:])] >= majority)
 
     def _proxy_spec(self) -> dict[str, Any]:
         return self._one("Deployment", f"{self.fullname}-master")["spec"]["template"]["spec"]
@@ -780,6 +794,7 @@ class ProxyWrite:
     accepted: bool
     replicas: int
     error: str | None = None
+    sent: float = 0.0  # when the pipeline was sent (``t`` is when it returned)
 
     @property
     def acked(self) -> bool:
@@ -809,6 +824,7 @@ class ProxyWriter(threading.Thread):
         while not self._stop_event.is_set():
             n += 1
             key = f"{self.prefix}:{n}"
+            sent = time.monotonic()
             try:
                 pipe = client.pipeline(transaction=False)
                 pipe.execute_command("CLIENT", "INFO")
@@ -818,9 +834,11 @@ class ProxyWriter(threading.Thread):
                 accepted = set_reply is True
                 replicas = int(wait_reply) if isinstance(wait_reply, int) else 0
                 error = None if accepted else f"{type(set_reply).__name__}: {set_reply}"
-                self.writes.append(ProxyWrite(key, time.monotonic(), self._node(info), accepted, replicas, error))
+                self.writes.append(ProxyWrite(key, time.monotonic(), self._node(info), accepted, replicas, error,
+                                              sent))
             except (redis.RedisError, OSError) as exc:
-                self.writes.append(ProxyWrite(key, time.monotonic(), None, False, 0, f"{type(exc).__name__}: {exc}"))
+                self.writes.append(ProxyWrite(key, time.monotonic(), None, False, 0, f"{type(exc).__name__}: {exc}",
+                                              sent))
                 client.connection_pool.disconnect()
             time.sleep(self.interval)
 
@@ -828,7 +846,8 @@ class ProxyWriter(threading.Thread):
         return {w.key: f"v{w.key.rsplit(':', 1)[1]}" for w in list(self.writes) if w.acked}
 
     def first_ack_after(self, t: float) -> float | None:
-        return next((w.t for w in list(self.writes) if w.acked and w.t > t), None)
+        """When the first write sent after ``t`` was acknowledged (a write in flight at ``t`` does not count)."""
+        return next((w.t for w in list(self.writes) if w.acked and w.sent > t), None)
 
     def stop(self) -> list[ProxyWrite]:
         self._stop_event.set()
@@ -868,13 +887,13 @@ class NodeProbe(threading.Thread):
 @dataclass
 class EndpointSample:
     t: float
-    up: list[int]                      # nodes HAProxy's -master backends mark UP
+    up: list[int]                      # nodes the -master frontend selects (RedisHarness.proxy_selected)
     roles: dict[int, str | None]       # the role each UP node reports right after (None: no answer)
 
 
 class EndpointSampler(threading.Thread):
-    """Every ``interval`` (100 ms): the set of nodes the -master endpoint selects (HAProxy backends UP, from
-    its stats) and the role each of them reports."""
+    """Every ``interval`` (100 ms): the set of nodes the -master endpoint selects (from HAProxy's stats, by the
+    frontend's rule: node backend UP and named by a majority of the Sentinels) and the role each of them reports."""
 
     def __init__(self, harness: RedisHarness, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
@@ -886,11 +905,10 @@ class EndpointSampler(threading.Thread):
         while not self._stop_event.is_set():
             t = time.monotonic()
             try:
-                status = self.harness.proxy_status()
+                up: list[int] | None = self.harness.proxy_selected()
             except OSError:
-                status = None
-            if status is not None:
-                up = sorted(int(name[4:]) for name, st in status.items() if name.startswith("node") and st.startswith("UP"))
+                up = None
+            if up is not None:
                 roles: dict[int, str | None] = {}
                 for i in up:
                     try:
@@ -1167,6 +1185,8 @@ def fault_master_partition(h: RedisHarness, label: str, hold_after_failover: flo
         time.sleep(0.3)
     result = rec.result(t0, old, final)
     result["partition_s"] = round(t_heal - t0, 3)
+    # Writes acknowledged through -master again while the old master was still cut off.
+    result["recovered_during_partition"] = result["recovery_s"] < result["partition_s"]
     return result
 
 

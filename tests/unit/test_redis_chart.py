@@ -306,10 +306,12 @@ def test_sentinel_and_haproxy_sentinel_check_use_the_sentinel_password(helm_majo
     assert "printf 'sentinel sentinel-pass %s\\n' \"$q\"" in start
     assert re.search(r"sentinel auth-pass %s %s.*conf_quote \"\$REDIS_PASSWORD\"", start)
     cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
-    for body in re.findall(r"^backend node\d+\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE):
-        redis_part, sentinel_part = body.split("tcp-check connect port 26379")
-        assert "${REDIS_PASSWORD}" in redis_part and "SENTINEL_PASSWORD" not in redis_part
-        assert "${SENTINEL_PASSWORD}" in sentinel_part and "REDIS_PASSWORD" not in sentinel_part
+    nodes, votes = haproxy_backends(cfg, r"node\d+"), haproxy_backends(cfg, r"node\d+_votes")
+    assert len(nodes) == len(votes) == 3
+    for body in nodes.values():  # the Redis check logs in to Redis
+        assert "${REDIS_PASSWORD}" in body and "SENTINEL_PASSWORD" not in body
+    for body in votes.values():  # the Sentinel checks log in to Sentinel
+        assert "${SENTINEL_PASSWORD}" in body and "REDIS_PASSWORD" not in body
 
 
 def test_existing_secret_is_evaluated_with_tpl_and_no_secret_is_generated(helm_major: int, tmp_path: Path) -> None:
@@ -340,19 +342,64 @@ def test_auth_disabled_renders_no_secret_and_no_auth_step(helm_major: int) -> No
 # ---- write-safe endpoint ------------------------------------------------------------------------------------
 
 
-def test_proxy_checks_role_and_sentinel_view_per_node_and_fails_closed(helm_major: int) -> None:
+def haproxy_backends(cfg: str, name: str) -> dict[str, str]:
+    """Backends of a rendered haproxy.cfg whose name matches ``name`` (a regex): name -> body."""
+    return dict(re.findall(rf"^backend ({name})\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE))
+
+
+def test_proxy_selects_the_master_named_by_a_majority_of_the_sentinels_and_fails_closed(helm_major: int) -> None:
     objs = objects(helm_major)
     cfg = one(objs, "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
-    backends = re.findall(r"^backend (node\d+)\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE)
-    assert [b for b, _ in backends] == ["node0", "node1", "node2"]
-    for i, (_, body) in enumerate(backends):
-        host = f"nova-redis-{i}.nova-redis-headless.nova-redis.svc.cluster.local"
-        assert "expect string role:master" in body
-        assert "tcp-check connect port 26379" in body
-        assert f'expect string "\\n{host}\\r\\n"' in body
-        assert f"server node{i} {host}:6379 check" in body
-    rejects = re.findall(r"tcp-request connection reject if (node\d)_up (node\d)_up", cfg)
+    hosts = [f"nova-redis-{i}.nova-redis-headless.nova-redis.svc.cluster.local" for i in range(3)]
+    nodes = haproxy_backends(cfg, r"node\d+")
+    assert list(nodes) == ["node0", "node1", "node2"]
+    for i, body in enumerate(nodes.values()):
+        # The node itself says role:master (a replica fails at once) ...
+        assert "expect min-recv 0 !string role:slave" in body and "expect string role:master" in body
+        # ... and frontend health says a majority of the Sentinels names it (a plain connection, never TLS).
+        assert "tcp-check connect addr 127.0.0.1 port 8404\n" in body
+        assert f'tcp-check send "GET /quorum/node{i} HTTP/1.0\\r\\n\\r\\n"' in body
+        assert 'expect min-recv 12 rstring "^HTTP/1[.][01] 200 "' in body
+        assert re.search(rf"^    server node{i} {hosts[i]}:6379 check resolvers cluster ", body, re.MULTILINE)
+        assert "26379" not in body  # the node check asks no Sentinel itself
+    votes = haproxy_backends(cfg, r"node\d+_votes")
+    assert list(votes) == ["node0_votes", "node1_votes", "node2_votes"]
+    for i, body in enumerate(votes.values()):
+        # One check-only server per Sentinel (every pod's, not only node i's own), UP while it names node i.
+        servers = re.findall(r"^    server (sentinel\d) (\S+) check fall 1 rise 2 resolvers cluster ", body, re.MULTILINE)
+        assert servers == [(f"sentinel{j}", f"{hosts[j]}:26379") for j in range(3)]
+        # PING's reply marks the end of the answer; then a wrong answer fails without waiting for a timeout.
+        assert 'tcp-check send "SENTINEL get-master-addr-by-name nova\\r\\nPING\\r\\n"' in body
+        pattern = hosts[i].replace(".", "[.]")
+        assert body.index("expect string +PONG") < body.index(f'expect min-recv 0 rstring "\\n{pattern}\\r\\n"')
+    # Nothing routes to a votes backend.
+    assert not re.search(r"(use_backend|default_backend) node\d_votes", cfg)
+    # Frontend health answers the quorum question: 2 of 3 Sentinels.
+    health = re.search(r"^frontend health\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE).group(1)
+    assert re.findall(r"http-request return status 200 if \{ path /quorum/(node\d) \} \{ nbsrv\((node\d)_votes\) ge 2 \}",
+                      health) == [("node0", "node0"), ("node1", "node1"), ("node2", "node2")]
+    assert health.index("return status 200") < health.index("http-request return status 503 if { path_beg /quorum/ }")
+    # The frontend selects a node whose check passes AND that holds a majority right now; two selected -> reject.
+    front = re.search(r"^frontend redis_master\n(.*?)(?=^\S|\Z)", cfg, flags=re.DOTALL | re.MULTILINE).group(1)
+    for i in range(3):
+        assert f"acl node{i}_up nbsrv(node{i}) gt 0" in front and f"acl node{i}_named nbsrv(node{i}_votes) ge 2" in front
+        assert f"use_backend node{i} if node{i}_up node{i}_named" in front
+    rejects = re.findall(r"tcp-request connection reject if (node\d)_up \1_named (node\d)_up \2_named", front)
     assert sorted(rejects) == [("node0", "node1"), ("node0", "node2"), ("node1", "node2")]
+    assert front.index("tcp-request connection reject") < front.index("use_backend")
+
+
+def test_proxy_majority_follows_replicas_and_the_bind_address(helm_major: int) -> None:
+    cfg = one(objects(helm_major, set_values=("replicas=5", "sentinel.quorum=3", "masterProxy.bindAddress=10.1.2.3",
+                                              "masterProxy.healthPort=9000")),
+              "ConfigMap", "nova-redis-master")["data"]["haproxy.cfg"]
+    votes = haproxy_backends(cfg, r"node\d+_votes")
+    assert len(votes) == 5 and all(len(re.findall(r"^    server sentinel\d ", b, re.MULTILINE)) == 5 for b in votes.values())
+    assert len(re.findall(r"nbsrv\(node\d_votes\) ge 3\b", cfg)) == 10  # 3 of 5: the quorum URL and the frontend
+    assert "ge 2" not in cfg
+    assert len(re.findall(r"tcp-request connection reject if", cfg)) == 10  # every pair of 5
+    # The node checks reach frontend health where it listens.
+    assert cfg.count("tcp-check connect addr 10.1.2.3 port 9000\n") == 5 and "bind 10.1.2.3:9000" in cfg
 
 
 def test_proxy_can_be_turned_off(helm_major: int) -> None:

@@ -267,10 +267,19 @@ def test_haproxy_checks_sentinel_with_the_sentinel_password(tmp_path: Path, secr
     sets = [f"sentinel.port={SENTINEL_PORT}"] + (["auth.existingSecret=own"] if len(secret_keys) == 1 else [])
     objs = render(REDIS, [], sets, namespace="nova")
     cfg = next(o for o in objs if o.kind == "ConfigMap" and "haproxy.cfg" in o["data"])
-    # In every backend, the check that connects to the Sentinel port logs in with SENTINEL_PASSWORD, the
-    # check of the Redis port with REDIS_PASSWORD.
-    blocks = re.findall(r"tcp-check connect( port \d+)?\n\s*tcp-check send \"[^\n]*\$\{(\w+)\}", cfg["data"]["haproxy.cfg"])
-    assert blocks and set(blocks) == {("", "REDIS_PASSWORD"), (f" port {SENTINEL_PORT}", "SENTINEL_PASSWORD")}
+    # The node backends check Redis (AUTH with REDIS_PASSWORD); the node<i>_votes backends check the Sentinels,
+    # whose servers are on the Sentinel port (AUTH with SENTINEL_PASSWORD).
+    text = cfg["data"]["haproxy.cfg"]
+    backends = dict(re.findall(r"\nbackend (\S+)\n(.*?)(?=\nbackend |\Z)", text, flags=re.DOTALL))
+    nodes = {k: v for k, v in backends.items() if re.fullmatch(r"node\d+", k)}
+    votes = {k: v for k, v in backends.items() if k.endswith("_votes")}
+    assert len(nodes) == len(votes) == 3
+    for body in nodes.values():
+        assert re.findall(r"\$\{(\w+_PASSWORD)\}", body) == ["REDIS_PASSWORD"], body
+    for body in votes.values():
+        assert re.findall(r"\$\{(\w+_PASSWORD)\}", body) == ["SENTINEL_PASSWORD"], body
+        ports = re.findall(r"\n\s*server sentinel\d+ \S+:(\d+) ", body)
+        assert ports == [str(SENTINEL_PORT)] * 3, body
     proxy = next(o for o in objs if o.kind == "Deployment")
     c = _container(proxy, "haproxy")
     data = {k: {"redis-password": R_PW, "sentinel-password": S_PW}[k] for k in secret_keys}

@@ -216,12 +216,18 @@ def test_haproxy_terminates_tls_and_checks_and_forwards_over_verified_tls(redis_
     binds = [line for line in lines if line[0] == "bind" and line[1].endswith(":6379")]
     assert binds and all("ssl" in b and '"${NOVA_TLS_DIR}/tls.crt"' in b for b in binds), binds
     servers = [line for line in lines if line[0] == "server"]
-    assert len(servers) == 3
-    for s in servers:
+    nodes = [s for s in servers if s[1].startswith("node")]
+    votes = [s for s in servers if s[1].startswith("sentinel")]  # one per Sentinel in each node<i>_votes backend
+    assert (len(nodes), len(votes)) == (3, 9), servers
+    for s in nodes:
         assert {"check-ssl", "ssl"} <= set(s) and s[s.index("verify") + 1] == "required", s
+    for s in servers:  # every check (Redis and Sentinel) verifies the server against the CA
+        assert "check-ssl" in s and s[s.index("verify") + 1] == "required", s
         assert s[s.index("ca-file") + 1] == '"${NOVA_TLS_DIR}/ca.crt"', s
     connects = [line for line in lines if line[:2] == ["tcp-check", "connect"]]
-    assert len(connects) == 6 and all(c[-1] == "ssl" for c in connects), connects
+    to_daemons = [c for c in connects if "addr" not in c]  # the quorum step asks frontend health, plain, locally
+    assert len(to_daemons) == 6 and all(c[-1] == "ssl" for c in to_daemons), connects
+    assert all("ssl" not in c for c in connects if "addr" in c), connects
     proxy = one(redis_tls, "Deployment")["spec"]["template"]["spec"]
     items = {i["key"]: i["path"] for i in volume(proxy, "tls")["secret"]["items"]}
     assert items == {"tls.crt": "tls.crt", "tls.key": "tls.crt.key", "ca.crt": "ca.crt"}  # crt <f> loads <f>.key

@@ -68,6 +68,8 @@ Usage: {{ include "nova-redis.podEnv" . | nindent 12 }}
   value: {{ .Values.sentinel.quorum | quote }}
 - name: DISCOVERY_TIMEOUT
   value: {{ .Values.sentinel.discoveryTimeoutSeconds | quote }}
+- name: FAILOVER_WAIT_SECONDS
+  value: {{ mul 2 (div (int .Values.sentinel.failoverTimeout) 1000) | max 10 | quote }}
 - name: PRESTOP_TIMEOUT
   value: {{ sub (int .Values.terminationGracePeriodSeconds) 5 | quote }}
 {{- if include "nova-common.tls.enabled" . }}

@@ -12,6 +12,7 @@ REDIS_PORT=${REDIS_PORT:-6379}
 SENTINEL_PORT=${SENTINEL_PORT:-26379}
 SENTINEL_MASTER_SET=${SENTINEL_MASTER_SET:-nova}
 DISCOVERY_TIMEOUT=${DISCOVERY_TIMEOUT:-10}
+FAILOVER_WAIT_SECONDS=${FAILOVER_WAIT_SECONDS:-20}
 CLI_TIMEOUT=${CLI_TIMEOUT:-2}
 SENTINEL_STATE="$NOVA_REDIS_DATA_DIR/sentinel/sentinel.conf"
 # Sentinel's own password (key sentinel-password of the auth Secret). An existingSecret made for an
@@ -117,6 +118,20 @@ ask_sentinels() {
         fi
     done
     printf '%s' "$_views" | sort -n -r -k1,1 | awk 'NF == 2 { print $2; exit }'
+}
+
+# failing_over: true while a reachable Sentinel reports the master of the set objectively down or a failover in
+# progress (its flags): the Sentinels are replacing the master they name.
+failing_over() {
+    for _h in $NOVA_REDIS_NODES; do
+        _f=$(cli "$_h" "$SENTINEL_PORT" SENTINEL master "$SENTINEL_MASTER_SET" | tr -d '\r' | awk '
+            NR % 2 == 1 { key = $0; next }
+            key == "flags" { print; exit }' || true)
+        case ",$_f," in
+            *,o_down,* | *,failover_in_progress,*) return 0 ;;
+        esac
+    done
+    return 1
 }
 
 # sentinels_agree HOST: every Sentinel that answers names HOST as the master.

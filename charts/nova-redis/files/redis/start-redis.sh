@@ -15,6 +15,19 @@ wait_resolvable "$MY_HOST"
 master=$(wait_for_sentinels all)
 if [ -n "$master" ]; then
     log "Sentinels name $master as master"
+    # This pod restarted while the Sentinels fail over away from it (they still name it, but see it down): as a
+    # master it would take writes, even acknowledged by a replica that reconnects to it, which the failover then
+    # discards. Serve only when they have named another master or given the failover up (bounded wait).
+    if [ "$master" = "$MY_HOST" ] && failing_over; then
+        log "the Sentinels are failing over from this node: waiting up to ${FAILOVER_WAIT_SECONDS}s before serving"
+        _deadline=$(( $(date +%s) + FAILOVER_WAIT_SECONDS ))
+        while failing_over && [ "$(date +%s)" -lt "$_deadline" ]; do
+            sleep 1
+        done
+        master=$(wait_for_sentinels all)
+        [ -n "$master" ] || master=$MY_HOST
+        log "after the failover the Sentinels name $master as master"
+    fi
 else
     master=$(saved_master)
     if [ -n "$master" ]; then

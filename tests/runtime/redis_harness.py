@@ -773,11 +773,13 @@ PRODUCTION = helm.VALUES_DIR / "production.yaml"
 
 
 def production_values(directory: Path) -> Path:
-    """values/production.yaml's ``redis`` block (and ``global``) as a values file of charts/nova-redis."""
+    """values/production.yaml's ``redis`` block (and ``global``) as a values file of charts/nova-redis, with TLS
+    off: the fault matrix measures the failover logic on plain ports (cert-manager's certificates do not exist
+    here); tests/runtime/test_tls.py runs the failover with the production TLS settings and test certificates."""
     profile = yaml.safe_load(PRODUCTION.read_text())
     block = dict(profile["redis"])
     if profile.get("global"):
-        block["global"] = profile["global"]
+        block["global"] = {k: v for k, v in profile["global"].items() if k != "tls"}
     path = directory / "production-redis-values.yaml"
     path.write_text(yaml.safe_dump(block, sort_keys=False))
     return path

@@ -57,6 +57,7 @@ NOT_RUN: dict[str, str] = {
     ".venv/bin/python bench/failover.py postgres": BENCH,
     ".venv/bin/python bench/schema.py": BENCH,
     ".venv/bin/python bench/lint.py": BENCH,
+    ".venv/bin/python bench/faults.py --runs 3": BENCH,
     "helm show chart oci://ghcr.io/nova/charts/nova": REGISTRY,
     "helm install nova oci://ghcr.io/nova/charts/nova -f values/local.yaml -n nova --create-namespace": REGISTRY,
     "helm upgrade nova oci://ghcr.io/nova/charts/nova -f values/local.yaml -n nova": REGISTRY,

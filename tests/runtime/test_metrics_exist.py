@@ -66,7 +66,8 @@ EXTERNAL = {
     "http_server_request_duration_seconds_count": "the services (as above)",
     "resilience4j_retry_calls_total": "the services if they use Resilience4j, https://resilience4j.readme.io/docs/micrometer",
     "resilience4j_circuitbreaker_state": "the services if they use Resilience4j, https://resilience4j.readme.io/docs/micrometer",
-    "pgbackrest_backup_last_completion_timestamp_seconds": "the backup tooling (metrics.prometheusRule.backupMetric)",
+    "kube_cronjob_status_last_successful_time": f"kube-state-metrics, {DOCS_KSM}/workload/cronjob-metrics.md "
+                                                "(production's metrics.prometheusRule.backupMetric)",
     # The pooler's exporter: Debian has only a different (Python) PgBouncer exporter with other names, so these
     # were checked against prometheus-community/pgbouncer_exporter v0.12.1 (2a70ffdb35b6), collector.go
     # metricMaps (<namespace>_<SHOW command>_<metric>) and scrapeSuccessDesc; not scraped here.
@@ -239,7 +240,7 @@ def test_external_metrics_are_exactly_the_unscrapable_ones(redis_stack: tuple[An
     seen = set(redis_stack[1].seen) | set(postgres_stack.seen)
     assert not set(EXTERNAL) & seen
     umbrella = helm.render(CHARTS / "nova", [helm.REPO_ROOT / "values" / "production.yaml"],
-                           ["postgres.metrics.prometheusRule.backupMetric=pgbackrest_backup_last_completion_timestamp_seconds"],
+                           [],
                            namespace="nova-services")
     exprs = {**rule_exprs(umbrella), **_dashboard_metrics("nova"), **_dashboard_metrics("nova-redis"),
              **_dashboard_metrics("nova-postgres")}

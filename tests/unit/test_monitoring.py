@@ -99,7 +99,7 @@ def test_alert_selectors_name_jobs_that_a_service_monitor_scrapes(production: li
     for pr in of(production, "PrometheusRule"):
         for g in pr["spec"]["groups"]:
             for r in g["rules"]:
-                for m in re.finditer(r'job(=~?)"([^"]+)"', str(r["expr"])):
+                for m in re.finditer(r'\bjob(=~?)"([^"]+)"', str(r["expr"])):  # not cronjob=
                     used |= set(m.group(2).split("|")) if m.group(1) == "=~" else {m.group(2)}
     assert used and used <= scraped, sorted(used - scraped)
 

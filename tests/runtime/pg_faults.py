@@ -10,8 +10,9 @@ Each fault runs the same measurement around a cluster that :func:`postgres_harne
   that committed it and the time its COMMIT returned. A client gives up on a statement after
   ``client_timeout`` seconds by shutting its socket down (never by a cancel request: cancelling a COMMIT that
   waits for the synchronous standby makes PostgreSQL return it as committed, with only a warning).
-- :class:`EndpointSampler`: the -primary and -replicas endpoint sets every 100 ms; a sample is a violation when
-  -primary holds more than one pod or a pod whose Patroni role is not primary, or -replicas holds the primary.
+- the harness's :class:`postgres_harness.RoutingSampler`: both Services' endpoints every 100 ms (labels and the
+  rendered readiness probe); a violation is -primary holding two pods or one whose role (held over the sample)
+  is not primary, or -replicas holding the primary.
 - :func:`summarize`: ``recovery_s`` (the longest stretch without an acknowledged service write from the fault
   on), ``acked_lost`` (acknowledged ids missing on the final leader, service and direct writes together),
   ``dual_write_window_s`` (the longest overlap of two nodes' [first, last] acknowledged write during the run).
@@ -184,42 +185,6 @@ class Load:
             t.join(timeout=self.client_timeout + 5)
 
 
-class EndpointSampler:
-    """Samples both Services' endpoints every ``interval`` s; counts samples that route to a wrong node."""
-
-    def __init__(self, cluster: h.Cluster, interval: float = 0.1) -> None:
-        self.cluster = cluster
-        self.interval = interval
-        self.samples = 0
-        self.violations: list[tuple[float, list[int], list[int], list[str]]] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _role(self, i: int) -> str:
-        return str((self.cluster.patroni_state(i) or {}).get("role", "?"))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                primary = self.cluster.endpoints("-primary")
-                replicas = self.cluster.endpoints("-replicas")
-                roles = [self._role(i) for i in primary] + [self._role(i) for i in replicas]
-                bad = len(primary) > 1 or any(r not in PRIMARY_ROLES for r in roles[:len(primary)]) \
-                    or any(r in PRIMARY_ROLES for r in roles[len(primary):])
-                self.samples += 1
-                if bad:
-                    self.violations.append((time.monotonic(), primary, replicas, roles))
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self.thread.join(timeout=10)
-
-
 def dual_write_window(acks: list[Ack]) -> tuple[float, dict[str, tuple[float, float, int]]]:
     """Longest overlap of two nodes' [first, last] acknowledged write, and those spans per node."""
     spans: dict[str, tuple[float, float, int]] = {}
@@ -246,7 +211,7 @@ def outage(acks: list[Ack], fault_at: float, end: float) -> tuple[float, float]:
     return best, start
 
 
-def summarize(cluster: h.Cluster, load: Load, sampler: EndpointSampler, fault_at: float, end: float
+def summarize(cluster: h.Cluster, load: Load, sampler: h.RoutingSampler, fault_at: float, end: float
               ) -> dict[str, Any]:
     leader = cluster.wait_healthy(120)
     rows = h.query(cluster.superuser_dsn(cluster.pg_pods[leader].ip), f"SELECT id FROM {load.table}")
@@ -262,12 +227,9 @@ def summarize(cluster: h.Cluster, load: Load, sampler: EndpointSampler, fault_at
         "acked_lost": len(lost),
         "acked_lost_ids": lost[:20],
         "dual_write_window_s": round(max(window, 0.0), 3),
-        "endpoint_violations": len(sampler.violations),
-        "endpoint_samples": sampler.samples,
-        "endpoint_violation_examples": [
-            {"at_s": round(t - fault_at, 2), "primary": [names.get(cluster.pg_pods[i].ip) for i in p],
-             "replicas": [names.get(cluster.pg_pods[i].ip) for i in rep], "roles": roles}
-            for t, p, rep, roles in sampler.violations[:3]],
+        "endpoint_violations": len(violations := sampler.violations()),
+        "endpoint_samples": len(sampler.samples),
+        "endpoint_violation_examples": violations[:3],
         "acked_writes": len(acked),
         "acked_by_node": {names.get(n, n): {"writes": c, "first_s": round(f - fault_at, 2),
                                             "last_s": round(last - fault_at, 2)}
@@ -444,7 +406,7 @@ class Run:
             self.cluster.wait("the -primary Service to select the leader",
                               lambda: self.cluster.endpoints("-primary") == [self.leader], 30)
         self.load = Load(self.cluster, f"fault_{name}_{run}")
-        self.sampler = EndpointSampler(self.cluster)
+        self.sampler = h.RoutingSampler(self.cluster)
         self.warmup_acks = warmup_acks
         self.fault_at = 0.0
         self.result: dict[str, Any] = {}

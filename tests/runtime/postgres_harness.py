@@ -598,6 +598,15 @@ class Cluster:
                 return None
             if any(self.rest(i, "/replica") != 200 for i in range(len(self.pg_pods)) if i != lead):
                 return None
+            # Patroni's view says "running" before a replica has connected: the leader's pg_stat_replication is
+            # the proof that every other node streams from it (a test reading it right after must see them all).
+            try:
+                rows = query(self.superuser_dsn(self.pg_pods[lead].ip),
+                             "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+            except Exception:  # noqa: BLE001 - the leader may be restarting; poll again
+                return None
+            if {r[0] for r in rows} != {p.name for i, p in enumerate(self.pg_pods) if i != lead}:
+                return None
             return lead + 1
         return self.wait("a leader and streaming replicas", ok, timeout) - 1
 

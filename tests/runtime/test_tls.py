@@ -159,6 +159,7 @@ def test_postgres_failover_over_tls_loses_no_acknowledged_commit(pg: th.TLSClust
     assert result.lost == [], f"{len(result.lost)} acknowledged commits lost"
     rejoin = pgh.wait_rejoined(pg, result.old_leader)
     assert rejoin["writable_seen"] is False and not rejoin["recloned"], rejoin
+    assert pg.wait_healthy() == result.new_leader  # the third node reconnects to the new leader on its own time
     rows = pgh.query(pg.superuser_dsn(pg.pg_pods[result.new_leader].ip),
                      "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_replication r "
                      "JOIN pg_stat_ssl s USING (pid)")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CHARTS, render
-from tools import manifest
+from tests.conftest import CHARTS, ROOT, render
+from tools import helm, manifest
 from tools.lint import inputs, model
 
 TWO_DOCS = (
@@ -80,3 +80,53 @@ def test_objects_are_equal_when_their_content_and_template_are() -> None:
     assert a == b and len({*a, *b}) == 3
     changed = manifest.parse(TWO_DOCS.replace("name: a", "name: b"))
     assert a[0] != changed[0]
+
+
+def _typed(value: object) -> object:
+    """A value with the type of every scalar spelled out: 1 == True and 1 == 1.0 in Python, not here."""
+    if isinstance(value, dict):
+        return ("map", [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("seq", [_typed(v) for v in value])
+    return (type(value).__name__, value)
+
+
+TRICKY = [
+    "a: 1\nb: '1'\nc: 0440\nd: 0x1F\ne: 1_000\nf: 1.5\ng: .inf\nh: -.5e3\ni: 190:20:30\n",
+    "a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: 'true'\ng: ~\nh: null\ni:\nj: ''\n",
+    "a: 2026-12-01\nb: 2026-12-01T12:00:00Z\n",  # timestamps: PyYAML's constructor
+    "base: &b {x: 1, y: [1, 2]}\nderived:\n  <<: *b\n  y: 3\nsame: *b\n",  # merge key and aliases
+    "a: !!str 1\nb: !!int '2'\nc: !!float 3\nd: !!binary aGVsbG8=\ne: !!set {x, y}\n",
+    "a: 1\na: 2\n",  # a duplicate key: the last wins, as in PyYAML
+    "? [a, b]\n: unhashable\n",
+    "a: |\n  #!/bin/sh\n  [ \"$x\" != 1 ] && echo !yes\nb: >-\n  folded\n  text\n",
+    "- 1\n- [a, {b: c}]\n- {}\n- []\n",
+    "plain string",
+    "",
+]
+
+
+@pytest.mark.parametrize("doc", TRICKY, ids=range(len(TRICKY)))
+def test_load_reads_every_document_exactly_as_yaml_safe_load_does(doc: str) -> None:
+    try:
+        expected = ("ok", _typed(yaml.safe_load(doc)))
+    except yaml.YAMLError as exc:
+        expected = ("error", type(exc).__name__)
+    try:
+        got = ("ok", _typed(manifest.load(doc)))
+    except yaml.YAMLError as exc:
+        got = ("error", type(exc).__name__)
+    assert got == expected
+
+
+def test_load_refuses_bad_yaml_like_yaml_safe_load() -> None:
+    with pytest.raises(yaml.YAMLError):
+        manifest.load("a: [1, 2\nb: 3\n")
+
+
+@pytest.mark.parametrize("values", ["values/local.yaml", "charts/nova/ci/render/extras-values.yaml"])
+def test_a_whole_umbrella_render_parses_to_what_yaml_safe_load_gives(values: str) -> None:
+    text = helm.render_text(CHARTS / "nova", [ROOT / values])
+    docs = [doc for _, doc in manifest._documents(text)]
+    assert len(docs) > 50
+    assert [_typed(manifest.load(d)) for d in docs] == [_typed(yaml.safe_load(d)) for d in docs]

@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +59,21 @@ def find_helm(major: int = 4) -> str:
     )
 
 
+# helm is a Go program that lives for a fraction of a second: its garbage collector costs about 20% of a
+# render's CPU (bench/render.py: umbrella_cpu_s against umbrella_tools_cpu_s) for memory the process returns at
+# exit anyway. Collect only near
+# a 512 MiB heap instead (a production render of the umbrella peaks near 170 MB). A GOGC or GOMEMLIMIT of the
+# caller's own environment wins.
+GO_RUNTIME = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
+
+
 def run(args: Sequence[str], *, helm: str | None = None, context: str = "", cwd: Path | None = None) -> str:
     """Run helm with ``args`` and return stdout; on failure raise HelmError with helm's stderr verbatim."""
     binary = helm or find_helm()
     try:
         proc = subprocess.run(
             [binary, *args], capture_output=True, text=True, cwd=cwd, check=False,
-            env={**os.environ, "HELM_DIFF_IGNORE_UNKNOWN_FLAGS": "true"},
+            env={**GO_RUNTIME, **os.environ, "HELM_DIFF_IGNORE_UNKNOWN_FLAGS": "true"},
         )
     except OSError as exc:
         raise HelmError(f"cannot run {binary}: {exc}") from exc
@@ -197,6 +206,9 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
     to the link that .helmignore does not hide is refused, as helm would pick either one at random. Other
     file:// dependencies get ``helm dependency build`` when they changed since the last build."""
     chart = Path(chart).resolve()
+    stat_digest, settled = _tree_stat(chart)
+    if (str(chart), stat_digest) in _dependencies_checked:
+        return
     deps = local_dependencies(chart)
     if not deps:
         return
@@ -219,6 +231,8 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
         )
     packaged = [d for d in deps if not d.linked]
     if not packaged:
+        if settled:  # everything it depends on is in the tree (linked): the same tree passes the same checks
+            _dependencies_checked.add((str(chart), stat_digest))
         return
     built = list((chart / "charts").glob("*.tgz")) if (chart / "charts").is_dir() else []
     if built and lock.exists() and len(built) >= len(packaged):
@@ -307,6 +321,46 @@ def render_text(
 CACHE_ENV = "NOVA_RENDER_CACHE"
 
 
+# A chart tree that has not changed is not read and hashed again for every render of it: its content digest
+# (and a passed dependency check) is remembered under the stat of every file in it. As in git's "racily clean"
+# rule, a tree with a file modified in the last SETTLE_S seconds is always read again: a second write in the same
+# clock tick would keep size and mtime.
+SETTLE_S = 2.0
+_tree_digests: dict[tuple[str, str], str] = {}
+_dependencies_checked: set[tuple[str, str]] = set()
+
+
+def _tree_stat(chart: Path) -> tuple[str, bool]:
+    """(a digest of path, size, mtime, inode of every file in the chart tree, links followed; whether the
+    newest of them is older than SETTLE_S)."""
+    digest = hashlib.sha256()
+    newest = 0
+    for root, dirs, files in os.walk(chart, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+            digest.update(f"{root}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0".encode())
+    return digest.hexdigest(), newest < time.time_ns() - SETTLE_S * 1e9
+
+
+def _tree_digest(chart: Path) -> str:
+    stat_digest, settled = _tree_stat(chart)
+    key = (str(chart), stat_digest)
+    if settled and key in _tree_digests:
+        return _tree_digests[key]
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(chart, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            digest.update(f"{path.relative_to(chart)}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    if settled:
+        _tree_digests[key] = digest.hexdigest()
+    return digest.hexdigest()
+
+
 def _render_key(chart: Path, values: Sequence[Path | str], args: Sequence[str], binary: str) -> str:
     """A content address for one ``helm template``: the bytes of every file helm reads (the chart tree with
     its linked subcharts, each values file), the other arguments, and the helm binary (path, size, mtime).
@@ -314,12 +368,7 @@ def _render_key(chart: Path, values: Sequence[Path | str], args: Sequence[str], 
     digest = hashlib.sha256()
     stat = os.stat(binary)
     digest.update(f"{os.path.realpath(binary)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    for root, dirs, files in os.walk(chart, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root, name)
-            digest.update(f"{path.relative_to(chart)}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(_tree_digest(chart).encode())
     replaced = {str(chart): "<chart>"}
     for i, v in enumerate(values):
         digest.update(hashlib.sha256(Path(v).read_bytes()).digest())

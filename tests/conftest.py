@@ -8,6 +8,7 @@ from :func:`helm_path` (directly, through :func:`render`, or through the ``helm_
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import shutil
@@ -111,22 +112,123 @@ def require_binaries(*names: str) -> None:
 # Under pytest-xdist, `make test` runs `--dist loadfile`: one worker runs a whole test file, so a module-scoped
 # fixture (a started Redis or PostgreSQL cluster, a registry, a fresh clone, generated charts) is built once,
 # ordered module fixtures (the PostgreSQL failover steps) keep their order and the per-worker render cache
-# serves the file's renders. These files are spread test by test instead: each test starts its own daemons
-# and together they are most of the suite's wall time (waiting on failovers). A test checks that none of
-# them uses a module-scoped fixture.
-SPREAD_PER_TEST = frozenset({"tests/runtime/test_redis_failover.py", "tests/runtime/test_cleanup.py"})
+# serves the file's renders. The runtime files, most of the suite's wall time (waiting on failovers), are cut
+# finer: into the groups of tests that share a module-scoped fixture (a group runs on one worker in file order;
+# a test sharing none is a unit of its own), read from the file's source (work_units). And the units start
+# longest first (RUNTIME_SECONDS), so that no long cluster test starts last while the other workers idle.
+SPLIT_DIR = "tests/runtime/"
+# Seconds per runtime file in one `make test` on 2 cores (pytest --junitxml, 2026-12-01): only their order
+# matters; a file not listed counts as RUNTIME_DEFAULT_S, a unit as its file's share by number of tests.
+RUNTIME_SECONDS = {
+    "tests/runtime/test_postgres_backup.py": 240, "tests/runtime/test_redis_faults.py": 155,
+    "tests/runtime/test_redis_failover.py": 139, "tests/runtime/test_postgres_faults.py": 139,
+    "tests/runtime/test_tls.py": 133, "tests/runtime/test_postgres_failover.py": 119,
+    "tests/runtime/test_postgres_config_apply.py": 73, "tests/runtime/test_redis_backup.py": 63,
+    "tests/runtime/test_metrics_exist.py": 57, "tests/runtime/test_pooler.py": 38,
+    "tests/runtime/test_postgres_isolation.py": 32, "tests/runtime/test_postgres_volumes.py": 30,
+    "tests/runtime/test_cleanup.py": 18,
+}
+RUNTIME_DEFAULT_S = 10
+
+
+def _fixture_scope(node: ast.FunctionDef) -> str | None:
+    """The scope of a ``@pytest.fixture`` function ("function" when not given), None for anything else."""
+    for deco in node.decorator_list:
+        call = deco if isinstance(deco, ast.Call) else None
+        target = call.func if call else deco
+        if isinstance(target, ast.Attribute) and target.attr == "fixture" or \
+                isinstance(target, ast.Name) and target.id == "fixture":
+            for kw in call.keywords if call else []:
+                if kw.arg == "scope" and isinstance(kw.value, ast.Constant):
+                    return str(kw.value.value)
+            return "function"
+    return None
+
+
+@functools.cache
+def file_groups(path: str) -> dict[str, str]:
+    """Test function name -> the first test (in file order) of its group: tests reaching a common fixture of
+    a scope wider than function, through the fixtures' own arguments, are one group."""
+    tree = ast.parse((ROOT / path).read_text())
+    fixtures: dict[str, tuple[str, list[str]]] = {}
+    tests: list[tuple[str, list[str]]] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            args = [a.arg for a in node.args.args]
+            scope = _fixture_scope(node)
+            if scope is not None:
+                fixtures[node.name] = (scope, args)
+            elif node.name.startswith("test"):
+                tests.append((node.name, args))
+
+    def shared(names: list[str], seen: set[str]) -> set[str]:
+        out: set[str] = set()
+        for name in names:
+            if name in fixtures and name not in seen:
+                seen.add(name)
+                if fixtures[name][0] != "function":
+                    out.add(name)
+                out |= shared(fixtures[name][1], seen)
+        return out
+
+    group: dict[str, str] = {}
+    owner: dict[str, str] = {}  # shared fixture -> group
+    for name, args in tests:
+        mine = shared(args, set())
+        joined = {owner[f] for f in mine if f in owner}
+        key = min(joined, key=[t for t, _ in tests].index) if joined else name
+        for other, g in list(group.items()):
+            if g in joined:
+                group[other] = key
+        for f, g in list(owner.items()):
+            if g in joined:
+                owner[f] = key
+        group[name] = key
+        for f in mine:
+            owner[f] = key
+    return group
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test runs in: its file, or for a runtime file its fixture group."""
+    file, _, rest = nodeid.partition("::")
+    if not file.startswith(SPLIT_DIR) or not rest:
+        return file
+    name = rest.split("[", 1)[0].split("::")[0]
+    return f"{file}::{file_groups(file).get(name, name)}"
+
+
+def _unit_weight(nodeids: list[str], unit: str) -> float:
+    file = unit.split("::", 1)[0]
+    if not file.startswith(SPLIT_DIR):
+        return 0.0
+    in_file = sum(1 for n in nodeids if n.startswith(file + "::"))
+    in_unit = sum(1 for n in nodeids if work_unit(n) == unit)
+    return RUNTIME_SECONDS.get(file, RUNTIME_DEFAULT_S) * in_unit / max(in_file, 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the runtime units first, longest first, each unit's tests together in file order; then
+    everything else in collection order (the scheduler keeps this order: --no-loadscope-reorder)."""
+    if not getattr(config, "workerinput", None):
+        return
+    nodeids = [i.nodeid for i in items]
+    units: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        units.setdefault(work_unit(item.nodeid), []).append(item)
+    order = sorted(units, key=lambda u: -_unit_weight(nodeids, u))  # stable: ties keep collection order
+    items[:] = [item for unit in order for item in units[unit]]
 
 
 @pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: the suite also runs without it
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadfile``, with the files in SPREAD_PER_TEST distributed test by test."""
+    """``--dist loadfile``, with the runtime files cut into their fixture groups (work_unit)."""
     if config.getoption("dist", None) != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class FileSchedulingSpreadingDaemonTests(LoadFileScheduling):
+    class FileSchedulingSplittingRuntimeFiles(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            file = nodeid.split("::", 1)[0]
-            return nodeid if file in SPREAD_PER_TEST else file
+            return work_unit(nodeid)
 
-    return FileSchedulingSpreadingDaemonTests(config, log)
+    return FileSchedulingSplittingRuntimeFiles(config, log)

@@ -1,10 +1,13 @@
-"""The suite's xdist scheduling (tests/conftest.py) is safe: a file spread test by test shares no module fixture."""
+"""The suite's xdist scheduling (tests/conftest.py) is safe: the runtime files are cut into work units exactly
+along the module-scoped fixtures their tests share, as pytest itself resolves them."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ROOT, SPREAD_PER_TEST
+from tests.conftest import RUNTIME_SECONDS, ROOT, SPLIT_DIR, file_groups, work_unit
+
+RUNTIME_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / SPLIT_DIR).glob("test_*.py"))
 
 
 class _FixtureScopes:
@@ -20,22 +23,49 @@ class _FixtureScopes:
                                               if d and d[-1].scope in ("class", "module", "package"))
 
 
-def test_files_spread_test_by_test_exist_and_share_no_module_scoped_fixture() -> None:
-    for file in sorted(SPREAD_PER_TEST):
-        assert (ROOT / file).is_file(), f"{file} (in tests/conftest.py SPREAD_PER_TEST) does not exist"
+def _collect(files: list[str]) -> dict[str, list[str]]:
     scopes = _FixtureScopes()
     code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(ROOT),
-                        *(str(ROOT / f) for f in sorted(SPREAD_PER_TEST))], plugins=[scopes])
+                        *(str(ROOT / f) for f in files)], plugins=[scopes])
     assert code == 0
-    assert {nodeid.split("::")[0] for nodeid in scopes.shared} == set(SPREAD_PER_TEST)
-    shared = {nodeid: names for nodeid, names in scopes.shared.items() if names}
-    assert not shared, f"spread over workers but sharing a module-scoped fixture (one per worker): {shared}"
+    return scopes.shared
 
 
-def test_the_scope_check_sees_a_module_scoped_fixture() -> None:
-    """Guards the check above on a file that does share one (the PostgreSQL failover cluster)."""
-    scopes = _FixtureScopes()
-    file = ROOT / "tests/runtime/test_postgres_failover.py"
-    assert pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--rootdir", str(ROOT),
-                        str(file)], plugins=[scopes]) == 0
-    assert any("cluster" in names for names in scopes.shared.values())
+def _components(shared: dict[str, list[str]]) -> set[frozenset[str]]:
+    """Groups of tests (by function name, per file) that pytest connects through a shared fixture."""
+    groups: list[set[str]] = []
+    fixtures: list[set[str]] = []
+    for nodeid, names in shared.items():
+        me, mine = {nodeid.split("[")[0]}, {f"{nodeid.split('::')[0]}:{n}" for n in names}
+        for i in [i for i, f in enumerate(fixtures) if f & mine][::-1]:
+            me |= groups.pop(i)
+            mine |= fixtures.pop(i)
+        groups.append(me)
+        fixtures.append(mine)
+    return {frozenset(g) for g in groups}
+
+
+def test_work_units_are_exactly_the_groups_pytest_connects_by_module_scoped_fixtures() -> None:
+    shared = _collect(RUNTIME_FILES)
+    assert {n.split("::")[0] for n in shared} == set(RUNTIME_FILES)
+    expected = _components(shared)
+    units: dict[str, set[str]] = {}
+    for nodeid in shared:
+        units.setdefault(work_unit(nodeid), set()).add(nodeid.split("[")[0])
+    assert {frozenset(u) for u in units.values()} == expected
+
+
+def test_the_split_sees_a_shared_cluster_and_a_test_on_its_own() -> None:
+    """Guards the check above: the failover cluster keeps its file together; a backup test with no shared
+    fixture (the PVC round trip) is a unit of its own."""
+    assert len(set(file_groups("tests/runtime/test_postgres_failover.py").values())) == 1
+    backup = file_groups("tests/runtime/test_postgres_backup.py")
+    assert backup["test_pvc_repository_backs_up_and_restores_into_a_fresh_cluster"] == \
+        "test_pvc_repository_backs_up_and_restores_into_a_fresh_cluster"
+    assert len(set(backup.values())) == 2
+    assert work_unit("tests/unit/test_helm.py::test_x[4]") == "tests/unit/test_helm.py"
+
+
+def test_every_timed_runtime_file_exists() -> None:
+    missing = sorted(set(RUNTIME_SECONDS) - set(RUNTIME_FILES))
+    assert not missing, f"tests/conftest.py RUNTIME_SECONDS names files that are gone: {missing}"

@@ -111,9 +111,9 @@ def main() -> int:
     missing = bh.missing_binaries()
     if missing:
         raise SystemExit(f"missing binaries: {', '.join(missing)}")
-    tmp = Path(tempfile.mkdtemp(prefix="nova-bench-restore-"))
     result: dict[str, Any] = {"bench": "restore", "size_mb": args.size_mb}
-    with bh.s3_server() as s3:
+    with tempfile.TemporaryDirectory(prefix="nova-bench-restore-") as tmpdir, bh.s3_server() as s3:
+        tmp = Path(tmpdir)
         with bh.backup_cluster(render(tmp, "source", values(s3)), bh.s3_secrets(s3)) as cluster:
             dsn = cluster.superuser_dsn(cluster.service_host("-primary"))
             execute(dsn, "CREATE TABLE ledger (id bigint PRIMARY KEY, pad text)")

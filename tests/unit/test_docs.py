@@ -109,6 +109,32 @@ NOT_RUN: dict[str, str] = {
     "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl compact <revision>": CLUSTER,
     "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl defrag": CLUSTER,
     "kubectl -n nova-database exec postgres-etcd-0 -- /usr/local/bin/etcdctl alarm disarm": CLUSTER,
+    # docs/disaster-recovery.md (the runbook: every command needs the cluster it recovers)
+    "kubectl -n nova-database get pods -l app.kubernetes.io/component=postgres -L nova-postgres/role": CLUSTER,
+    "kubectl -n nova-database exec postgres-0 -c postgres -- patronictl -c /etc/patroni/patroni.yml list": CLUSTER,
+    "kubectl -n nova-redis get pods -l app.kubernetes.io/component=redis -o wide": CLUSTER,
+    "kubectl get nodes": CLUSTER,
+    "kubectl taint nodes <node> node.kubernetes.io/out-of-service=nodeshutdown:NoExecute": CLUSTER,
+    "kubectl -n nova-database delete pvc data-postgres-1 --wait=false": CLUSTER,
+    "kubectl -n nova-database delete pod postgres-1": CLUSTER,
+    "kubectl -n nova-redis delete pvc data-redis-1 --wait=false": CLUSTER,
+    "kubectl -n nova-redis delete pod redis-1": CLUSTER,
+    "kubectl -n nova-database scale statefulset postgres postgres-etcd --replicas=0": CLUSTER,
+    "kubectl -n nova-database delete pvc -l app.kubernetes.io/instance=nova,app.kubernetes.io/component=etcd":
+        CLUSTER,
+    "kubectl -n nova-database delete pvc -l app.kubernetes.io/instance=nova,app.kubernetes.io/component=postgres":
+        CLUSTER,
+    "kubectl -n nova-redis scale statefulset redis --replicas=0": CLUSTER,
+    "kubectl -n nova-redis delete pvc -l app.kubernetes.io/instance=nova,app.kubernetes.io/component=redis":
+        CLUSTER,
+    "kubectl create namespace nova-database": CLUSTER,
+    "kubectl create namespace nova-redis": CLUSTER,
+    "kubectl -n nova-database create secret generic nova-s3-backup --from-literal=access-key=<id> --from-literal=secret-key=<secret>":
+        CLUSTER,
+    "kubectl -n nova-redis create secret generic redis-backup-s3 --from-literal=access-key-id=<id> --from-literal=secret-access-key=<secret>":
+        CLUSTER,
+    "kubectl -n nova-database create job --from=cronjob/postgres-backup-full postgres-backup-now": CLUSTER,
+    "kubectl -n nova-redis create job --from=cronjob/redis-backup redis-backup-now": CLUSTER,
     # docs/secrets.md
     "kubectl -n nova-redis    get secret nova-redis-credentials    -o jsonpath='{.data.redis-password}' | base64 -d":
         CLUSTER,

@@ -265,7 +265,7 @@ def merged_values(files: Sequence[Path | str]) -> dict[str, Any]:
     for file in files:
         data = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader) or {}
         if not isinstance(data, dict):
-            raise ValueError(f"{file}: values must be a mapping")
+            raise TypeError(f"{file}: values must be a mapping")
         out = _merge(out, data)
     return out
 

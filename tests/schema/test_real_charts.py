@@ -135,7 +135,7 @@ def test_helm_refuses_a_string_where_a_number_or_boolean_goes_naming_the_path(ge
 @pytest.mark.parametrize("name,profile", PROFILES, ids=[f"{n}:{p.parent.name}/{p.name}" for n, p in PROFILES])
 @pytest.mark.helm3
 def test_every_values_profile_passes_the_generated_schema(generated, name, profile, helm_major):
-    objects = helm.render(generated / name, [profile], helm=helm_path(helm_major))
+    objects = helm.render(generated / name, chart_files.profile_values(profile), helm=helm_path(helm_major))
     assert objects, f"{profile} rendered no objects"
 
 

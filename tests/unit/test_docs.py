@@ -565,7 +565,7 @@ def _zone_spread(objs: list[KubeObject]) -> dict[str, bool]:
 
 
 def test_the_guide_says_which_components_spread_over_zones_today() -> None:
-    objects = helm.render(helm.CHARTS_DIR / "nova", [ROOT / "values/production.yaml"])
+    objects = helm.render(helm.CHARTS_DIR / "nova", chart_files.profile_values("production"))
     spread = _zone_spread(objects)
     assert spread["redis"] and spread["redis-master"] and spread["nova-user-service"]
     assert spread["postgres"] and spread["postgres-etcd"]

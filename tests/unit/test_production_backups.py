@@ -9,6 +9,7 @@ is the one place that pairs a profile with its overlay.
 from __future__ import annotations
 
 import configparser
+import re
 from pathlib import Path
 from typing import Any
 
@@ -229,3 +230,10 @@ def test_the_secrets_the_overlay_names_are_declared_external_to_the_linter() -> 
     external = lint["rules"]["config-references"]["external-secrets"]
     assert SITE["postgres"]["backup"]["repository"]["s3"]["credentialsSecret"] in external
     assert SITE["redis"]["backup"]["repository"]["s3"]["existingSecret"] in external
+
+
+def test_the_message_the_guides_quote_is_the_one_helm_prints() -> None:
+    printed = next(ln for ln in refusal([REDIS_OFF]).splitlines() if "execution error" in ln).split("): ", 1)[1]
+    for doc in ("docs/deployment-guide.md", "docs/disaster-recovery.md"):
+        quoted = re.findall(r"```text\n(nova-postgres: .*?)```", (chart_files.REPO_ROOT / doc).read_text(), re.S)
+        assert [" ".join(q.split()) for q in quoted] == [printed], doc

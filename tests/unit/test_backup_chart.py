@@ -138,8 +138,8 @@ def test_restore_bootstraps_through_patroni_with_the_target_and_no_new_jobs_for_
 
 
 @pytest.mark.parametrize(("set_values", "message"), [
-    (("backup.enabled=true",), "backup.enabled is true but no backup repository is named: name yours in your site "
-                               "overlay, backup.repository.type s3 with backup.repository.s3.endpoint"),
+    (("backup.enabled=true",), ("backup.enabled is true but no backup repository is named: name yours in your site "
+                               "overlay, backup.repository.type s3 with backup.repository.s3.endpoint")),
     (("backup.enabled=true", "backup.repository.type=pvc"), "Spilo ships WAL-G"),
     ((*PERCONA, "backup.enabled=true", "backup.repository.type=s3", "backup.repository.s3.bucket=b"),
      "set backup.repository.s3.endpoint"),

@@ -11,7 +11,7 @@ from tools.cluster import inventory, plan
 
 
 def _inv(profile: str, namespace: str = "nova") -> inventory.Inventory:
-    return inventory.build(render(CHARTS / "nova", [VALUES / f"{profile}.yaml"], namespace=namespace), "nova", namespace)
+    return inventory.build(render(CHARTS / "nova", chart_files.profile_values(profile), namespace=namespace), "nova", namespace)
 
 
 @pytest.mark.parametrize(("profile", "redis", "postgres", "redis_ns", "db_ns", "svc_ns"),

@@ -28,7 +28,8 @@ from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
-GITOPS = ["global.gitops=true"]
+# Production backs up PostgreSQL: under GitOps the pgBackRest TLS Secret is one the user creates (no lookup).
+GITOPS = ["global.gitops=true", "postgres.backup.server.tlsSecret=nova-pgbackrest-tls"]
 SVC_NS, REDIS_NS, DB_NS = "nova-services", "nova-redis", "nova-database"
 SA = (SVC_NS, "nova-secret-generator")
 GENERATED = {(REDIS_NS, "nova-redis-credentials"), (SVC_NS, "nova-redis-credentials"),

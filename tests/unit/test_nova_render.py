@@ -92,7 +92,8 @@ def test_normalisation_still_sees_a_real_difference() -> None:
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_helm_4_install_dry_run_succeeds_and_prints_the_notes(profile: Path) -> None:
     helm.dependency_build(CHART, helm=helm_path(4))
-    out = helm.run(["install", "nova", str(CHART), "-f", str(profile), "--dry-run=client",
+    out = helm.run(["install", "nova", str(CHART), *(a for f in charts.profile_values(profile) for a in ("-f", str(f))),
+                    "--dry-run=client",
                     "--namespace", "nova-install-test"], helm=helm_path(4), context=f"profile {profile}")
     assert "STATUS: pending-install" in out
     notes = out.split("NOTES:", 1)[1]

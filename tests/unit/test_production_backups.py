@@ -216,6 +216,18 @@ def test_production_with_the_overlay_stores_redis_snapshots_in_the_named_s3_repo
     assert s3["bucket"] in str(e)
 
 
+def test_under_gitops_the_pgbackrest_tls_secret_must_be_named_not_generated_on_every_render() -> None:
+    files = chart_files.profile_values("production")
+    with pytest.raises(helm.HelmError) as err:
+        helm.render(NOVA, files, ["global.gitops=true"], namespace=NS)
+    assert "global.gitops is true and postgres.backup.enabled is on, but postgres.backup.server.tlsSecret is empty" \
+        in str(err.value)
+    objs = render(NOVA, files, ["global.gitops=true", "postgres.backup.server.tlsSecret=mine"], namespace=NS)
+    assert not [o.ref for o in objs if o.kind == "Secret" and o.name == "postgres-backup-tls"]
+    volumes = {v["name"]: v for v in pod_spec(one(objs, "StatefulSet", "postgres", DB_NS))["volumes"]}
+    assert volumes["pgbackrest-tls"]["secret"]["secretName"] == "mine"
+
+
 def test_the_example_overlay_names_only_placeholders_that_never_resolve() -> None:
     # An unedited copy must fail loudly (every backup Job), never write to somebody's real bucket.
     pg = SITE["postgres"]["backup"]["repository"]["s3"]["endpoint"]
@@ -235,5 +247,5 @@ def test_the_secrets_the_overlay_names_are_declared_external_to_the_linter() -> 
 def test_the_message_the_guides_quote_is_the_one_helm_prints() -> None:
     printed = next(ln for ln in refusal([REDIS_OFF]).splitlines() if "execution error" in ln).split("): ", 1)[1]
     for doc in ("docs/deployment-guide.md", "docs/disaster-recovery.md"):
-        quoted = re.findall(r"```text\n(nova-postgres: .*?)```", (chart_files.REPO_ROOT / doc).read_text(), re.S)
+        quoted = re.findall(r"```text\n(nova-postgres: .*?)```", (chart_files.REPO_ROOT / doc).read_text(), re.DOTALL)
         assert [" ".join(q.split()) for q in quoted] == [printed], doc

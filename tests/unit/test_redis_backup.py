@@ -141,7 +141,7 @@ def test_restore_init_containers_run_before_the_users_and_read_the_repository_re
 @pytest.mark.parametrize(("set_values", "message"), [
     (("backup.enabled=true",), "backup.repository.pv.existingClaim is empty"),
     (("restore.fromSnapshot=latest",), "backup.repository.pv.existingClaim is empty"),
-    (("backup.enabled=true", "backup.repository.type=s3"), "set backup.repository.s3.endpoint (https://...) and backup.repository.s3.bucket"),
+    (("backup.enabled=true", "backup.repository.type=s3"), "the S3 repository is not named: name yours in your site overlay, backup.repository.s3.endpoint (https://...), .bucket"),
     ((*S3, "backup.repository.s3.endpoint=http://minio:9000"), "backup.repository.s3.endpoint \"http://minio:9000\" must be an https:// URL"),
     ((*S3, "backup.repository.s3.bucket=Bad_Bucket"), "backup.repository.s3.bucket \"Bad_Bucket\" is not a valid bucket name"),
     ((*PV, "restore.fromSnapshot=../etc/passwd"), "restore.fromSnapshot \"../etc/passwd\" must be a snapshot file name"),
@@ -161,7 +161,7 @@ def test_production_backs_up_to_s3_and_fails_without_a_named_repository_unless_t
     cj = one(objs, "CronJob", "redis-backup")
     assert cj["metadata"]["namespace"] == "nova-redis"
     assert env_of(job_pod([o for o in objs if o.kind == "CronJob" and o.name == "redis-backup"])["containers"][0])[
-        "BACKUP_S3_TARGET"] == "repo:nova-backups/redis"
+        "BACKUP_S3_TARGET"] == f"repo:{chart_files.merged_values(production)['redis']['backup']['repository']['s3']['bucket']}/redis"
     with pytest.raises(helm.HelmError) as err:
         render(nova, production, ["redis.backup.repository.s3.bucket="], namespace="nova-services")
     assert "backup.enabled is true but the S3 repository is not named" in str(err.value)

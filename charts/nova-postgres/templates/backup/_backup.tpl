@@ -134,6 +134,9 @@ Usage: {{ include "nova-postgres.backup.validate" . }} */}}
 {{- if contains "spilo" .Values.image.repository -}}
 {{- fail (printf "nova-postgres: %[2]simage.repository %[1]s has no pgBackRest (Spilo ships WAL-G): with %[2]sbackup.enabled or %[2]srestore.fromBackup set %[2]simage to an image with Patroni and pgBackRest, e.g. percona/percona-distribution-postgresql (values/production.yaml), with %[2]spostgresql.binDir and the security contexts' uid (docs/disaster-recovery.md)" .Values.image.repository $k) -}}
 {{- end -}}
+{{- if and (include "nova-postgres.backup.archiving" .) (not $b.server.tlsSecret) (dig "gitops" false (.Values.global | default dict)) -}}
+{{- fail (printf "nova-postgres: global.gitops is true and %[1]sbackup.enabled is on, but %[1]sbackup.server.tlsSecret is empty: without lookup every render would make a new pgBackRest CA and certificates (a rotation on each sync); create a Secret with keys ca.crt, server.crt, server.key (for *.<fullname>-headless.<namespace>.svc.<domain>), client.crt and client.key (CN pgbackrest-backup), all from one CA, and name it in %[1]sbackup.server.tlsSecret (docs/gitops.md)" $k) -}}
+{{- end -}}
 {{- if eq $r.type "s3" -}}
 {{- if not $r.s3.endpoint -}}{{- fail (printf "nova-postgres: %[1]sbackup.repository.type is s3: set %[1]sbackup.repository.s3.endpoint (a host name, no scheme)" $k) -}}{{- end -}}
 {{- if contains "://" $r.s3.endpoint -}}{{- fail (printf "nova-postgres: %sbackup.repository.s3.endpoint %q must be a host name without scheme (TLS is always used)" $k $r.s3.endpoint) -}}{{- end -}}

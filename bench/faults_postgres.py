@@ -2,8 +2,10 @@
 
 Usage: python bench/faults_postgres.py [FAULT ...]    (bench/faults.py imports FAULTS for 3 runs per fault)
 
-The production values are values/production.yaml's ``postgres`` block applied to charts/nova-postgres (synchronous
-mode, ttl 20, loop_wait 5, retry_timeout 7, failsafe_mode on). One cluster (3 etcd, 3 Patroni + PostgreSQL 15,
+The production values are the production profile's ``postgres`` block (values/production.yaml with its example
+site overlay, tools/charts.py ``profile_values``) applied to charts/nova-postgres (synchronous mode, ttl 20,
+loop_wait 5, retry_timeout 7, failsafe_mode on), with this host's PostgreSQL binDir and backups off (see
+:func:`production_values`). One cluster (3 etcd, 3 Patroni + PostgreSQL 15,
 tests/runtime/postgres_harness.py) is started on first use and shared by every fault; :func:`close` (also at
 exit) stops it. ``FAULTS[name](run_index)`` runs one fault under load (tests/runtime/pg_faults.py) and returns
 a dict with recovery_s, acked_lost, dual_write_window_s, endpoint_violations and fault-specific extras.
@@ -31,14 +33,22 @@ sys.path.insert(0, str(ROOT))
 
 from tests.runtime import partition, pg_faults
 from tests.runtime import postgres_harness as h
+from tools import charts
 
-PRODUCTION = ROOT / "values" / "production.yaml"
 _state: dict[str, Any] = {}
 
 
 def production_values(directory: Path) -> Path:
-    """values/production.yaml's postgres block as a values file for charts/nova-postgres."""
-    block = yaml.safe_load(PRODUCTION.read_text())["postgres"]
+    """The production profile's postgres block as a values file for charts/nova-postgres: the one place the fault
+    runs render production. Two changes, for this host: ``postgresql.binDir`` is Debian's PostgreSQL here
+    (h.HOST_BIN_DIR; the profile names the Percona image's /usr/pgsql-15/bin), and ``backup.enabled`` is false: the
+    matrix measures failover, these runs start no pgBackRest sidecar and no S3 server, and with archiving on
+    every segment's archive_command would fail against the overlay's placeholder endpoint while a re-cloned
+    replica tried a pgBackRest restore before pg_basebackup, noise in the timings. Backups and restores with the
+    same chart files are proven by tests/runtime/test_postgres_backup.py."""
+    block = charts.merged_values(charts.profile_values("production"))["postgres"]
+    block["postgresql"] = {**block.get("postgresql", {}), "binDir": h.HOST_BIN_DIR}
+    block["backup"] = {**block.get("backup", {}), "enabled": False}
     path = directory / "production-postgres.yaml"
     path.write_text(yaml.safe_dump(block, sort_keys=False))
     return path

@@ -1,4 +1,5 @@
-"""Redis faults of bench/faults.py: charts/nova-redis with values/production.yaml's redis block, on real daemons.
+"""Redis faults of bench/faults.py: charts/nova-redis with the production profile's redis block (profile and
+example site overlay, tests/runtime/redis_harness.py production_values), on real daemons.
 
 Each run starts a fresh cluster (3 pods of redis + Sentinel, HAProxy as ``<fullname>-master``) from the rendered
 chart (tests/runtime/redis_harness.py), with pod source addresses when running as root (needed for the

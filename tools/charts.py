@@ -15,7 +15,10 @@ One rule for every tool (tools.lint, tools.ctlint, tools.schema, tools.helm, tes
   - ``<chart>/ci/render/*-values.yaml``: render-only scenarios (they need Secrets or hosts created
     outside the chart): rendered, linted and tested, never installed by ct;
   - ``values/*.yaml``: the profiles a user passes with ``-f``, for every top-level chart (one that no
-    other chart under charts/ depends on: the umbrella).
+    other chart under charts/ depends on: the umbrella). A user profile that needs values only a site can
+    give (values/production.yaml: the backup repositories) has an **example site overlay**
+    ``values/examples/<profile>-site.yaml``; the profile is rendered with it, after it, everywhere
+    (:func:`profile_values`), as a user installs it (``-f values/production.yaml -f <your copy>``).
 
   A ``.yaml`` under ``ci/`` or ``ci/render/`` that does not end in ``-values.yaml`` belongs to no
   rule: :func:`stray_ci_files` lists them so a test can refuse them instead of silently skipping one.
@@ -25,11 +28,13 @@ Usage::
     from tools import charts
     for chart in charts.discover():
         for profile in charts.profiles(chart):
-            ...
+            helm.render(chart, charts.profile_values(profile))
+    helm.render(charts.CHARTS_DIR / "nova", charts.profile_values("production"))
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,8 @@ VALUES_DIR = REPO_ROOT / "values"
 CI_DIR = "ci"
 RENDER_ONLY_DIR = "render"
 PROFILE_GLOB = "*-values.yaml"
+EXAMPLES_DIR = "examples"
+SITE_OVERLAY_SUFFIX = "-site.yaml"
 
 try:
     _Loader: type = yaml.CSafeLoader
@@ -217,6 +224,62 @@ def user_profiles(chart: Path, root: Path = CHARTS_DIR, values_dir: Path = VALUE
 def profiles(chart: Path, root: Path = CHARTS_DIR, values_dir: Path = VALUES_DIR) -> list[Path]:
     """Every profile of a chart: user profiles, then ct's install scenarios, then the render-only ones."""
     return [*user_profiles(chart, root, values_dir), *install_profiles(chart), *render_profiles(chart)]
+
+
+def site_overlay(profile: Path | str, values_dir: Path = VALUES_DIR) -> Path | None:
+    """The example site overlay of a user profile, ``<values_dir>/examples/<name>-site.yaml`` for
+    ``<values_dir>/<name>.yaml``, when it exists; None for any other file."""
+    profile = Path(profile)
+    if profile.resolve().parent != values_dir.resolve():
+        return None
+    overlay = values_dir / EXAMPLES_DIR / f"{profile.stem}{SITE_OVERLAY_SUFFIX}"
+    return overlay if overlay.is_file() else None
+
+
+def profile_values(profile: Path | str, values_dir: Path = VALUES_DIR) -> list[Path]:
+    """The values files a profile is rendered with, in ``-f`` order: the profile, then its example site overlay
+    (:func:`site_overlay`) if it has one. This is the one place that pairs them: tools.lint, the tests and the
+    benchmarks render a profile through it. ``profile`` is a path, or a user profile's name (``"production"``
+    for ``values/production.yaml``)."""
+    path = Path(profile)
+    if isinstance(profile, str) and path.name == profile and not profile.endswith((".yaml", ".yml")):
+        path = values_dir / f"{profile}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such values profile")
+    overlay = site_overlay(path, values_dir)
+    return [path] if overlay is None else [path, overlay]
+
+
+def stray_site_overlays(values_dir: Path = VALUES_DIR) -> list[Path]:
+    """Files under ``<values_dir>/examples/`` that are the site overlay of no user profile (misnamed, or their
+    profile is gone): rendered by nothing, so a test refuses them."""
+    examples = values_dir / EXAMPLES_DIR
+    return [p for p in sorted(examples.glob("*")) if not (p.name.endswith(SITE_OVERLAY_SUFFIX)
+            and (values_dir / f"{p.name[:-len(SITE_OVERLAY_SUFFIX)]}.yaml").is_file())]
+
+
+def merged_values(files: Sequence[Path | str]) -> dict[str, Any]:
+    """The values of several files merged as ``helm -f a -f b`` merges them: maps key by key, any other value
+    (lists included) replaced by the later file's, a null deleting the key."""
+    out: dict[str, Any] = {}
+    for file in files:
+        data = yaml.load(Path(file).read_text(encoding="utf-8"), Loader=_Loader) or {}
+        if not isinstance(data, dict):
+            raise TypeError(f"{file}: values must be a mapping")
+        out = _merge(out, data)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def stray_ci_files(chart: Path) -> list[Path]:

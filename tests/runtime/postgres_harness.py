@@ -64,8 +64,10 @@ SERVICE_HOST = 241   # the -primary Service's "ClusterIP" (ServiceIP)
 API_HOST = 250       # the fake Kubernetes API
 PORT_KEYS = ("postgresql.port", "patroni.restApiPort", "etcd.clientPort", "etcd.peerPort")
 OS_USER = "postgres"
-BINARIES = ("etcd", "patroni", "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_rewind",
-            "setpriv", "/usr/bin/python3")
+# This host's PostgreSQL 15 (Debian's layout): a profile that names an image's binDir (values/production.yaml,
+# Percona's /usr/pgsql-15/bin) is rendered here with postgresql.binDir set to this.
+HOST_BIN_DIR = "/usr/lib/postgresql/15/bin"
+BINARIES = ("etcd", "patroni", f"{HOST_BIN_DIR}/postgres", f"{HOST_BIN_DIR}/pg_rewind", "setpriv", "/usr/bin/python3")
 SYSTEM_PYTHON = "/usr/bin/python3"   # has psycopg2 (a Patroni dependency), like the image
 
 

@@ -46,6 +46,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.runtime import netutil, partition
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -774,14 +775,13 @@ def running_cluster(**kwargs: Any) -> Iterator[RedisHarness]:
 
 # ---- the fault matrix (bench/faults_redis.py, tests/runtime/test_redis_faults.py) -------------------------
 
-PRODUCTION = helm.VALUES_DIR / "production.yaml"
-
-
 def production_values(directory: Path) -> Path:
-    """values/production.yaml's ``redis`` block (and ``global``) as a values file of charts/nova-redis, with TLS
-    off: the fault matrix measures the failover logic on plain ports (cert-manager's certificates do not exist
-    here); tests/runtime/test_tls.py runs the failover with the production TLS settings and test certificates."""
-    profile = yaml.safe_load(PRODUCTION.read_text())
+    """The production profile's ``redis`` block (and ``global``) as a values file of charts/nova-redis: the profile
+    with its example site overlay (tools/charts.py ``profile_values``: production alone names no backup
+    repository and does not render), with TLS off: the fault matrix measures the failover logic on plain ports
+    (cert-manager's certificates do not exist here); tests/runtime/test_tls.py runs the failover with the
+    production TLS settings and test certificates. The backup CronJob is rendered but not run here."""
+    profile = chart_files.merged_values(chart_files.profile_values("production"))
     block = dict(profile["redis"])
     if profile.get("global"):
         block["global"] = {k: v for k, v in profile["global"].items() if k != "tls"}

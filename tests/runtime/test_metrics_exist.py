@@ -44,6 +44,7 @@ from tests.runtime.metrics_harness import (
     rule_groups,
     wait_scrape,
 )
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -239,9 +240,7 @@ def test_external_metrics_are_exactly_the_unscrapable_ones(redis_stack: tuple[An
     either scraped here, made by Prometheus, or in EXTERNAL."""
     seen = set(redis_stack[1].seen) | set(postgres_stack.seen)
     assert not set(EXTERNAL) & seen
-    umbrella = helm.render(CHARTS / "nova", [helm.REPO_ROOT / "values" / "production.yaml"],
-                           [],
-                           namespace="nova-services")
+    umbrella = helm.render(CHARTS / "nova", chart_files.profile_values("production"), namespace="nova-services")
     exprs = {**rule_exprs(umbrella), **_dashboard_metrics("nova"), **_dashboard_metrics("nova-redis"),
              **_dashboard_metrics("nova-postgres")}
     read = {n for e in exprs.values() for n in metric_names(e)}
@@ -253,7 +252,7 @@ def prometheus(redis_stack: tuple[redis_harness.RedisHarness, Stack], postgres_s
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     h, rstack = redis_stack
     address = h.block.host(200)
-    umbrella = helm.render(CHARTS / "nova", [helm.REPO_ROOT / "values" / "production.yaml"], namespace="nova-services")
+    umbrella = helm.render(CHARTS / "nova", chart_files.profile_values("production"), namespace="nova-services")
     services = [g for g in rule_groups(umbrella) if g["name"].startswith("nova-services.")]
     # The pooler's alerts (production runs the pooler; the runtime cluster here does not): evaluated without data.
     pooler = [{"name": "nova-postgres-pooler", "rules": [r for g in rule_groups(umbrella) for r in g["rules"]

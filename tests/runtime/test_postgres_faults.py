@@ -1,7 +1,8 @@
 """The PostgreSQL fault matrix (issue 11, point 5), one run of each fault, on real daemons.
 
-One cluster for the module, started from the production values (values/production.yaml's postgres block on
-charts/nova-postgres: synchronous mode, failsafe_mode on) with Patroni's timers scaled down (ttl 10,
+One cluster for the module, started from the production values (the production profile's postgres block with
+its example site overlay on charts/nova-postgres, bench/faults_postgres.production_values: synchronous mode,
+failsafe_mode on; this host's binDir, backups off) with Patroni's timers scaled down (ttl 10,
 loop_wait 2, retry_timeout 4: still loop_wait + 2 x retry_timeout <= ttl) and shorter etcd outages, so the
 module fits the suite's time budget; bench/faults_postgres.py runs the same faults with the production timers.
 Every fault ends with the cluster healthy again (killed nodes rejoined), so the faults share it. Each test

@@ -1,6 +1,7 @@
 """The Redis fault matrix (issue 11, point 5) on one run each, with the production values.
 
-One cluster for the whole file: charts/nova-redis rendered with values/production.yaml's redis block, three pods
+One cluster for the whole file: charts/nova-redis rendered with the production profile's redis block
+(redis_harness.production_values: values/production.yaml with its example site overlay), three pods
 (redis + Sentinel) and HAProxy (the -master endpoint) started from the rendered files (redis_harness.py). As
 root, each pod's processes connect from the pod's own address (partition.pod_sources) so that the partition
 fault can cut pods apart by address pair. Each fault runs while a client writes through -master (acknowledged =

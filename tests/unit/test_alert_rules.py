@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tools import charts as chart_files
 from tools import helm
 
 ROOT = helm.REPO_ROOT
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif(not Path(PROMTOOL).exists(), reason="promtool no
 
 def render_rules() -> dict[str, list[dict[str, Any]]]:
     """chart name -> rule groups of its PrometheusRule, from one render of the production profile."""
-    objs = helm.render(helm.CHARTS_DIR / "nova", values=[ROOT / "values" / "production.yaml"],
+    objs = helm.render(helm.CHARTS_DIR / "nova", values=chart_files.profile_values("production"),
                        release="nova", namespace="nova-services")
     rules = {}
     for o in objs:

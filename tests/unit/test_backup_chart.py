@@ -138,7 +138,8 @@ def test_restore_bootstraps_through_patroni_with_the_target_and_no_new_jobs_for_
 
 
 @pytest.mark.parametrize(("set_values", "message"), [
-    (("backup.enabled=true",), "backup.enabled is true but no repository is named: set backup.repository.type"),
+    (("backup.enabled=true",), ("backup.enabled is true but no backup repository is named: name yours in your site "
+                               "overlay, backup.repository.type s3 with backup.repository.s3.endpoint")),
     (("backup.enabled=true", "backup.repository.type=pvc"), "Spilo ships WAL-G"),
     ((*PERCONA, "backup.enabled=true", "backup.repository.type=s3", "backup.repository.s3.bucket=b"),
      "set backup.repository.s3.endpoint"),
@@ -161,8 +162,10 @@ def test_bad_backup_values_fail_the_render_naming_the_key(set_values: tuple[str,
     assert message in render_error(*set_values)
 
 
-def test_production_profile_turns_backups_on_and_renders_until_a_repository_is_named() -> None:
-    values = yaml.safe_load((CHARTS.parent / "values" / "production.yaml").read_text())["postgres"]["backup"]
-    assert values == {"enabled": True, "repository": {"required": False}}
-    # The same block with the repository required (what a site overlay sets) fails without one.
-    assert "no repository is named" in render_error("backup.enabled=true", "backup.repository.required=true")
+def test_without_required_a_missing_repository_renders_without_backups() -> None:
+    # repository.required false: backup.enabled without a repository renders, with nothing archived and no Job
+    # (values/production.yaml keeps it true; tests/unit/test_production_backups.py).
+    o = objs((), ("backup.enabled=true", "backup.repository.required=false"))
+    assert not [x.ref for x in o if x.kind == "CronJob" and "backup" in x.name]
+    assert "archive_command" not in patroni(o)["postgresql"]["parameters"]
+    assert "no backup repository is named" in render_error("backup.enabled=true", "backup.repository.required=true")

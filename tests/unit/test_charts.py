@@ -100,4 +100,5 @@ def test_every_tool_takes_charts_and_profiles_from_the_one_rule() -> None:
         assert ct_checks.ci_values_files(chart) == charts.install_profiles(chart)
     args = lint_cli.build_parser().parse_args([])
     linted = [(chart, values) for chart, values, _ in lint_cli._renders(args)]
-    assert linted == [(c, v) for c in charts.discover() for v in ([], *([str(p)] for p in charts.profiles(c)))]
+    assert linted == [(c, v) for c in charts.discover()
+                      for v in ([], *([str(f) for f in charts.profile_values(p)] for p in charts.profiles(c)))]

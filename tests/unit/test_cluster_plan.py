@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tools import charts as chart_files
 from tools.cluster import inventory, plan
 from tools.cluster.plan import Settings, Step
 from tools.manifest import KubeObject
 
-S = Settings(kubectl="kubectl", helm="helm", kind="kind", python="py", values=("values/production.yaml",))
+# The production profile with its example site overlay, as a user deploys it (paths relative to the repository).
+PRODUCTION = tuple(str(p.relative_to(chart_files.REPO_ROOT)) for p in chart_files.profile_values("production"))
+S = Settings(kubectl="kubectl", helm="helm", kind="kind", python="py", values=PRODUCTION)
 
 
 def _sts(name: str, ns: str, chart: str, source: str, containers: list[dict], replicas: int = 3,
@@ -161,7 +164,7 @@ def test_deploy_installs_then_waits_for_redis_then_postgres_then_services(inv: i
     cmds = commands(steps)
     assert cmds[0] == ("kubectl", "apply", "-f", "-")
     assert cmds[1] == ("helm", "upgrade", "--install", "nova", "charts/nova", "--namespace", "nova",
-                       "--create-namespace", "-f", "values/production.yaml", "--timeout", "900s")
+                       "--create-namespace", "-f", PRODUCTION[0], "-f", PRODUCTION[1], "--timeout", "900s")
     waits = [c for c in cmds if c[1:3] == ("rollout", "status")]
     assert waits == [
         ("kubectl", "rollout", "status", "statefulset/nova-redis", "-n", "nova-redis", "--timeout=900s"),
@@ -334,7 +337,7 @@ def test_test_runs_helm_test_then_the_cluster_tests() -> None:
         ("helm", "test", "nova", "--namespace", "nova", "--timeout", "900s", "--logs"),
         ("py", "-m", "pytest", "-q", "-m", "cluster", "tests/cluster", "-x"),
     ]
-    assert steps[1].env == {"NOVA_RELEASE": "nova", "NOVA_NAMESPACE": "nova", "NOVA_VALUES": "values/production.yaml",
+    assert steps[1].env == {"NOVA_RELEASE": "nova", "NOVA_NAMESPACE": "nova", "NOVA_VALUES": ",".join(PRODUCTION),
                             "NOVA_CHART": "charts/nova"}
 
 

@@ -188,7 +188,7 @@ def check(objs: list[KubeObject], inv: inventory.Inventory, a: Access) -> tuple[
 
 
 def _render(profile: object) -> tuple[list[KubeObject], inventory.Inventory]:
-    objs = render(CHART, [profile], namespace=NAMESPACE)
+    objs = render(CHART, chart_files.profile_values(profile), namespace=NAMESPACE)
     return objs, inventory.build(objs, RELEASE, NAMESPACE)
 
 
@@ -297,7 +297,7 @@ def reachable(objs: list[KubeObject], src: Pod) -> set[tuple[str, str]]:
 
 
 def test_the_ingress_controller_reaches_exactly_the_http_ports_of_the_exposed_services() -> None:
-    objs = render(CHART, [ROOT / "values" / "production.yaml"], namespace=NAMESPACE)
+    objs = render(CHART, chart_files.profile_values("production"), namespace=NAMESPACE)
     exposed = {o.name for o in objs if o.kind == "Ingress"}
     assert exposed == {"nova-user-service", "nova-auth-service", "nova-streaming-api"}
     assert reachable(objs, INGRESS_NGINX) == {(name, "http") for name in exposed}

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import CHARTS, VALUES, render
+from tools import charts as chart_files
 from tools.cluster import inventory, plan
 
 
 def _inv(profile: str, namespace: str = "nova") -> inventory.Inventory:
-    return inventory.build(render(CHARTS / "nova", [VALUES / f"{profile}.yaml"], namespace=namespace), "nova", namespace)
+    return inventory.build(render(CHARTS / "nova", chart_files.profile_values(profile), namespace=namespace), "nova", namespace)
 
 
 @pytest.mark.parametrize(("profile", "redis", "postgres", "redis_ns", "db_ns", "svc_ns"),
@@ -69,7 +70,7 @@ def test_postgres_superuser_comes_from_the_rendered_patroni_config() -> None:
 def test_autoscaled_deployments_wait_for_their_hpa_floor() -> None:
     inv = _inv("production")
     user = next(w for w in inv.phase("services") if w.component == "user-service")
-    hpa = next(o for o in render(CHARTS / "nova", [VALUES / "production.yaml"], namespace="nova")
+    hpa = next(o for o in render(CHARTS / "nova", chart_files.profile_values("production"), namespace="nova")
                if o.kind == "HorizontalPodAutoscaler" and o.obj["spec"]["scaleTargetRef"]["name"] == user.name)
     assert user.replicas == hpa.obj["spec"]["minReplicas"] == 3
 
@@ -89,7 +90,7 @@ def test_a_ci_scenario_leaves_nothing_behind_after_uninstall(scenario: object) -
 
 
 def test_production_keeps_its_namespaces_and_credentials_on_uninstall() -> None:
-    objs = render(CHARTS / "nova", [VALUES / "production.yaml"], namespace="nova")
+    objs = render(CHARTS / "nova", chart_files.profile_values("production"), namespace="nova")
     namespaces = [o for o in objs if o.kind == "Namespace"]
     assert namespaces and all(o["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for o in namespaces)
     creds = [o for o in objs if o.kind == "Secret" and o.name.endswith("-credentials")]

@@ -19,15 +19,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CHARTS, ROOT, VALUES, render
+from tests.conftest import CHARTS, ROOT, render
 from tests.fakekube import FakeKubeAPI
+from tools import charts as chart_files
 from tools import helm, kube_versions
 from tools.lint.schema import schemas_for
 from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
-PRODUCTION = VALUES / "production.yaml"
-GITOPS = ["global.gitops=true"]
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
+# Production backs up PostgreSQL: under GitOps the pgBackRest TLS Secret is one the user creates (no lookup).
+GITOPS = ["global.gitops=true", "postgres.backup.server.tlsSecret=nova-pgbackrest-tls"]
 SVC_NS, REDIS_NS, DB_NS = "nova-services", "nova-redis", "nova-database"
 SA = (SVC_NS, "nova-secret-generator")
 GENERATED = {(REDIS_NS, "nova-redis-credentials"), (SVC_NS, "nova-redis-credentials"),
@@ -99,7 +101,7 @@ def sa_requests(api: FakeKubeAPI) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def objs() -> list[KubeObject]:
-    return render(CHART, [PRODUCTION], GITOPS)
+    return render(CHART, PRODUCTION, GITOPS)
 
 
 @pytest.fixture(scope="module")
@@ -119,12 +121,12 @@ def api(objs: list[KubeObject]) -> Iterator[FakeKubeAPI]:
 def test_lookup_renders_differ_in_every_random_value_gitops_renders_carry_none() -> None:
     """The control: two `helm template` renders without the generator differ in every generated value (what
     Argo CD would rotate); two GitOps renders are identical and no rendered Secret holds a credential."""
-    first, second = (helm.render(CHART, [PRODUCTION]) for _ in range(2))
+    first, second = (helm.render(CHART, PRODUCTION) for _ in range(2))
     for ns, name in sorted(GENERATED - {(SVC_NS, "nova-redis-credentials"), (SVC_NS, "nova-postgres-credentials")}):
         a, b = (decoded(one(r, "Secret", name, ns).obj) for r in (first, second))
         assert a.keys() == b.keys() and a
         assert all(a[k] != b[k] for k in a), f"{ns}/{name}: a value repeated across renders"
-    g1, g2 = (helm.render(CHART, [PRODUCTION], GITOPS) for _ in range(2))
+    g1, g2 = (helm.render(CHART, PRODUCTION, GITOPS) for _ in range(2))
     assert plain(g1) == plain(g2)
     rendered = {(o.namespace, o.name) for o in g1 if o.kind == "Secret"}
     assert not rendered & GENERATED
@@ -179,12 +181,12 @@ def test_generator_job_is_hash_named_restricted_and_reaches_only_the_api_server(
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in policy["spec"]
     assert policy["spec"]["egress"] == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}],
                                          "ports": [{"port": 6443, "protocol": "TCP"}]}]
-    pinned = render(CHART, [PRODUCTION], [*GITOPS, "secrets.generator.apiServer.cidrs={172.18.0.2/32}",
+    pinned = render(CHART, PRODUCTION, [*GITOPS, "secrets.generator.apiServer.cidrs={172.18.0.2/32}",
                                           "secrets.generator.apiServer.ports={443}"])
     assert one(pinned, "NetworkPolicy", "nova-secret-generator")["spec"]["egress"] == [
         {"to": [{"ipBlock": {"cidr": "172.18.0.2/32"}}], "ports": [{"port": 443, "protocol": "TCP"}]}]
     # Same inputs, same name; a changed plan (the opt-in) is a new Job.
-    opted = render(CHART, [PRODUCTION], [*GITOPS, "secrets.generateMissingOnUpgrade=true"])
+    opted = render(CHART, PRODUCTION, [*GITOPS, "secrets.generateMissingOnUpgrade=true"])
     assert one(opted, "Job", r"nova-secret-generator-[0-9a-f]{10}").name != job.name
 
 
@@ -244,7 +246,7 @@ def test_sync_waves_order_namespaces_generator_databases_services(objs: list[Kub
 
 
 def test_bootstrap_job_keeps_no_ttl_under_gitops(objs: list[KubeObject]) -> None:
-    helm_job = one(render(CHART, [PRODUCTION]), "Job", r".*postgres-bootstrap-[0-9a-f]{10}", DB_NS)
+    helm_job = one(render(CHART, PRODUCTION), "Job", r".*postgres-bootstrap-[0-9a-f]{10}", DB_NS)
     assert helm_job["spec"]["ttlSecondsAfterFinished"] == 86400
     assert "ttlSecondsAfterFinished" not in one(objs, "Job", r".*postgres-bootstrap-[0-9a-f]{10}", DB_NS)["spec"]
 
@@ -275,7 +277,7 @@ def test_two_syncs_leave_the_first_passwords_in_place(objs: list[KubeObject], wo
                                                                               ("x509", "certificate.pem"))]
     assert modulus[0] == modulus[1] and modulus[0].startswith("Modulus=")
     # A second sync with a different render (another plan: a new Job name) runs the generator again.
-    changed = helm.render(CHART, [PRODUCTION], [*GITOPS, "secrets.passwordLength=40"])
+    changed = helm.render(CHART, PRODUCTION, [*GITOPS, "secrets.passwordLength=40"])
     second = Generator(changed, workdir / "second")
     assert second.job.name != first.job.name
     apply(api, changed)
@@ -320,7 +322,7 @@ def test_a_secret_deleted_by_hand_comes_back_only_on_opt_in(objs: list[KubeObjec
     assert f"Secret {SVC_NS}/nova-turn is missing" in err
     assert api.get("secrets", SVC_NS, "nova-turn") is None
     # The opt-in is a new plan, hence a new Job, which creates them with new values and leaves the rest alone.
-    opted = Generator(render(CHART, [PRODUCTION], [*GITOPS, "secrets.generateMissingOnUpgrade=true"]),
+    opted = Generator(render(CHART, PRODUCTION, [*GITOPS, "secrets.generateMissingOnUpgrade=true"]),
                       workdir / "opted")
     assert opted.job.name != generator.job.name
     rc, summary, err = opted.run(api)
@@ -339,7 +341,7 @@ def test_switching_a_helm_release_to_gitops_keeps_its_passwords(objs: list[KubeO
                                                                api: FakeKubeAPI) -> None:
     """The Secrets a lookup-mode install wrote (kept: helm.sh/resource-policy) are the ones the generator finds:
     it only adds the services' copies, from the stored values."""
-    installed = render(CHART, [PRODUCTION])
+    installed = render(CHART, PRODUCTION)
     apply(api, installed)
     before = {(o.namespace, o.name): decoded(o.obj) for o in installed if (o.namespace, o.name) in GENERATED}
     assert len(before) == 4
@@ -497,9 +499,9 @@ def test_flux_helmrelease_example_renders(tmp_path: Path) -> None:
 def test_the_admission_policy_allows_exactly_the_plans_creates() -> None:
     """Where RBAC cannot name what may be created, the optional ValidatingAdmissionPolicy does."""
     api_version = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"
-    off = render(CHART, [PRODUCTION], GITOPS, api_versions=[api_version])
+    off = render(CHART, PRODUCTION, GITOPS, api_versions=[api_version])
     assert not any(o.kind.startswith("ValidatingAdmissionPolicy") for o in off)  # off by default
-    with_policy = render(CHART, [PRODUCTION], [*GITOPS, "secrets.generator.admissionPolicy.enabled=true"],
+    with_policy = render(CHART, PRODUCTION, [*GITOPS, "secrets.generator.admissionPolicy.enabled=true"],
                          api_versions=[api_version])
     policy = next(o for o in with_policy if o.kind == "ValidatingAdmissionPolicy")
     binding = next(o for o in with_policy if o.kind == "ValidatingAdmissionPolicyBinding")

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CHARTS, ROOT, VALUES, render
+from tests.conftest import CHARTS, ROOT, render
+from tools import charts as chart_files
 from tools import helm
 from tools.lint.schema import schemas_for
 from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
-PRODUCTION = VALUES / "production.yaml"
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
 HTTPROUTE = CHART / "ci" / "render" / "httproute-values.yaml"
 EXPOSED = {"user-service": "users.example.com", "auth-service": "auth.example.com",
            "streaming-api": "stream.example.com"}
@@ -53,7 +54,7 @@ def service(name: str, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_production_exposes_user_auth_and_streaming_through_ingress_nginx_with_cert_manager_tls() -> None:
-    objs = render(CHART, [PRODUCTION], namespace="nova-services")
+    objs = render(CHART, PRODUCTION, namespace="nova-services")
     ingresses = by_kind(objs, "Ingress")
     assert set(ingresses) == {f"nova-{s}" for s in EXPOSED}
     services = by_kind(objs, "Service")
@@ -76,7 +77,7 @@ def test_production_exposes_user_auth_and_streaming_through_ingress_nginx_with_c
 
 
 def test_streaming_api_gets_long_lived_connection_timeouts_and_the_others_do_not() -> None:
-    ingresses = by_kind(render(CHART, [PRODUCTION], namespace="nova-services"), "Ingress")
+    ingresses = by_kind(render(CHART, PRODUCTION, namespace="nova-services"), "Ingress")
     timeouts = {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
                 "nginx.ingress.kubernetes.io/proxy-send-timeout": "3600"}
     assert timeouts.items() <= ingresses["nova-streaming-api"]["metadata"]["annotations"].items()
@@ -197,7 +198,7 @@ def test_full_rules_replace_the_generated_rule_and_default_their_backend(tmp_pat
 
 @pytest.mark.parametrize("version", KUBE_VERSIONS)
 def test_every_rendered_ingress_and_httproute_validates_strictly(version: str) -> None:
-    objs = [o for values in (PRODUCTION, HTTPROUTE) for o in render(CHART, [values], namespace="nova-services")
+    objs = [o for values in (PRODUCTION, [HTTPROUTE]) for o in render(CHART, values, namespace="nova-services")
             if o.kind in {"Ingress", "HTTPRoute", "Service", "NetworkPolicy"}]
     assert {o.kind for o in objs} == {"Ingress", "HTTPRoute", "Service", "NetworkPolicy"}
     bad = {o.ref: errs for o in objs if (errs := schema_errors(o.obj, version))}
@@ -214,8 +215,8 @@ def test_every_rendered_ingress_and_httproute_validates_strictly(version: str) -
 ])
 def test_a_wrong_field_in_a_rendered_route_or_ingress_fails_strict_validation(
         kind: str, path: tuple[str | int, ...], value: Any, expected: str) -> None:
-    source = PRODUCTION if kind == "Ingress" else HTTPROUTE
-    obj = copy.deepcopy(next(o for o in render(CHART, [source], namespace="nova-services") if o.kind == kind).obj)
+    source = PRODUCTION if kind == "Ingress" else [HTTPROUTE]
+    obj = copy.deepcopy(next(o for o in render(CHART, source, namespace="nova-services") if o.kind == kind).obj)
     node: Any = obj
     for key in path[:-1]:
         node = node[key]

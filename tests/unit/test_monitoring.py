@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import helm_path, render
 from tests.runtime.metrics_harness import dashboard_exprs, dashboard_panels, metric_names
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -20,7 +21,7 @@ ROOT = helm.REPO_ROOT
 UMBRELLA = helm.CHARTS_DIR / "nova"
 REDIS = helm.CHARTS_DIR / "nova-redis"
 POSTGRES = helm.CHARTS_DIR / "nova-postgres"
-PRODUCTION = ROOT / "values" / "production.yaml"
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
 SM_API = "monitoring.coreos.com/v1/ServiceMonitor"
 PR_API = "monitoring.coreos.com/v1/PrometheusRule"
 MONITORING_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
@@ -29,7 +30,7 @@ DASHBOARDS = sorted(helm.CHARTS_DIR.glob("*/files/dashboards/*.json"))
 
 @pytest.fixture(scope="module")
 def production() -> list[KubeObject]:
-    return render(UMBRELLA, [PRODUCTION], namespace="nova-services")
+    return render(UMBRELLA, PRODUCTION, namespace="nova-services")
 
 
 def of(objs: list[KubeObject], kind: str) -> list[dict[str, Any]]:

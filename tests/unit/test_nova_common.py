@@ -354,7 +354,7 @@ PROFILES = [(chart, profile) for chart in USERS for profile in [None, *chart_fil
                          ids=[f"{c}:{p.name if p else 'defaults'}" for c, p in PROFILES])
 def test_every_container_has_a_cpu_and_a_memory_limit(chart: str, profile: Path | None) -> None:
     missing = [f"{o.kind}/{o.name} {c['name']}: {c.get('resources', {}).get('limits')}"
-               for o in render(CHARTS / chart, [profile] if profile else [])
+               for o in render(CHARTS / chart, chart_files.profile_values(profile) if profile else [])
                for c in _containers(o.obj)
                if not {"cpu", "memory"} <= set((c.get("resources") or {}).get("limits") or {})]
     assert not missing, "\n".join(missing)

@@ -16,7 +16,7 @@ from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 LOCAL = VALUES / "local.yaml"
-PRODUCTION = VALUES / "production.yaml"
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
 PROFILES = list(chart_files.profiles(CHART))
 PROFILE_IDS = [p.name for p in PROFILES]
 SERVICES = {"auth-service", "messaging-service", "search-service", "streaming-api", "user-service"}
@@ -61,7 +61,7 @@ def service_port(objs: list[KubeObject], host: str, port: int, domain: str = "cl
 
 
 def test_production_places_redis_database_and_services_in_their_namespaces(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     placed: dict[str, set[str]] = {}
     for o in objs:
         if o.kind == "Namespace":
@@ -86,7 +86,7 @@ def test_production_places_redis_database_and_services_in_their_namespaces(helm_
 
 
 def test_the_release_namespace_is_never_rendered_as_a_namespace_object(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], namespace="nova-services", major=helm_major)
+    objs = render(CHART, PRODUCTION, namespace="nova-services", major=helm_major)
     assert sorted(o.name for o in objs if o.kind == "Namespace") == ["nova-database", "nova-redis"]
 
 
@@ -96,10 +96,10 @@ def test_by_default_everything_goes_in_the_release_namespace(helm_major: int) ->
     assert not [o for o in objs if o.kind == "Namespace"]
 
 
-@pytest.mark.parametrize("profile", [LOCAL, PRODUCTION, CHART / "ci" / "split-namespaces-values.yaml"],
+@pytest.mark.parametrize("profile", [LOCAL, PRODUCTION[0], CHART / "ci" / "split-namespaces-values.yaml"],
                          ids=["local", "production", "split-namespaces"])
 def test_every_address_a_service_receives_names_a_rendered_service_and_port(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     checked = 0
     for o in objs:
         if o.kind != "Secret" or o["metadata"]["labels"].get("app.kubernetes.io/component") not in SERVICES:
@@ -135,14 +135,14 @@ def test_every_address_a_service_receives_names_a_rendered_service_and_port(prof
 
 
 def test_sentinel_master_set_matches_the_redis_chart(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], set_values=["redis.sentinel.masterSet=novaprod"], major=helm_major)
+    objs = render(CHART, PRODUCTION, set_values=["redis.sentinel.masterSet=novaprod"], major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
     assert data["REDIS_SENTINEL_MASTER"] == "novaprod"
 
 
 def test_a_custom_cluster_domain_reaches_every_address(helm_major: int) -> None:
     domain = ["clusterDomain=k8s.internal", "redis.clusterDomain=k8s.internal", "postgres.clusterDomain=k8s.internal"]
-    objs = render(CHART, [PRODUCTION], set_values=domain, major=helm_major)
+    objs = render(CHART, PRODUCTION, set_values=domain, major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
     assert data["DATABASE_HOST"] == "postgres-pooler-rw.nova-database.svc.k8s.internal"  # production pools
     assert data["REDIS_SENTINEL_ADDRS"] == "redis-sentinel.nova-redis.svc.k8s.internal:26379"
@@ -156,7 +156,7 @@ def test_a_cluster_domain_the_subcharts_do_not_share_is_refused() -> None:
 @pytest.mark.parametrize("pooler,database_port", [("false", 5440), ("true", 6440)], ids=["direct", "pooled"])
 def test_ports_of_the_subcharts_reach_the_addresses_the_services_use(helm_major: int, pooler: str,
                                                                     database_port: int) -> None:
-    objs = render(CHART, [PRODUCTION], set_values=["redis.sentinel.port=26400", "redis.redis.port=6390",
+    objs = render(CHART, PRODUCTION, set_values=["redis.sentinel.port=26400", "redis.redis.port=6390",
                                                    "postgres.postgresql.port=5440", f"postgres.pooler.enabled={pooler}",
                                                    "postgres.pooler.port=6440"], major=helm_major)
     data = decoded(next(o for o in objs if o.kind == "Secret" and o.name == "nova-user-service"))
@@ -217,7 +217,7 @@ def ingress_allowed(objs: list[KubeObject], src: tuple[str, dict[str, str]],
 
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_every_pod_of_the_release_is_selected_by_a_network_policy(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     pols = policies(objs)
     assert pols
     for o, labels in pod_templates(objs):
@@ -226,7 +226,7 @@ def test_every_pod_of_the_release_is_selected_by_a_network_policy(profile: str, 
 
 
 def test_the_default_deny_selects_every_pod_of_the_umbrella(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     deny = next(p for p in policies(objs) if p.name == "nova-default-deny")
     assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
@@ -236,7 +236,7 @@ def test_the_default_deny_selects_every_pod_of_the_umbrella(helm_major: int) -> 
 
 
 def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     pods = {labels.get("app.kubernetes.io/component"): (o.namespace, labels)
             for o, labels in pod_templates(objs) if (o.source or "").startswith("nova/templates/services/")}
     redis = next((o.namespace, labels) for o, labels in pod_templates(objs)
@@ -266,7 +266,7 @@ def test_services_reach_dns_redis_postgres_and_the_services_they_call(helm_major
 
 
 def test_an_unrelated_pod_cannot_reach_the_data_ports_of_redis_postgres_or_a_service(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     stranger = ("nova-services", {"app": "something-else"})
     data_ports = ["http", "postgresql", "redis", "sentinel", "patroni", "client", "peer",
                   5432, 6379, 26379, 8008, 2379, 2380, 8080, 8081, 8082, 8084, 8086]
@@ -288,7 +288,7 @@ def test_ingress_and_metrics_peers_are_allowed_only_to_their_ports(helm_major: i
 
 # NetworkPolicies are additive: one rule without `ports` in any policy that selects a pod opens every port of
 # that pod. These tests walk every pod and every container port of the local and production renders.
-NP_PROFILES = pytest.mark.parametrize("profile", [LOCAL, PRODUCTION], ids=["local", "production"])
+NP_PROFILES = pytest.mark.parametrize("profile", [LOCAL, PRODUCTION[0]], ids=["local", "production"])
 MONITORING = ("monitoring", {"app.kubernetes.io/name": "prometheus"})
 
 
@@ -331,7 +331,7 @@ def egress_ports(objs: list[KubeObject], src: tuple[str, dict[str, str]],
 
 @NP_PROFILES
 def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     etcd = dependency_pod(objs, "nova-postgres", "etcd")
     postgres = dependency_pod(objs, "nova-postgres", "postgres")
     for name, pod in [*service_pods(objs).items(), ("monitoring", MONITORING)]:
@@ -341,7 +341,7 @@ def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profi
             # Monitoring scrapes Patroni's /metrics on its REST port when metrics are on (issue 13; the unsafe
             # endpoints need the rest-password); a service never reaches it.
             # (the scrape rule names the port, so only the name matches it here)
-            scraping = name == "monitoring" and profile == PRODUCTION and port == "patroni"
+            scraping = name == "monitoring" and profile == PRODUCTION[0] and port == "patroni"
             assert ingress_allowed(objs, pod, postgres, port) == scraping, f"{name} -> patroni {port}"
         if name != "monitoring":
             # Egress of a service towards the database namespace names the PostgreSQL port only (the pooler's
@@ -354,7 +354,7 @@ def test_no_service_or_monitoring_pod_reaches_etcd_or_the_patroni_rest_api(profi
 @NP_PROFILES
 def test_services_reach_only_the_client_ports_of_redis_the_master_proxy_and_postgres(profile: str,
                                                                                      helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     redis = dependency_pod(objs, "nova-redis", "redis")
     proxy = dependency_pod(objs, "nova-redis", "master-proxy")
     postgres = dependency_pod(objs, "nova-postgres", "postgres")
@@ -375,7 +375,7 @@ def test_services_reach_only_the_client_ports_of_redis_the_master_proxy_and_post
 @NP_PROFILES
 def test_a_nova_labelled_pod_in_another_namespace_reaches_no_redis_or_postgres_port(profile: str,
                                                                                     helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     impostors = [("intruder", labels) for labels in [*(pod[1] for pod in service_pods(objs).values()),
                                                      {"app.kubernetes.io/name": "nova"}]]
     checked = 0
@@ -391,7 +391,7 @@ def test_a_nova_labelled_pod_in_another_namespace_reaches_no_redis_or_postgres_p
 
 @NP_PROFILES
 def test_monitoring_reaches_only_metrics_ports(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     scraped = set()
     for o, dst, ports in container_ports(objs):
         for port in ports:
@@ -400,7 +400,7 @@ def test_monitoring_reaches_only_metrics_ports(profile: str, helm_major: int) ->
                 # REST port (its /metrics: issue 13)
                 assert port in {"metrics", "sentinel-metrics", "patroni"}, f"monitoring -> {o.ref} port {port}"
                 scraped.add(o.name)
-    if profile == PRODUCTION:
+    if profile == PRODUCTION[0]:
         # The spec's monitoring hooks: every service, Redis and Sentinel, HAProxy, PostgreSQL and Patroni, etcd,
         # and the PgBouncer pooler's exporter.
         assert scraped == {"redis", "redis-master", "postgres", "postgres-etcd", "postgres-pooler-rw",

@@ -73,8 +73,8 @@ def keyed(objs: list[KubeObject]) -> dict[str, tuple[str | None, dict[str, Any]]
 
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_helm_3_and_helm_4_render_the_same_objects(profile: Path) -> None:
-    four = keyed(render(CHART, [profile], major=4, kube_version=KUBE_VERSION))
-    three = keyed(render(CHART, [profile], major=3, kube_version=KUBE_VERSION))
+    four = keyed(render(CHART, charts.profile_values(profile), major=4, kube_version=KUBE_VERSION))
+    three = keyed(render(CHART, charts.profile_values(profile), major=3, kube_version=KUBE_VERSION))
     assert sorted(four) == sorted(three)
     for ref in four:
         assert four[ref] == three[ref], f"{ref} differs between helm 4 and helm 3"
@@ -92,7 +92,8 @@ def test_normalisation_still_sees_a_real_difference() -> None:
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_helm_4_install_dry_run_succeeds_and_prints_the_notes(profile: Path) -> None:
     helm.dependency_build(CHART, helm=helm_path(4))
-    out = helm.run(["install", "nova", str(CHART), "-f", str(profile), "--dry-run=client",
+    out = helm.run(["install", "nova", str(CHART), *(a for f in charts.profile_values(profile) for a in ("-f", str(f))),
+                    "--dry-run=client",
                     "--namespace", "nova-install-test"], helm=helm_path(4), context=f"profile {profile}")
     assert "STATUS: pending-install" in out
     notes = out.split("NOTES:", 1)[1]
@@ -120,7 +121,7 @@ def test_every_object_of_every_profile_is_valid_for_the_kubernetes_version_it_wa
         profile: Path, kube: str) -> None:
     """Rendered for ``kube`` (templates branch on .Capabilities.KubeVersion) and validated against the strict
     schemas of that same version: unknown fields, wrong types and kinds the version does not serve are errors."""
-    problems = schema_problems(render(CHART, [profile], major=4, kube_version=kube_versions.full(kube)), kube)
+    problems = schema_problems(render(CHART, charts.profile_values(profile), major=4, kube_version=kube_versions.full(kube)), kube)
     assert not problems, "\n".join(problems)
 
 

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CHARTS, VALUES, render
+from tests.conftest import CHARTS, render
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
-PRODUCTION = VALUES / "production.yaml"
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
 CI = CHART / "ci"
 SERVICES = ["auth-service", "messaging-service", "search-service", "streaming-api", "user-service"]
 LOGINS = {"user-service": "user_service", "auth-service": "auth_service", "search-service": "search_service",
@@ -57,7 +58,7 @@ def secret_refs(obj: Any) -> set[str]:
 
 
 def test_one_render_gives_database_and_services_the_same_passwords(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     s = secrets(objs)
     redis = decoded(s[("nova-redis", "nova-redis-credentials")])
     pg = decoded(s[("nova-database", "nova-postgres-credentials")])
@@ -92,7 +93,7 @@ ACL_USERS = {"user-service": ("user_service", "user:"), "auth-service": ("auth_s
 
 
 def test_production_gives_each_service_its_own_redis_user_key_prefix_and_password(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     s = secrets(objs)
     redis = decoded(s[("nova-redis", "nova-redis-credentials")])
     own = {svc: decoded(s[("nova-services", f"nova-{svc}")]) for svc in SERVICES}
@@ -123,7 +124,7 @@ def test_each_service_has_its_own_login_and_database(helm_major: int) -> None:
 
 
 def test_subcharts_use_the_umbrella_secrets_instead_of_generating_their_own(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     redis_objs = [o for o in objs if (o.source or "").startswith("nova/charts/redis/")]
     pg_objs = [o for o in objs if (o.source or "").startswith("nova/charts/postgres/")]
     assert redis_objs and pg_objs
@@ -267,8 +268,8 @@ def test_no_password_or_key_is_a_literal_default_in_values_yaml() -> None:
 
 def test_helm_template_generates_fresh_values_each_render_so_gitops_must_use_existing_secrets() -> None:
     """Documents the no-lookup behaviour (docs/secrets.md): two renders differ, hence the Argo CD skip."""
-    first = helm.render(CHART, [PRODUCTION])
-    second = helm.render(CHART, [PRODUCTION])
+    first = helm.render(CHART, PRODUCTION)
+    second = helm.render(CHART, PRODUCTION)
     a = decoded(secrets(first)[("nova-redis", "nova-redis-credentials")])["redis-password"]
     b = decoded(secrets(second)[("nova-redis", "nova-redis-credentials")])["redis-password"]
     assert a != b
@@ -323,11 +324,11 @@ def test_a_redis_user_that_is_no_acl_user_is_refused() -> None:
 ])
 def test_a_required_kafka_or_turn_placeholder_left_empty_fails_naming_the_key(item: str, message: str) -> None:
     with pytest.raises(helm.HelmError, match=message):
-        render(CHART, [PRODUCTION], set_values=[f"secrets.{item}.required=true"])
+        render(CHART, PRODUCTION, set_values=[f"secrets.{item}.required=true"])
 
 
 def test_required_kafka_and_turn_render_once_filled(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major, set_values=[
+    objs = render(CHART, PRODUCTION, major=helm_major, set_values=[
         "secrets.kafka.required=true", "secrets.kafka.brokers={kafka-0.kafka:9092}",
         "secrets.turn.required=true", "secrets.turn.uris={turns:turn.example.com:5349}"])
     assert decoded(secrets(objs)[("nova-services", "nova-user-service")])["KAFKA_BROKERS"] == "kafka-0.kafka:9092"
@@ -339,7 +340,7 @@ def test_production_install_warns_about_the_empty_kafka_and_turn_placeholders() 
     from tests.conftest import helm_path
 
     helm.dependency_build(CHART, helm=helm_path(4))
-    out = helm.run(["install", "nova", str(CHART), "-f", str(PRODUCTION), "--dry-run=client",
+    out = helm.run(["install", "nova", str(CHART), *(a for f in PRODUCTION for a in ("-f", str(f))), "--dry-run=client",
                     "--namespace", "nova-services"], helm=helm_path(4))
     notes = out.split("NOTES:", 1)[1]
     assert "WARNING: KAFKA_BROKERS is empty: set secrets.kafka.brokers" in notes

@@ -15,7 +15,7 @@ from tools.manifest import KubeObject
 
 CHART = CHARTS / "nova"
 LOCAL = VALUES / "local.yaml"
-PRODUCTION = VALUES / "production.yaml"
+PRODUCTION = chart_files.profile_values("production")  # with its example site overlay
 PROFILES = [p for p in chart_files.profiles(CHART)]
 PROFILE_IDS = [p.name for p in PROFILES]
 
@@ -76,7 +76,7 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_production_profile_matches_the_spec_inventory(helm_major: int) -> None:
-    objs = render(CHART, [PRODUCTION], major=helm_major)
+    objs = render(CHART, PRODUCTION, major=helm_major)
     deps = by_component(objs, "Deployment")
     services = by_component(objs, "Service")
     hpas = by_component(objs, "HorizontalPodAutoscaler")
@@ -146,7 +146,7 @@ def test_a_call_to_an_unknown_service_is_refused() -> None:
 
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_every_pdb_and_service_selects_exactly_the_pods_of_its_own_service(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     deps = nova_objects(objs, "Deployment")
     assert deps
     for kind, get_selector in (("PodDisruptionBudget", lambda o: o["spec"]["selector"]["matchLabels"]),
@@ -182,7 +182,7 @@ def test_pdb_uses_max_unavailable_by_default_and_min_available_when_set(helm_maj
 def test_every_container_of_the_chart_runs_restricted_with_requests_and_a_memory_limit(
     profile: str, helm_major: int
 ) -> None:
-    objs = nova_objects(render(CHART, [profile], major=helm_major))
+    objs = nova_objects(render(CHART, chart_files.profile_values(profile), major=helm_major))
     seen = 0
     for obj, _meta, spec in pod_specs(objs):
         pod_sc = spec.get("securityContext") or {}
@@ -213,7 +213,7 @@ def test_every_pod_of_every_chart_has_a_restricted_security_context_and_memory_l
     profile: str, helm_major: int
 ) -> None:
     """All pods of a profile, the subcharts' included (Done-when of issue 2)."""
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     problems = []
     for obj, _meta, spec in pod_specs(objs):
         pod_sc = spec.get("securityContext") or {}
@@ -357,7 +357,7 @@ def test_local_profile_runs_agnhost_netexec_on_each_service_port(helm_major: int
 
 @pytest.mark.parametrize("profile", PROFILES, ids=PROFILE_IDS)
 def test_resilience_settings_reach_every_service_container_as_env(profile: str, helm_major: int) -> None:
-    objs = render(CHART, [profile], major=helm_major)
+    objs = render(CHART, chart_files.profile_values(profile), major=helm_major)
     configmaps = {(o.namespace, o.name): o for o in objs if o.kind == "ConfigMap"}
     deps = nova_objects(objs, "Deployment")
     assert deps
@@ -390,7 +390,7 @@ def test_config_checksum_changes_only_for_the_service_whose_config_changed(helm_
 
 
 def test_peer_urls_point_at_the_called_services(helm_major: int) -> None:
-    cms = by_component(render(CHART, [PRODUCTION], major=helm_major), "ConfigMap")
+    cms = by_component(render(CHART, PRODUCTION, major=helm_major), "ConfigMap")
     assert cms["user-service"]["data"]["AUTH_SERVICE_URL"] == (
         "http://nova-auth-service.nova-services.svc.cluster.local:8084")
     assert cms["streaming-api"]["data"]["USER_SERVICE_URL"] == (
@@ -401,7 +401,7 @@ def test_peer_urls_point_at_the_called_services(helm_major: int) -> None:
 
 
 def test_init_container_waits_a_bounded_time_for_redis_and_postgres(helm_major: int) -> None:
-    deps = by_component(render(CHART, [PRODUCTION], major=helm_major), "Deployment")
+    deps = by_component(render(CHART, PRODUCTION, major=helm_major), "Deployment")
     init = deps["user-service"]["spec"]["template"]["spec"]["initContainers"]
     assert [c["name"] for c in init] == ["wait-for-dependencies"]
     env = {e["name"]: e["value"] for e in init[0]["env"]}

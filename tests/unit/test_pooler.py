@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHARTS, VALUES, render
+from tests.conftest import CHARTS, render
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -110,7 +111,7 @@ def _service_env(objs: list[KubeObject], service: str) -> dict[str, str]:
 
 
 def test_production_services_connect_through_the_pooler_with_separate_pool_sizes() -> None:
-    objs = render(NOVA, [VALUES / "production.yaml"])
+    objs = render(NOVA, chart_files.profile_values("production"))
     env = _service_env(objs, "user-service")
     assert env["DATABASE_HOST"] == "postgres-pooler-rw.nova-database.svc.cluster.local", env
     assert env["DATABASE_PORT"] == "6432"
@@ -118,7 +119,7 @@ def test_production_services_connect_through_the_pooler_with_separate_pool_sizes
 
 
 def test_with_the_pooler_the_services_reach_the_pooler_and_no_longer_postgresql() -> None:
-    objs = render(NOVA, [VALUES / "production.yaml"])
+    objs = render(NOVA, chart_files.profile_values("production"))
     direct = one(objs, "NetworkPolicy", "nova-postgres-clients")
     sql_peers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
                  for rule in direct["spec"]["ingress"] if {"port": "postgresql", "protocol": "TCP"} in rule["ports"]
@@ -142,8 +143,8 @@ def test_with_the_pooler_the_services_reach_the_pooler_and_no_longer_postgresql(
 
 def test_the_services_pools_must_fit_postgresql_without_a_pooler_naming_every_service() -> None:
     # Production's pools (170 connections) fit max_connections 200 even without the pooler; twice as large do not.
-    assert render(NOVA, [VALUES / "production.yaml"], ["postgres.pooler.enabled=false"])
-    message = refusal(NOVA, [VALUES / "production.yaml"], ["postgres.pooler.enabled=false",
+    assert render(NOVA, chart_files.profile_values("production"), ["postgres.pooler.enabled=false"])
+    message = refusal(NOVA, chart_files.profile_values("production"), ["postgres.pooler.enabled=false",
                                                            "services.defaults.resilience.dbPoolSize=10"])
     assert "the services' pools may open 340 connections" in message
     assert "user-service 10 pods x 10" in message and "auth-service 6 pods x 10" in message
@@ -151,7 +152,7 @@ def test_the_services_pools_must_fit_postgresql_without_a_pooler_naming_every_se
 
 
 def test_the_services_pools_must_fit_the_poolers_clients_with_one_pooler_pod_lost() -> None:
-    message = refusal(NOVA, [VALUES / "production.yaml"], ["postgres.pooler.maxClientConn=100"])
+    message = refusal(NOVA, chart_files.profile_values("production"), ["postgres.pooler.maxClientConn=100"])
     assert "postgres.pooler.maxClientConn=100 x (postgres.pooler.replicas=2 - 1) = 100" in message
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHARTS, render
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -140,7 +141,7 @@ def test_restore_init_containers_run_before_the_users_and_read_the_repository_re
 @pytest.mark.parametrize(("set_values", "message"), [
     (("backup.enabled=true",), "backup.repository.pv.existingClaim is empty"),
     (("restore.fromSnapshot=latest",), "backup.repository.pv.existingClaim is empty"),
-    (("backup.enabled=true", "backup.repository.type=s3"), "set backup.repository.s3.endpoint (https://...) and backup.repository.s3.bucket"),
+    (("backup.enabled=true", "backup.repository.type=s3"), "the S3 repository is not named: name yours in your site overlay, backup.repository.s3.endpoint (https://...), .bucket"),
     ((*S3, "backup.repository.s3.endpoint=http://minio:9000"), "backup.repository.s3.endpoint \"http://minio:9000\" must be an https:// URL"),
     ((*S3, "backup.repository.s3.bucket=Bad_Bucket"), "backup.repository.s3.bucket \"Bad_Bucket\" is not a valid bucket name"),
     ((*PV, "restore.fromSnapshot=../etc/passwd"), "restore.fromSnapshot \"../etc/passwd\" must be a snapshot file name"),
@@ -155,12 +156,12 @@ def test_bad_backup_values_fail_naming_the_key(helm_major: int, set_values: tupl
 
 def test_production_backs_up_to_s3_and_fails_without_a_named_repository_unless_turned_off() -> None:
     nova = CHARTS / "nova"
-    production = [ROOT / "values" / "production.yaml"]
+    production = chart_files.profile_values("production")
     objs = render(nova, production, namespace="nova-services")
     cj = one(objs, "CronJob", "redis-backup")
     assert cj["metadata"]["namespace"] == "nova-redis"
     assert env_of(job_pod([o for o in objs if o.kind == "CronJob" and o.name == "redis-backup"])["containers"][0])[
-        "BACKUP_S3_TARGET"] == "repo:nova-backups/redis"
+        "BACKUP_S3_TARGET"] == f"repo:{chart_files.merged_values(production)['redis']['backup']['repository']['s3']['bucket']}/redis"
     with pytest.raises(helm.HelmError) as err:
         render(nova, production, ["redis.backup.repository.s3.bucket="], namespace="nova-services")
     assert "backup.enabled is true but the S3 repository is not named" in str(err.value)
@@ -192,9 +193,8 @@ def test_the_restore_bench_refusing_its_key_count_says_why_in_its_last_json_line
 def test_with_tls_the_snapshot_step_speaks_tls_with_the_ca_only() -> None:
     """Production turns TLS on (Redis and Sentinel TLS-only) and backups on: the snapshot step's redis-cli must
     use --tls with the chart's CA (files/backup/snapshot.sh reads NOVA_REDIS_TLS_DIR like files/redis/common.sh)."""
-    from tests.conftest import VALUES
 
-    objs = render(CHARTS / "nova", [VALUES / "production.yaml"])
+    objs = render(CHARTS / "nova", chart_files.profile_values("production"))
     cron = next(o for o in objs if o.kind == "CronJob" and o.name == "redis-backup")
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     snapshot = next(c for c in pod["initContainers"] if c["name"] == "snapshot")

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import render
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -48,7 +49,7 @@ def commands(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def production() -> list[KubeObject]:
-    return render(helm.CHARTS_DIR / "nova", [ROOT / "values" / "production.yaml"], namespace="nova-services")
+    return render(helm.CHARTS_DIR / "nova", chart_files.profile_values("production"), namespace="nova-services")
 
 
 class Cluster:
@@ -176,7 +177,7 @@ def test_runbook_commands_name_rendered_namespaces_pods_and_secret_keys(page: Pa
 @pytest.fixture(scope="module")
 def severities() -> dict[str, str]:
     """alert -> severity, as the production profile renders them (its backup metric renders the backup alert)."""
-    objs = render(helm.CHARTS_DIR / "nova", [ROOT / "values" / "production.yaml"], namespace="nova-services")  # production sets the backup metric
+    objs = render(helm.CHARTS_DIR / "nova", chart_files.profile_values("production"), namespace="nova-services")  # production sets the backup metric
     return {r["alert"]: r["labels"]["severity"] for o in objs if o.kind == "PrometheusRule"
             for g in o.obj["spec"]["groups"] for r in g["rules"] if "alert" in r}
 

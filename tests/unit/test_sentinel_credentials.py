@@ -36,9 +36,10 @@ SENTINEL_PORT = 26411  # a non-default Sentinel port: a hard-coded 26379 anywher
 
 # (chart, values files, --set) of every profile: the umbrella's profiles and scenarios, the Redis chart's
 # ci/ profiles, each also with a non-default Sentinel port and (Redis chart) with an existingSecret.
-UMBRELLA = [(NOVA, [p], ()) for p in chart_files.profiles(NOVA)]
-UMBRELLA += [(NOVA, [p], (f"redis.sentinel.port={SENTINEL_PORT}",)) for p in chart_files.profiles(NOVA)[:2]]
-SUBCHART = [(REDIS, [p], ()) for p in chart_files.profiles(REDIS)]
+UMBRELLA = [(NOVA, chart_files.profile_values(p), ()) for p in chart_files.profiles(NOVA)]
+UMBRELLA += [(NOVA, chart_files.profile_values(p), (f"redis.sentinel.port={SENTINEL_PORT}",))
+             for p in chart_files.profiles(NOVA)[:2]]
+SUBCHART = [(REDIS, chart_files.profile_values(p), ()) for p in chart_files.profiles(REDIS)]
 SUBCHART += [(REDIS, [], ("auth.existingSecret=own",)), (REDIS, [], (f"sentinel.port={SENTINEL_PORT}",)),
              (REDIS, [], ("aclUsers.app.keyPrefix=app:", "metrics.enabled=true"))]
 CASES = UMBRELLA + SUBCHART
@@ -470,7 +471,7 @@ def test_notes_with_existing_secrets_name_the_keys_to_provide_and_never_say_gene
 
 
 def test_production_notes_list_the_per_service_acl_passwords_and_the_placeholder_images() -> None:
-    notes = _notes(NOVA, [ROOT / "values" / "production.yaml"], ())
+    notes = _notes(NOVA, chart_files.profile_values("production"), ())
     users = {"user_service", "auth_service", "search_service", "streaming_api", "messaging_service"}
     for user in users:
         assert f"jsonpath='{{.data.acl-{user}-password}}'" in notes, user

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import CHARTS, render
+from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -243,7 +244,7 @@ def test_redis_exporter_uses_rediss_with_the_ca() -> None:
 # ---------------------------------------------------------------------------------------------- umbrella
 @pytest.fixture(scope="module")
 def production() -> list[KubeObject]:
-    return render(NOVA, [ROOT / "values" / "production.yaml"], namespace="nova-services")
+    return render(NOVA, chart_files.profile_values("production"), namespace="nova-services")
 
 
 def secret_data(obj: dict[str, Any]) -> dict[str, str]:
@@ -313,6 +314,6 @@ def test_ca_secret_replaces_the_services_certificate_and_no_key_material_is_ever
     pod = next(d for d in of_kind(objs, "Deployment") if d["metadata"]["name"].endswith("user-service"))
     assert volume(pod["spec"]["template"]["spec"], "dependency-ca")["secret"]["secretName"] == "nova-ca-bundle"
     # Certificates come from cert-manager or existing Secrets only: no render holds a private key.
-    for o in [*objs, *render(NOVA, [ROOT / "values" / "production.yaml"], namespace="nova-services")]:
+    for o in [*objs, *render(NOVA, chart_files.profile_values("production"), namespace="nova-services")]:
         if o.kind == "Secret":
             assert not {"tls.key", "ca.key"} & set(o.obj.get("data") or {}), o.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import CHARTS, render
+from tools import charts as chart_files
 
 
 def _labels(o) -> dict:
@@ -27,7 +28,7 @@ def _required_anti_affinity(o) -> list:
 
 
 def test_production_spreads_every_redis_postgres_and_etcd_pod_over_nodes(helm_major: int) -> None:
-    objs = render(CHARTS / "nova", [CHARTS.parent / "values" / "production.yaml"], major=helm_major)
+    objs = render(CHARTS / "nova", chart_files.profile_values("production"), major=helm_major)
     stateful = [o for o in objs if o.kind == "StatefulSet"]
     assert {o.name for o in stateful} >= {"redis", "postgres", "postgres-etcd"}  # the spec's names
     for o in stateful:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHARTS, ROOT, VALUES, render
+from tests.conftest import CHARTS, ROOT, render
+from tools import charts as chart_files
 from tools.manifest import KubeObject
 
 ZONE = "topology.kubernetes.io/zone"
@@ -58,7 +59,7 @@ def table() -> dict[str, tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def production() -> list[KubeObject]:
-    return [o for o in render(CHARTS / "nova", (VALUES / "production.yaml",), namespace="nova-services")
+    return [o for o in render(CHARTS / "nova", chart_files.profile_values("production"), namespace="nova-services")
             if o.kind in ("Deployment", "StatefulSet")]
 
 

@@ -91,7 +91,8 @@ def _renders(args: argparse.Namespace) -> list[tuple[Path, list[str], str]]:
         rel = _rel(chart)
         renders.append((chart, [], f"{rel} (default values)"))
         for profile in charts.profiles(chart):
-            renders.append((chart, [str(profile)], f"{rel} -f {_rel(profile)}"))
+            files = charts.profile_values(profile)  # a user profile with its example site overlay
+            renders.append((chart, [str(f) for f in files], " ".join([rel, *(f"-f {_rel(f)}" for f in files)])))
     return renders
 
 

@@ -41,3 +41,11 @@ Usage: {{ include "nova-common.chart" (dict "ctx" $ "name" "nova-redis") }} */}}
 {{- define "nova-common.chart" -}}
 {{- include "nova-common.trunc" (printf "%s-%s" .name .ctx.Chart.Version | replace "+" "_") -}}
 {{- end -}}
+
+{{/* Where a chart's values sit in the values the user passes, as a key prefix with a trailing dot: "" when the
+chart is installed itself, "postgres." when an umbrella depends on it under the alias `postgres` (Helm places a
+dependency's templates at <parent>/charts/<alias>/templates). Validation messages put it before the keys they
+name, so they name the key the user sets. Usage: {{ include "nova-common.valuesPrefix" $ }} */}}
+{{- define "nova-common.valuesPrefix" -}}
+{{- range rest (splitList "/charts/" (trimSuffix "/templates" .Template.BasePath)) }}{{ . }}.{{ end -}}
+{{- end -}}

@@ -9,7 +9,8 @@
 #     leaves it 02770; Spilo's own launcher repairs that (zalando/spilo postgres-appliance/launch.sh:
 #     `mkdir -p "$PGDATA"`, `chown -R postgres: "$PGROOT"`, `chmod 0700 "$PGDATA"`), and this chart does not
 #     run that launcher, so the repair is here. The owner cannot be changed without root: a foreign owner fails
-#     with a message instead.
+#     with a message instead. Only sh, find, ls, id, mkdir and chmod: the images differ (Spilo's Ubuntu, Percona's
+#     ubi9-minimal), and awk is not among what both promise.
 # Environment: NOVA_DATA_DIR (PGDATA, the data_dir of patroni.yml), and role_label.py's (POD_NAME,
 # POD_NAMESPACE, NOVA_ROLE_LABEL, NOVA_ROLE_FILE).
 set -eu
@@ -25,7 +26,7 @@ umask 077
 mkdir -p -- "$data"
 if [ -z "$(find "$data" -prune -user "$(id -u)")" ]; then
   # shellcheck disable=SC2012 # one known path; ls -n is the POSIX way to print its numeric owner
-  owner=$(ls -nd -- "$data" | awk '{print $3}')
+  owner=$(ls -nd -- "$data" | { read -r _ _ uid _; echo "$uid"; })
   echo "start: $data is owned by uid $owner, PostgreSQL runs as uid $(id -u): set securityContext.runAsUser" \
     "and podSecurityContext.runAsUser to $owner, or chown the volume to uid $(id -u)" >&2
   exit 1

@@ -113,42 +113,47 @@ Usage: {{ include "nova-postgres.backup.env" . | nindent 12 }} */}}
 {{- end }}
 {{- end -}}
 
-{{/* Cross-field checks of backup.* and restore.*; included from nova-postgres.validate.
+{{/* Cross-field checks of backup.* and restore.*; included from nova-postgres.validate. Every message names the key as
+the user sets it ($k: "postgres." under the umbrella, nova-common.valuesPrefix).
 Usage: {{ include "nova-postgres.backup.validate" . }} */}}
 {{- define "nova-postgres.backup.validate" -}}
 {{- $b := .Values.backup -}}
 {{- $r := $b.repository -}}
 {{- $rs := .Values.restore -}}
+{{- $k := include "nova-common.valuesPrefix" . -}}
 {{- if and $b.enabled (not $r.type) $r.required -}}
-{{- fail "nova-postgres: backup.enabled is true but no repository is named: set backup.repository.type (s3 with backup.repository.s3.endpoint/bucket/credentialsSecret, or pvc) or backup.enabled=false to run without backups (docs/disaster-recovery.md)" -}}
+{{- fail (printf "nova-postgres: %[1]sbackup.enabled is true but no backup repository is named: name yours in your site overlay, %[1]sbackup.repository.type s3 with %[1]sbackup.repository.s3.endpoint, .bucket, .region and .credentialsSecret, or type pvc (values/examples/production-site.yaml is one to copy, docs/disaster-recovery.md); or set %[1]sbackup.enabled=false to run without backups" $k) -}}
 {{- end -}}
 {{- if and $rs.fromBackup (not $r.type) -}}
-{{- fail "nova-postgres: restore.fromBackup needs the repository to restore from: set backup.repository.type and its settings" -}}
+{{- fail (printf "nova-postgres: %[1]srestore.fromBackup needs the repository to restore from: set %[1]sbackup.repository.type and its settings" $k) -}}
 {{- end -}}
 {{- if include "nova-postgres.backup.active" . -}}
 {{- if or .Values.walArchive.enabled .Values.walArchive.createReplicaMethods -}}
-{{- fail "nova-postgres: backup.* (or restore.fromBackup) and walArchive.* are both set; backup.* replaces walArchive.*: set walArchive.enabled=false and walArchive.createReplicaMethods=[]" -}}
+{{- fail (printf "nova-postgres: %[1]sbackup.* (or %[1]srestore.fromBackup) and %[1]swalArchive.* are both set; backup.* replaces walArchive.*: set %[1]swalArchive.enabled=false and %[1]swalArchive.createReplicaMethods=[]" $k) -}}
 {{- end -}}
 {{- if contains "spilo" .Values.image.repository -}}
-{{- fail (printf "nova-postgres: image %s has no pgBackRest (Spilo ships WAL-G): with backup.enabled or restore.fromBackup set image.repository to an image with Patroni and pgBackRest, e.g. percona/percona-distribution-postgresql (values/production.yaml), with postgresql.binDir and the security contexts' uid (docs/disaster-recovery.md)" .Values.image.repository) -}}
+{{- fail (printf "nova-postgres: %[2]simage.repository %[1]s has no pgBackRest (Spilo ships WAL-G): with %[2]sbackup.enabled or %[2]srestore.fromBackup set %[2]simage to an image with Patroni and pgBackRest, e.g. percona/percona-distribution-postgresql (values/production.yaml), with %[2]spostgresql.binDir and the security contexts' uid (docs/disaster-recovery.md)" .Values.image.repository $k) -}}
+{{- end -}}
+{{- if and (include "nova-postgres.backup.archiving" .) (not $b.server.tlsSecret) (dig "gitops" false (.Values.global | default dict)) -}}
+{{- fail (printf "nova-postgres: global.gitops is true and %[1]sbackup.enabled is on, but %[1]sbackup.server.tlsSecret is empty: without lookup every render would make a new pgBackRest CA and certificates (a rotation on each sync); create a Secret with keys ca.crt, server.crt, server.key (for *.<fullname>-headless.<namespace>.svc.<domain>), client.crt and client.key (CN pgbackrest-backup), all from one CA, and name it in %[1]sbackup.server.tlsSecret (docs/gitops.md)" $k) -}}
 {{- end -}}
 {{- if eq $r.type "s3" -}}
-{{- if not $r.s3.endpoint -}}{{- fail "nova-postgres: backup.repository.type is s3: set backup.repository.s3.endpoint (a host name, no scheme)" -}}{{- end -}}
-{{- if contains "://" $r.s3.endpoint -}}{{- fail (printf "nova-postgres: backup.repository.s3.endpoint %q must be a host name without scheme (TLS is always used)" $r.s3.endpoint) -}}{{- end -}}
-{{- if not $r.s3.bucket -}}{{- fail "nova-postgres: backup.repository.type is s3: set backup.repository.s3.bucket (an existing bucket)" -}}{{- end -}}
+{{- if not $r.s3.endpoint -}}{{- fail (printf "nova-postgres: %[1]sbackup.repository.type is s3: set %[1]sbackup.repository.s3.endpoint (a host name, no scheme)" $k) -}}{{- end -}}
+{{- if contains "://" $r.s3.endpoint -}}{{- fail (printf "nova-postgres: %sbackup.repository.s3.endpoint %q must be a host name without scheme (TLS is always used)" $k $r.s3.endpoint) -}}{{- end -}}
+{{- if not $r.s3.bucket -}}{{- fail (printf "nova-postgres: %[1]sbackup.repository.type is s3: set %[1]sbackup.repository.s3.bucket (an existing bucket)" $k) -}}{{- end -}}
 {{- if and (eq $r.s3.keyType "shared") (not $r.s3.credentialsSecret) -}}
-{{- fail "nova-postgres: backup.repository.s3.keyType is shared: set backup.repository.s3.credentialsSecret (a Secret with keys backup.repository.s3.accessKeyKey and secretKeyKey), or keyType web-id for a workload identity" -}}
+{{- fail (printf "nova-postgres: %[1]sbackup.repository.s3.keyType is shared: set %[1]sbackup.repository.s3.credentialsSecret (a Secret with keys %[1]sbackup.repository.s3.accessKeyKey and secretKeyKey), or keyType web-id for a workload identity" $k) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
 {{- if and $rs.targetTime $rs.targetName -}}
-{{- fail "nova-postgres: set one of restore.targetTime and restore.targetName, not both" -}}
+{{- fail (printf "nova-postgres: set one of %[1]srestore.targetTime and %[1]srestore.targetName, not both" $k) -}}
 {{- end -}}
 {{- if and $rs.targetTime (not (regexMatch "^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$" $rs.targetTime)) -}}
-{{- fail (printf "nova-postgres: restore.targetTime %q must be an ISO 8601 time with a zone, e.g. \"2026-12-01 12:00:00+00\"" $rs.targetTime) -}}
+{{- fail (printf "nova-postgres: %srestore.targetTime %q must be an ISO 8601 time with a zone, e.g. \"2026-12-01 12:00:00+00\"" $k $rs.targetTime) -}}
 {{- end -}}
 {{- if and (or $rs.targetTime $rs.targetName $rs.set $rs.stanza) (not $rs.fromBackup) -}}
-{{- fail "nova-postgres: restore.targetTime/targetName/set/stanza are read only with restore.fromBackup=true" -}}
+{{- fail (printf "nova-postgres: %[1]srestore.targetTime/targetName/set/stanza are read only with %[1]srestore.fromBackup=true" $k) -}}
 {{- end -}}
 {{- end -}}
 

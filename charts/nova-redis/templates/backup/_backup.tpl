@@ -23,38 +23,40 @@ Backups (CronJob <fullname>-backup) and restore (init containers of the Redis po
 {{- end -}}
 
 {{/*
-Cross-field checks of backup.* and restore.*, included once (from backup/configmap.yaml).
+Cross-field checks of backup.* and restore.*, included once (from backup/configmap.yaml). Every message names the key as
+the user sets it ($k: "redis." under the umbrella, nova-common.valuesPrefix).
 Usage: {{ include "nova-redis.backup.validate" . }}
 */}}
 {{- define "nova-redis.backup.validate" -}}
 {{- $repo := .Values.backup.repository -}}
-{{- $what := ternary "backup.enabled is true" (printf "restore.fromSnapshot is %q" .Values.restore.fromSnapshot) .Values.backup.enabled -}}
+{{- $k := include "nova-common.valuesPrefix" . -}}
+{{- $what := ternary (printf "%sbackup.enabled is true" $k) (printf "%srestore.fromSnapshot is %q" $k .Values.restore.fromSnapshot) .Values.backup.enabled -}}
 {{- if eq $repo.type "pv" -}}
 {{- if not $repo.pv.existingClaim -}}
-{{- fail (printf "nova-redis: %s but backup.repository.pv.existingClaim is empty: name the PersistentVolumeClaim of the repository, or use backup.repository.type=s3 with backup.repository.s3.endpoint and .bucket (or set backup.enabled=false to run without backups)" $what) -}}
+{{- fail (printf "nova-redis: %[1]s but %[2]sbackup.repository.pv.existingClaim is empty: name the PersistentVolumeClaim of the repository, or use %[2]sbackup.repository.type=s3 with %[2]sbackup.repository.s3.endpoint and .bucket (or set %[2]sbackup.enabled=false to run without backups)" $what $k) -}}
 {{- end -}}
 {{- else -}}
 {{- if or (not $repo.s3.endpoint) (not $repo.s3.bucket) -}}
-{{- fail (printf "nova-redis: %s but the S3 repository is not named: set backup.repository.s3.endpoint (https://...) and backup.repository.s3.bucket (or set backup.enabled=false to run without backups)" $what) -}}
+{{- fail (printf "nova-redis: %[1]s but the S3 repository is not named: name yours in your site overlay, %[2]sbackup.repository.s3.endpoint (https://...), .bucket and, for access keys, .existingSecret (values/examples/production-site.yaml is one to copy, docs/redis.md \"Backups and restore\"); or set %[2]sbackup.enabled=false to run without backups" $what $k) -}}
 {{- end -}}
 {{- if not (hasPrefix "https://" $repo.s3.endpoint) -}}
-{{- fail (printf "nova-redis: backup.repository.s3.endpoint %q must be an https:// URL (snapshots hold every key: they travel over TLS only)" $repo.s3.endpoint) -}}
+{{- fail (printf "nova-redis: %sbackup.repository.s3.endpoint %q must be an https:// URL (snapshots hold every key: they travel over TLS only)" $k $repo.s3.endpoint) -}}
 {{- end -}}
 {{- if not (regexMatch "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" $repo.s3.bucket) -}}
-{{- fail (printf "nova-redis: backup.repository.s3.bucket %q is not a valid bucket name (3-63 lower-case letters, digits, '.', '-')" $repo.s3.bucket) -}}
+{{- fail (printf "nova-redis: %sbackup.repository.s3.bucket %q is not a valid bucket name (3-63 lower-case letters, digits, '.', '-')" $k $repo.s3.bucket) -}}
 {{- end -}}
 {{- if regexMatch "(^/|/$|\\.\\.|[^A-Za-z0-9._/-])" $repo.s3.path -}}
-{{- fail (printf "nova-redis: backup.repository.s3.path %q: use letters, digits, '.', '_', '-' and inner '/' only" $repo.s3.path) -}}
+{{- fail (printf "nova-redis: %sbackup.repository.s3.path %q: use letters, digits, '.', '_', '-' and inner '/' only" $k $repo.s3.path) -}}
 {{- end -}}
 {{- end -}}
 {{- with .Values.restore.fromSnapshot -}}
 {{- if and (ne . "latest") (not (regexMatch "^[A-Za-z0-9][A-Za-z0-9._-]*\\.rdb$" .)) -}}
-{{- fail (printf "nova-redis: restore.fromSnapshot %q must be a snapshot file name from the repository (<prefix>-<UTC time>.rdb, as the backup Job logs it) or latest" .) -}}
+{{- fail (printf "nova-redis: %srestore.fromSnapshot %q must be a snapshot file name from the repository (<prefix>-<UTC time>.rdb, as the backup Job logs it) or latest" $k .) -}}
 {{- end -}}
 {{- end -}}
 {{- with .Values.restore.sourcePrefix -}}
 {{- if not (regexMatch "^[A-Za-z0-9][A-Za-z0-9._-]*$" .) -}}
-{{- fail (printf "nova-redis: restore.sourcePrefix %q may only contain letters, digits, '.', '_' and '-'" .) -}}
+{{- fail (printf "nova-redis: %srestore.sourcePrefix %q may only contain letters, digits, '.', '_' and '-'" $k .) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

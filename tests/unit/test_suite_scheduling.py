@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import RUNTIME_SECONDS, ROOT, SPLIT_DIR, file_groups, work_unit
+from tests.conftest import ROOT, RUNTIME_SECONDS, SPLIT_DIR, file_groups, work_unit
 
 RUNTIME_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / SPLIT_DIR).glob("test_*.py"))
 

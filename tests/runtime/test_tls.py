@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 import yaml
 
 from tests.conftest import CHARTS, render, require_binaries
@@ -179,7 +181,9 @@ def rds() -> Iterator[th.TLSRedisHarness]:
 
 
 def _plain(host: str, port: int, password: str | None) -> redis.Redis:
-    return redis.Redis(host=host, port=port, password=password, socket_timeout=1, socket_connect_timeout=1)
+    # No retries: redis-py's default (3, with backoff up to 10 s) made each refused plain ping take seconds.
+    return redis.Redis(host=host, port=port, password=password, socket_timeout=1, socket_connect_timeout=1,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def _cli(args: list[str], password: str | None) -> subprocess.CompletedProcess[str]:

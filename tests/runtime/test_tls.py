@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-import yaml
 
 from tests.conftest import CHARTS, render, require_binaries
 from tests.runtime import netutil

@@ -40,6 +40,10 @@ def fresh_clone(dest: Path, root: Path = ROOT) -> Path:
     sha = snapshot_commit(root, dest)
     bare = dest / "origin.git"
     _git("init", "-q", "--bare", str(bare), cwd=dest)
+    # The bare repository borrows root's objects (git's alternates), so the push sends only the snapshot's own
+    # new objects instead of packing the whole history each time; the clone below gets every object it needs.
+    objects = Path(_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=root)) / "objects"
+    (bare / "objects" / "info" / "alternates").write_text(f"{objects}\n")
     _git("push", "-q", str(bare), f"{sha}:refs/heads/main", cwd=root)
     clone = dest / "repo"
     _git("clone", "-q", "--branch", "main", str(bare), str(clone), cwd=dest)

@@ -250,8 +250,8 @@ def _bin_dir(tmp: Path, major: int) -> Path:
 
 
 def _sh(command: str, cwd: Path, bin_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "KUBECONFIG": str(bin_dir / "no-kubeconfig")}
+    env = {**helm.GO_RUNTIME, **os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "KUBECONFIG": str(bin_dir / "no-kubeconfig")}  # Go's GC held off, as tools.helm runs helm
     return subprocess.run(["sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 

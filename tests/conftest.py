@@ -115,18 +115,24 @@ def require_binaries(*names: str) -> None:
 # serves the file's renders. The runtime files, most of the suite's wall time (waiting on failovers), are cut
 # finer: into the groups of tests that share a module-scoped fixture (a group runs on one worker in file order;
 # a test sharing none is a unit of its own), read from the file's source (work_units). And the units start
-# longest first (RUNTIME_SECONDS), so that no long cluster test starts last while the other workers idle.
+# longest first (FILE_SECONDS), so that no long cluster test starts last while the other workers idle.
 SPLIT_DIR = "tests/runtime/"
-# Seconds per runtime file in one `make test` on 2 cores (pytest --junitxml, 2026-12-01): only their order
-# matters; a file not listed counts as RUNTIME_DEFAULT_S, a unit as its file's share by number of tests.
-RUNTIME_SECONDS = {
+# Seconds per file in one `make test` on 2 cores (pytest --junitxml, 2026-12-01): the slow ones start first (the
+# longest-processing-time rule), so that no long file starts last while the other workers idle. Only the order
+# matters; a runtime file not listed counts as RUNTIME_DEFAULT_S, another file as 0 (collection order after the
+# listed ones), a unit of a split file as its file's share by number of tests.
+FILE_SECONDS = {
     "tests/runtime/test_postgres_backup.py": 240, "tests/runtime/test_redis_faults.py": 155,
     "tests/runtime/test_redis_failover.py": 139, "tests/runtime/test_postgres_faults.py": 139,
-    "tests/runtime/test_tls.py": 133, "tests/runtime/test_postgres_failover.py": 119,
+    "tests/runtime/test_tls.py": 90, "tests/runtime/test_postgres_failover.py": 119,
     "tests/runtime/test_postgres_config_apply.py": 73, "tests/runtime/test_redis_backup.py": 63,
     "tests/runtime/test_metrics_exist.py": 57, "tests/runtime/test_pooler.py": 38,
     "tests/runtime/test_postgres_isolation.py": 32, "tests/runtime/test_postgres_volumes.py": 30,
-    "tests/runtime/test_cleanup.py": 18,
+    "tests/runtime/test_s3_server.py": 20, "tests/runtime/test_cleanup.py": 18, "tests/unit/test_nova_scripts.py": 20,
+    "tests/unit/test_docs.py": 15, "tests/unit/test_helm.py": 12, "tests/schema/test_real_charts.py": 11,
+    "tests/unit/test_escape_hatches.py": 10, "tests/unit/test_gitops.py": 10, "tests/unit/test_nova_render.py": 9,
+    "tests/unit/test_nova_common.py": 8, "tests/unit/test_sentinel_credentials.py": 8,
+    "tests/lint/test_repo_charts.py": 7, "tests/unit/test_ctlint.py": 7, "tests/unit/test_postgres_chart.py": 6,
 }
 RUNTIME_DEFAULT_S = 10
 
@@ -200,16 +206,17 @@ def work_unit(nodeid: str) -> str:
 
 def _unit_weight(nodeids: list[str], unit: str) -> float:
     file = unit.split("::", 1)[0]
-    if not file.startswith(SPLIT_DIR):
-        return 0.0
+    seconds = FILE_SECONDS.get(file, RUNTIME_DEFAULT_S if file.startswith(SPLIT_DIR) else 0)
+    if "::" not in unit:
+        return seconds
     in_file = sum(1 for n in nodeids if n.startswith(file + "::"))
     in_unit = sum(1 for n in nodeids if work_unit(n) == unit)
-    return RUNTIME_SECONDS.get(file, RUNTIME_DEFAULT_S) * in_unit / max(in_file, 1)
+    return seconds * in_unit / max(in_file, 1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist, the runtime units first, longest first, each unit's tests together in file order; then
-    everything else in collection order (the scheduler keeps this order: --no-loadscope-reorder)."""
+    """Under xdist, the units longest first (FILE_SECONDS), each unit's tests together in file order, the rest
+    in collection order (the scheduler keeps this order: --no-loadscope-reorder)."""
     if not getattr(config, "workerinput", None):
         return
     nodeids = [i.nodeid for i in items]

@@ -190,8 +190,10 @@ class S3Server:
         rel = str(d.resolve().relative_to(host_tmp)) if d.resolve().is_relative_to(host_tmp) else ""
         if rel:
             (private / rel).mkdir(parents=True, exist_ok=True)
-        script = ('mount --bind "$0" /tmp || exit 97; '
-                  'if [ -n "$1" ]; then mount -c --bind . "/tmp/$1" || exit 97; fi; shift; exec "$@"')
+        # weed itself may sit under the host's /tmp too (a clone in /tmp, its .venv): it is opened as fd 3 before
+        # the mount and run from there (/proc/self/fd/3), so the new /tmp cannot hide it.
+        script = ('exec 3<"$2" || exit 97; mount --bind "$0" /tmp || exit 97; '
+                  'if [ -n "$1" ]; then mount -c --bind . "/tmp/$1" || exit 97; fi; shift 2; exec /proc/self/fd/3 "$@"')
         unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-Urm"]
         argv = [*unshare, "sh", "-c", script, str(private), rel, *weed_argv]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(d)}

@@ -61,9 +61,8 @@ def find_helm(major: int = 4) -> str:
 
 # helm is a Go program that lives for a fraction of a second: its garbage collector costs about 20% of a
 # render's CPU (bench/render.py: umbrella_cpu_s against umbrella_tools_cpu_s) for memory the process returns at
-# exit anyway. Collect only near
-# a 512 MiB heap instead (a production render of the umbrella peaks near 170 MB). A GOGC or GOMEMLIMIT of the
-# caller's own environment wins.
+# exit anyway. Collect only near a 512 MiB heap instead (a production render of the umbrella peaks near 170 MB).
+# A GOGC or GOMEMLIMIT of the caller's own environment wins.
 GO_RUNTIME = {"GOGC": "off", "GOMEMLIMIT": "512MiB"}
 
 

@@ -405,3 +405,21 @@ def test_a_failed_render_is_not_cached(tmp_path: Path) -> None:
         with pytest.raises(helm.HelmError, match="nope"):
             helm.render_text(chart, cache=store)
     assert not store.exists() or not list(store.iterdir())
+
+
+def test_a_settled_chart_tree_is_hashed_once_and_any_change_is_still_seen(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """tools.helm remembers a chart tree's content digest under the stat of its files (racily-clean rule):
+    a just-written tree is never remembered, a settled one is, and a rewrite (same size) is still seen."""
+    chart = tmp_path / "c"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    cm = chart / "templates" / "cm.yaml"
+    cm.write_text("a: 1\n")
+    first = helm._tree_digest(chart)
+    assert (str(chart), helm._tree_stat(chart)[0]) not in helm._tree_digests, "remembered a tree written just now"
+    monkeypatch.setattr(helm, "SETTLE_S", 0.0)  # every tree counts as settled from here on
+    assert helm._tree_digest(chart) == first
+    assert helm._tree_digests[(str(chart), helm._tree_stat(chart)[0])] == first
+    cm.write_text("a: 2\n")  # the same size: only the stat (mtime, ctime) tells
+    assert helm._tree_digest(chart) != first

@@ -9,6 +9,7 @@ from :func:`helm_path` (directly, through :func:`render`, or through the ``helm_
 from __future__ import annotations
 
 import ast
+import collections
 import functools
 import os
 import shutil
@@ -177,22 +178,23 @@ def file_groups(path: str) -> dict[str, str]:
                 out |= shared(fixtures[name][1], seen)
         return out
 
-    group: dict[str, str] = {}
-    owner: dict[str, str] = {}  # shared fixture -> group
+    order = {name: i for i, (name, _) in enumerate(tests)}
+    parent = {name: name for name in order}  # union-find: a group is named after its first test
+
+    def find(name: str) -> str:
+        while parent[name] != name:
+            name = parent[name]
+        return name
+
+    first_user: dict[str, str] = {}  # shared fixture -> the first test using it
     for name, args in tests:
-        mine = shared(args, set())
-        joined = {owner[f] for f in mine if f in owner}
-        key = min(joined, key=[t for t, _ in tests].index) if joined else name
-        for other, g in list(group.items()):
-            if g in joined:
-                group[other] = key
-        for f, g in list(owner.items()):
-            if g in joined:
-                owner[f] = key
-        group[name] = key
-        for f in mine:
-            owner[f] = key
-    return group
+        for fixture in shared(args, set()):
+            if fixture not in first_user:
+                first_user[fixture] = name
+                continue
+            a, b = sorted((find(first_user[fixture]), find(name)), key=order.__getitem__)
+            parent[b] = a
+    return {name: find(name) for name in order}
 
 
 def work_unit(nodeid: str) -> str:
@@ -204,14 +206,17 @@ def work_unit(nodeid: str) -> str:
     return f"{file}::{file_groups(file).get(name, name)}"
 
 
-def _unit_weight(nodeids: list[str], unit: str) -> float:
-    file = unit.split("::", 1)[0]
-    seconds = FILE_SECONDS.get(file, RUNTIME_DEFAULT_S if file.startswith(SPLIT_DIR) else 0)
-    if "::" not in unit:
-        return seconds
-    in_file = sum(1 for n in nodeids if n.startswith(file + "::"))
-    in_unit = sum(1 for n in nodeids if work_unit(n) == unit)
-    return seconds * in_unit / max(in_file, 1)
+def _unit_weights(nodeids: list[str]) -> dict[str, float]:
+    """Each work unit's estimated seconds: its file's FILE_SECONDS, a split file's shared by number of tests."""
+    units = {n: work_unit(n) for n in nodeids}
+    per_file = collections.Counter(n.partition("::")[0] for n in nodeids)
+    per_unit = collections.Counter(units.values())
+    weights = {}
+    for unit, count in per_unit.items():
+        file = unit.partition("::")[0]
+        seconds = FILE_SECONDS.get(file, RUNTIME_DEFAULT_S if file.startswith(SPLIT_DIR) else 0)
+        weights[unit] = seconds * count / per_file[file]
+    return weights
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -219,11 +224,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     in collection order (the scheduler keeps this order: --no-loadscope-reorder)."""
     if not getattr(config, "workerinput", None):
         return
-    nodeids = [i.nodeid for i in items]
+    weights = _unit_weights([i.nodeid for i in items])
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
         units.setdefault(work_unit(item.nodeid), []).append(item)
-    order = sorted(units, key=lambda u: -_unit_weight(nodeids, u))  # stable: ties keep collection order
+    order = sorted(units, key=lambda u: -weights[u])  # stable: ties keep collection order
     items[:] = [item for unit in order for item in units[unit]]
 
 

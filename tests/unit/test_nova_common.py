@@ -202,6 +202,8 @@ def test_requests_above_limits_fail_naming_the_key(probe_chart: Path, helm_major
     ("resources.requests.cpu=1100m", "resources.limits.cpu=1.1"),       # equal within float rounding
     ("resources.requests.memory=128Mi",),
     ("resources.limits=null",),                                          # nothing to compare
+    ("resources.requests.cpu=lots",),                                    # not quantities: left to the schema
+    ("resources.requests.memory=1 Gi",),
 ])
 def test_requests_up_to_the_limit_pass(probe_chart: Path, helm_major: int, set_values: tuple[str, ...]) -> None:
     assert probe(probe_chart, helm_major, *set_values)["pod"]["spec"]["containers"][0]["resources"]["requests"]

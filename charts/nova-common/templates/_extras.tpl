@@ -6,12 +6,15 @@ nothing, so a chart renders exactly as without it.
 */}}
 
 {{/* A value rendered with tpl against the release: a string is a template itself, anything else is its YAML,
-templated. Usage: {{ include "nova-common.tplValue" (dict "ctx" $ "value" .Values.sidecars) }} */}}
+templated. Text without "{{" is returned as it is, which is what tpl would give: each tpl call clones the whole
+template set, the costliest call of a render. Usage: {{ include "nova-common.tplValue" (dict "ctx" $ "value" .Values.sidecars) }} */}}
 {{- define "nova-common.tplValue" -}}
-{{- if kindIs "string" .value -}}
-{{- tpl .value .ctx -}}
+{{- $text := .value -}}
+{{- if not (kindIs "string" $text) }}{{ $text = toYaml $text }}{{ end -}}
+{{- if contains "{{" $text -}}
+{{- tpl $text .ctx -}}
 {{- else -}}
-{{- tpl (toYaml .value) .ctx -}}
+{{- $text -}}
 {{- end -}}
 {{- end -}}
 

@@ -8,9 +8,12 @@ Usage: {{ include "nova-common.quantity.milli" "512Mi" }} */}}
 {{- define "nova-common.quantity.milli" -}}
 {{- $q := toString . | trim -}}
 {{- $re := "^([0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$" -}}
-{{- if regexMatch $re $q -}}
-{{- $number := regexReplaceAll $re $q "${1}" -}}
-{{- $suffix := regexReplaceAll $re $q "${2}" -}}
+{{- /* one regexp call (sprig compiles the pattern on every call): a match becomes "<number> <suffix>", which has
+a space that a matching input cannot have; anything else comes back unchanged */ -}}
+{{- $parts := regexReplaceAll $re $q "${1} ${2}" -}}
+{{- if ne $parts $q -}}
+{{- $number := index (splitList " " $parts) 0 -}}
+{{- $suffix := index (splitList " " $parts) 1 -}}
 {{- $factors := dict "" 1000.0 "m" 1.0 "k" 1e6 "M" 1e9 "G" 1e12 "T" 1e15 "P" 1e18 "E" 1e21 "Ki" 1024000.0 "Mi" 1048576000.0 "Gi" 1073741824000.0 "Ti" 1099511627776000.0 "Pi" 1125899906842624000.0 "Ei" 1152921504606846976000.0 -}}
 {{- round (mulf (float64 $number) (get $factors $suffix)) 0 -}}
 {{- end -}}

@@ -26,7 +26,7 @@ the chart's Certificate). Usage: {{ include "nova-common.tls.secretName" (dict "
 {{- define "nova-common.tls.secretName" -}}
 {{- $tls := .ctx.Values.tls | default dict -}}
 {{- if $tls.existingSecret -}}
-{{- tpl $tls.existingSecret .ctx -}}
+{{- include "nova-common.tplValue" (dict "value" $tls.existingSecret "ctx" .ctx) -}}
 {{- else -}}
 {{- include "nova-common.name.suffixed" (dict "name" .fullname "suffix" "tls") -}}
 {{- end -}}

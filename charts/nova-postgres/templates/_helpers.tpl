@@ -6,7 +6,7 @@ nova-postgres specifics: the credentials Secret, Patroni's scope and etcd endpoi
 Usage: {{ include "nova-postgres.secretName" . }} */}}
 {{- define "nova-postgres.secretName" -}}
 {{- if .Values.auth.existingSecret -}}
-{{- tpl .Values.auth.existingSecret . -}}
+{{- include "nova-common.tplValue" (dict "value" .Values.auth.existingSecret "ctx" .) -}}
 {{- else -}}
 {{- include "nova-postgres.name.suffixed" (dict "ctx" . "suffix" "credentials") -}}
 {{- end -}}

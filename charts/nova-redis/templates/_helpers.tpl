@@ -10,7 +10,7 @@
 {{/* Name of the Secret holding `redis-password`. Usage: {{ include "nova-redis.secretName" . }} */}}
 {{- define "nova-redis.secretName" -}}
 {{- if .Values.auth.existingSecret -}}
-{{- tpl .Values.auth.existingSecret . -}}
+{{- include "nova-common.tplValue" (dict "value" .Values.auth.existingSecret "ctx" .) -}}
 {{- else -}}
 {{- include "nova-redis.fullname" . -}}
 {{- end -}}

@@ -11,7 +11,7 @@ env a service takes from existing Secrets. The generated Secrets themselves are 
 {{/* Secret holding redis-password: redis.auth.existingSecret (tpl) or externalRedis.existingSecret. Usage: {{ include "nova.redis.secretName" $ }} */}}
 {{- define "nova.redis.secretName" -}}
 {{- if .Values.redis.enabled -}}
-{{- $name := tpl (toString (dig "auth" "existingSecret" "" .Values.redis)) . -}}
+{{- $name := include "nova-common.tplValue" (dict "value" (toString (dig "auth" "existingSecret" "" .Values.redis)) "ctx" .) -}}
 {{- if not $name -}}
 {{- fail (printf "redis.auth.existingSecret is empty: the umbrella owns the Redis password; keep the default %q (generated) or name your own Secret" (include "nova.redis.managedSecretName" .)) -}}
 {{- end -}}
@@ -41,7 +41,7 @@ secretKeyRef like an existing one. Usage: {{ if eq (include "nova.redis.rendered
 {{/* Secret holding <login>-password keys: postgres.auth.existingSecret (tpl) or externalDatabase.existingSecret. Usage: {{ include "nova.postgres.secretName" $ }} */}}
 {{- define "nova.postgres.secretName" -}}
 {{- if .Values.postgres.enabled -}}
-{{- $name := tpl (toString (dig "auth" "existingSecret" "" .Values.postgres)) . -}}
+{{- $name := include "nova-common.tplValue" (dict "value" (toString (dig "auth" "existingSecret" "" .Values.postgres)) "ctx" .) -}}
 {{- if not $name -}}
 {{- fail (printf "postgres.auth.existingSecret is empty: the umbrella owns the database passwords; keep the default %q (generated) or name your own Secret" (include "nova.postgres.managedSecretName" .)) -}}
 {{- end -}}

@@ -31,7 +31,7 @@ Usage: {{ if include "nova.tls.serviceNeedsCA" (dict "ctx" $ "svc" $svc) }} */}}
 Certificate (cert-manager writes the issuing CA into ca.crt). Usage: {{ include "nova.tls.caSecretName" $ }} */}}
 {{- define "nova.tls.caSecretName" -}}
 {{- if .Values.tls.caSecret -}}
-{{- tpl .Values.tls.caSecret . -}}
+{{- include "nova-common.tplValue" (dict "value" .Values.tls.caSecret "ctx" .) -}}
 {{- else -}}
 {{- include "nova-common.tls.secretName" (dict "ctx" . "fullname" (include "nova.componentName" (dict "ctx" . "component" "services"))) -}}
 {{- end -}}

@@ -104,12 +104,12 @@ Usage: {{ include "nova-redis.backup.repositoryEnv" (dict "ctx" $ "prefix" $name
 - name: RCLONE_CONFIG_REPO_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ tpl $s3.existingSecret $ctx }}
+      name: {{ include "nova-common.tplValue" (dict "value" $s3.existingSecret "ctx" $ctx) }}
       key: {{ $s3.accessKeyIdKey }}
 - name: RCLONE_CONFIG_REPO_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ tpl $s3.existingSecret $ctx }}
+      name: {{ include "nova-common.tplValue" (dict "value" $s3.existingSecret "ctx" $ctx) }}
       key: {{ $s3.secretAccessKeyKey }}
 {{- else }}
 # No Secret: workload identity (the AWS SDK credential chain of the pod).
@@ -135,7 +135,7 @@ Usage: {{ include "nova-redis.backup.repositoryVolumes" (dict "ctx" $ "readOnly"
 {{- else if $repo.s3.caSecret.name }}
 - name: backup-ca
   secret:
-    secretName: {{ tpl $repo.s3.caSecret.name .ctx }}
+    secretName: {{ include "nova-common.tplValue" (dict "value" $repo.s3.caSecret.name "ctx" .ctx) }}
 {{- end }}
 {{- end -}}
 

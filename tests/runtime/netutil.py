@@ -5,7 +5,7 @@ A run claims an *address block*: a random ``127.A.B.0/24`` (A in 1..254: 127.0.x
 
 - an exclusive ``flock`` on ``$TMPDIR/nova-loopback/127.A.B.lock`` is held (concurrent runs of these tests
   never pick the same block; the kernel drops the lock when the process dies, so no stale claims), and
-- nothing on the host listens on any address of the block (``/proc/net/tcp`` and ``tcp6``).
+- nothing on the host listens on any address of the block (the kernel's sock_diag, else ``/proc/net/tcp``).
 
 The daemons keep the ports the chart renders (6379, 5432, ...) on the block's addresses. Only a port that a
 wildcard listener holds (``0.0.0.0:6379`` or ``[::]:6379`` blocks that port on every address, e.g. a Redis in
@@ -83,10 +83,65 @@ def parse_proc_net_tcp(text: str, v6: bool = False) -> list[Listener]:
 
 
 def listeners() -> list[Listener]:
+    """The listening TCP sockets of this network namespace: from the kernel's sock_diag netlink interface (it
+    walks the listening sockets only), else from /proc/net/tcp and tcp6. Reading those files walks every
+    socket hash bucket: 2.3 ms on an idle 24 GiB host, and the harnesses ask many times a second while daemons
+    start; sock_diag answers in 25 us."""
+    with contextlib.suppress(OSError):
+        return sock_diag_listeners()
     found: list[Listener] = []
     for name, v6 in (("tcp", False), ("tcp6", True)):
         with contextlib.suppress(OSError):
             found += parse_proc_net_tcp(Path(f"/proc/net/{name}").read_text(), v6)
+    return found
+
+
+# linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h
+_NETLINK_SOCK_DIAG, _SOCK_DIAG_BY_FAMILY = 4, 20
+_NLM_F_REQUEST, _NLM_F_DUMP, _NLMSG_ERROR, _NLMSG_DONE = 0x1, 0x300, 2, 3
+_TCP_LISTEN = 10
+_NLMSG_HDR = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
+_DIAG_REQ = struct.Struct("=BBBxI48x")  # inet_diag_req_v2: family, protocol, ext, states, an empty socket id
+# An inet_diag_msg answer: family, state, timer, retrans (1 byte each), the socket id (source and destination
+# port big-endian at 4 and 6, source and destination address 16 bytes each at 8 and 24, interface, cookie), then
+# expires, rqueue, wqueue, uid and the inode at 68.
+
+
+def sock_diag_listeners() -> list[Listener]:
+    """Listening TCP sockets, IPv4 and IPv6, as the kernel's inet_diag dumps them (``ss -ltn`` asks the same)."""
+    found: list[Listener] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as nl:
+        for seq, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
+            request = _DIAG_REQ.pack(family, socket.IPPROTO_TCP, 0, 1 << _TCP_LISTEN)
+            nl.send(_NLMSG_HDR.pack(_NLMSG_HDR.size + len(request), _SOCK_DIAG_BY_FAMILY,
+                                    _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + request)
+            done = False
+            while not done:
+                data = nl.recv(1 << 16)
+                offset = 0
+                while offset + _NLMSG_HDR.size <= len(data):
+                    length, kind, _, _, _ = _NLMSG_HDR.unpack_from(data, offset)
+                    body = offset + _NLMSG_HDR.size
+                    if kind == _NLMSG_DONE:
+                        done = True
+                        break
+                    if kind == _NLMSG_ERROR:
+                        errno = -struct.unpack_from("=i", data, body)[0]
+                        raise OSError(errno, f"sock_diag: {os.strerror(errno)}")
+                    if kind == _SOCK_DIAG_BY_FAMILY:
+                        msg_family = data[body]
+                        port = struct.unpack_from("!H", data, body + 4)[0]
+                        raw = data[body + 8:body + 24]
+                        if msg_family == socket.AF_INET:
+                            address = socket.inet_ntoa(raw[:4])
+                        elif raw[:12] == b"\0" * 10 + b"\xff\xff":  # ::ffff:a.b.c.d is an IPv4 address
+                            address = socket.inet_ntoa(raw[12:])
+                        else:
+                            address = socket.inet_ntop(socket.AF_INET6, raw)
+                        found.append(Listener(address, port, struct.unpack_from("=I", data, body + 68)[0]))
+                    offset += (length + 3) & ~3
+                if not data:
+                    break
     return found
 
 

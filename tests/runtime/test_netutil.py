@@ -7,6 +7,7 @@ import random
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,25 @@ def test_the_postgres_harness_names_a_taken_service_address_instead_of_a_bare_os
             cluster.primary_service_ip()
     assert str(caught.value).startswith(f"cannot bind {address}:{port}: held by pid {os.getpid()} ")
     assert "\n" not in str(caught.value) and not cluster.tmp.exists()
+
+
+@pytest.mark.parametrize("family,bind,address", [
+    (socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", "::1"), (socket.AF_INET6, "::", "::"),
+    (socket.AF_INET6, "::ffff:127.0.0.1", "127.0.0.1"),  # an IPv4-mapped IPv6 listener is its IPv4 address
+])
+def test_sock_diag_and_proc_net_tcp_list_the_same_listener_with_its_inode(family: int, bind: str,
+                                                                          address: str) -> None:
+    with socket.socket(family) as sock:
+        sock.bind((bind, 0))
+        port = sock.getsockname()[1]
+        inode = os.stat(f"/proc/self/fd/{sock.fileno()}").st_ino
+        before_listen = {(e.address, e.port) for e in netutil.sock_diag_listeners()}
+        sock.listen()
+        from_kernel = [e for e in netutil.sock_diag_listeners() if e.port == port]
+        proc_tables = [*netutil.parse_proc_net_tcp(Path("/proc/net/tcp").read_text()),
+                       *netutil.parse_proc_net_tcp(Path("/proc/net/tcp6").read_text(), v6=True)]
+        from_proc = [e for e in proc_tables if e.port == port]
+        in_listeners = netutil.Listener(address, port, inode) in netutil.listeners()
+    assert (address, port) not in before_listen, "a bound socket that does not listen is not a listener"
+    assert from_kernel == from_proc == [netutil.Listener(address, port, inode)]
+    assert in_listeners

@@ -209,6 +209,9 @@ def test_redis_tls_with_the_ca_works_for_redis_sentinel_and_haproxy(rds: th.TLSR
     host = rds.addresses[master]
     proc = _cli(["--tls", "--cacert", rds.ca_file, "-h", host, "-p", str(rds.redis_port), "PING"], rds.password)
     assert proc.stdout.strip() == "PONG", proc.stderr
+    # HAProxy selects the master only after its checks of it and of the Sentinels' votes pass (over TLS):
+    # "stable" above is the Sentinels' view, which can come first (a client then sees the connection closed).
+    rh.wait_until(lambda: rds.proxy_selected() == [master], 30, f"HAProxy to select node{master} over TLS")
     assert rds.proxy_client().set("tls:probe", "1") is True  # through HAProxy: TLS in, TLS to the master
     assert rds.client(master).get("tls:probe") == "1"
     status = rds.proxy_status()

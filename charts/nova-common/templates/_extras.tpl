@@ -6,8 +6,8 @@ nothing, so a chart renders exactly as without it.
 */}}
 
 {{/* A value rendered with tpl against the release: a string is a template itself, anything else is its YAML,
-templated. Text without "{{" is returned as it is, which is what tpl would give: each tpl call clones the whole
-template set, the costliest call of a render. Usage: {{ include "nova-common.tplValue" (dict "ctx" $ "value" .Values.sidecars) }} */}}
+templated. Text without "{{" is returned as it is, which is what tpl would give, without the cost of tpl (it
+clones the whole template set on every call). Usage: {{ include "nova-common.tplValue" (dict "ctx" $ "value" .Values.sidecars) }} */}}
 {{- define "nova-common.tplValue" -}}
 {{- $text := .value -}}
 {{- if not (kindIs "string" $text) }}{{ $text = toYaml $text }}{{ end -}}

@@ -21,6 +21,7 @@ import yaml
 
 from tests.conftest import CHARTS, ROOT, render
 from tests.fakekube import FakeKubeAPI
+from tests.unit import keypair
 from tools import charts as chart_files
 from tools import helm, kube_versions
 from tools.lint.schema import schemas_for
@@ -271,11 +272,8 @@ def test_two_syncs_leave_the_first_passwords_in_place(objs: list[KubeObject], wo
     assert all(re.fullmatch(r"[A-Za-z0-9]{32}", v) for k, v in kept[(DB_NS, "nova-postgres-credentials")].items())
     assert re.fullmatch(r"[A-Za-z0-9]{64}", kept[(SVC_NS, "nova-turn")]["turn-secret"])
     jwt = kept[(SVC_NS, "nova-jwt")]
-    assert jwt["private-key.pem"].startswith("-----BEGIN RSA PRIVATE KEY-----")
-    modulus = [subprocess.run(["openssl", kind, "-noout", "-modulus"], input=jwt[key], capture_output=True,
-                              text=True, check=True).stdout for kind, key in (("rsa", "private-key.pem"),
-                                                                              ("x509", "certificate.pem"))]
-    assert modulus[0] == modulus[1] and modulus[0].startswith("Modulus=")
+    assert jwt["private-key.pem"].startswith("-----BEGIN EC PRIVATE KEY-----")  # the form genPrivateKey "ecdsa" renders
+    assert keypair.facts(jwt["private-key.pem"], jwt["certificate.pem"]) == ("ec", 256)
     # A second sync with a different render (another plan: a new Job name) runs the generator again.
     changed = helm.render(CHART, PRODUCTION, [*GITOPS, "secrets.passwordLength=40"])
     second = Generator(changed, workdir / "second")
@@ -298,6 +296,19 @@ def test_two_syncs_leave_the_first_passwords_in_place(objs: list[KubeObject], wo
     assert {r.verb for r in requests} == {"get", "create"}
     assert {(r.namespace, r.name) for r in requests if r.verb == "create"} == GENERATED | {MARKER}
     assert all(r.status in (200, 201, 404) for r in requests)
+
+
+def test_the_generator_makes_the_key_type_the_values_name(workdir: Path) -> None:
+    rsa = render(CHART, PRODUCTION, [*GITOPS, "secrets.jwt.keyType=rsa"])
+    generator = Generator(rsa, workdir / "rsa")
+    assert next(s for s in generator.plan["sets"] if s["id"] == "jwt")["keyType"] == "rsa"
+    with FakeKubeAPI(generator.rbac()) as api:
+        apply(api, rsa)
+        rc, _, err = generator.run(api)
+        assert rc == 0, err
+        jwt = decoded(api.get("secrets", SVC_NS, "nova-jwt"))
+    assert jwt["private-key.pem"].startswith("-----BEGIN RSA PRIVATE KEY-----")  # genSelfSignedCert's PKCS#1
+    assert keypair.facts(jwt["private-key.pem"], jwt["certificate.pem"]) == ("rsa", 2048)
 
 
 def test_a_secret_deleted_by_hand_comes_back_only_on_opt_in(objs: list[KubeObject], workdir: Path,

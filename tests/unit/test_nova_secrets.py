@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import CHARTS, render
+from tests.unit import keypair
 from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
@@ -153,13 +154,14 @@ def test_generated_credentials_are_kept_on_uninstall_and_skipped_by_argo_cd(helm
     assert s[("default", "nova-user-service")]["metadata"]["annotations"] == {"argocd.argoproj.io/hook": "Skip"}
 
 
-def test_jwt_keys_are_an_rsa_key_with_its_certificate_and_only_auth_service_gets_the_private_key(
+def test_jwt_keys_are_a_p256_key_with_its_certificate_and_only_auth_service_gets_the_private_key(
     helm_major: int,
 ) -> None:
     objs = render(CHART, major=helm_major)
     jwt = decoded(secrets(objs)[("default", "nova-jwt")])
-    assert jwt["private-key.pem"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert jwt["private-key.pem"].startswith("-----BEGIN EC PRIVATE KEY-----")
     assert jwt["certificate.pem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert keypair.facts(jwt["private-key.pem"], jwt["certificate.pem"]) == ("ec", 256)
     for service in SERVICES:
         env = main_env(objs, service)
         vol = next(v for v in env["volumes"] if v["name"] == "jwt")
@@ -171,6 +173,15 @@ def test_jwt_keys_are_an_rsa_key_with_its_certificate_and_only_auth_service_gets
             assert keys == {"certificate.pem"}, service
             assert "JWT_PRIVATE_KEY_FILE" not in env["env"]
 
+
+def test_jwt_key_type_rsa_makes_the_rsa_2048_pair_of_rs256_and_an_unknown_type_is_refused_by_name() -> None:
+    objs = render(CHART, set_values=["secrets.jwt.keyType=rsa"])
+    jwt = decoded(secrets(objs)[("default", "nova-jwt")])
+    assert jwt["private-key.pem"].startswith("-----BEGIN RSA PRIVATE KEY-----")
+    assert keypair.facts(jwt["private-key.pem"], jwt["certificate.pem"]) == ("rsa", 2048)
+    with pytest.raises(helm.HelmError) as err:
+        render(CHART, set_values=["secrets.jwt.keyType=ed25519"])
+    assert "secrets" in str(err.value) and "keyType" in str(err.value) and "ecdsa" in str(err.value)
 
 def test_turn_secret_reaches_streaming_and_messaging_and_apns_is_off_without_a_certificate(
     helm_major: int,

@@ -134,16 +134,24 @@ def password(length: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(length))
 
 
-def rsa_pair(common_name: str, days: int) -> dict[str, str]:
-    """An RSA 2048 key (PKCS#1 PEM, like Helm's genSelfSignedCert) and a self-signed certificate for it."""
+def key_pair(common_name: str, days: int, key_type: str) -> dict[str, str]:
+    """A private key and a self-signed certificate for it, in the PEM forms Helm's lookup mode renders: ecdsa is
+    P-256 in SEC1 (`EC PRIVATE KEY`, like genPrivateKey "ecdsa"), rsa is 2048 bits in PKCS#1 (`RSA PRIVATE KEY`,
+    like genSelfSignedCert)."""
     openssl = os.environ.get("NOVA_OPENSSL", "openssl")
+    if key_type == "ecdsa":
+        newkey, convert = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], ["ec"]
+    elif key_type == "rsa":
+        newkey, convert = ["-newkey", "rsa:2048"], ["rsa", "-traditional"]
+    else:
+        raise ValueError(f"keyType {key_type!r}: expected ecdsa or rsa (secrets.jwt.keyType)")
     with tempfile.TemporaryDirectory(prefix="nova-jwt-") as tmp:
-        key, cert, rsa = f"{tmp}/key.pem", f"{tmp}/cert.pem", f"{tmp}/rsa.pem"
-        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", str(days),
+        key, cert, traditional = f"{tmp}/key.pem", f"{tmp}/cert.pem", f"{tmp}/traditional.pem"
+        subprocess.run([openssl, "req", "-x509", *newkey, "-nodes", "-sha256", "-days", str(days),
                         "-subj", f"/CN={common_name}", "-keyout", key, "-out", cert],
                        check=True, capture_output=True)
-        subprocess.run([openssl, "rsa", "-in", key, "-traditional", "-out", rsa], check=True, capture_output=True)
-        with open(rsa, encoding="ascii") as fk, open(cert, encoding="ascii") as fc:
+        subprocess.run([openssl, *convert, "-in", key, "-out", traditional], check=True, capture_output=True)
+        with open(traditional, encoding="ascii") as fk, open(cert, encoding="ascii") as fc:
             return {"key": fk.read(), "cert": fc.read()}
 
 
@@ -155,10 +163,10 @@ def new_values(cset: dict[str, Any], length: int) -> dict[str, str]:
             values[key] = password(length)
         elif how == "long":
             values[key] = password(64)
-        elif how in ("rsa-private-key", "rsa-certificate"):
+        elif how in ("jwt-private-key", "jwt-certificate"):
             if pair is None:
-                pair = rsa_pair(cset["commonName"], int(cset["validityDays"]))
-            values[key] = pair["key"] if how == "rsa-private-key" else pair["cert"]
+                pair = key_pair(cset["commonName"], int(cset["validityDays"]), cset["keyType"])
+            values[key] = pair["key"] if how == "jwt-private-key" else pair["cert"]
         else:
             raise ValueError(f"set {cset['id']}: key {key}: unknown kind {how!r}")
     return values

@@ -77,9 +77,9 @@ Usage: {{ include "nova.secrets.plan" $ }}
 {{- $sets = append $sets (dict "id" "postgres" "component" "postgres-credentials" "keys" $keys "targets" $targets) -}}
 {{- end -}}
 {{- if and $needJwt (not .Values.secrets.jwt.existingSecret) -}}
-{{- $keys := dict "private-key.pem" "rsa-private-key" "certificate.pem" "rsa-certificate" -}}
+{{- $keys := dict "private-key.pem" "jwt-private-key" "certificate.pem" "jwt-certificate" -}}
 {{- $target := dict "namespace" $svcNs "name" (include "nova.jwt.secretName" .) "keys" (keys $keys | sortAlpha) -}}
-{{- $sets = append $sets (dict "id" "jwt" "component" "jwt" "keys" $keys "targets" (list $target) "commonName" (printf "%s-jwt" (include "nova.fullname" .)) "validityDays" (int .Values.secrets.jwt.validityDays)) -}}
+{{- $sets = append $sets (dict "id" "jwt" "component" "jwt" "keys" $keys "targets" (list $target) "commonName" (printf "%s-jwt" (include "nova.fullname" .)) "validityDays" (int .Values.secrets.jwt.validityDays) "keyType" .Values.secrets.jwt.keyType) -}}
 {{- end -}}
 {{- if and $needTurn (not .Values.secrets.turn.existingSecret) -}}
 {{- $target := dict "namespace" $svcNs "name" (include "nova.turn.secretName" .) "keys" (list "turn-secret") -}}

@@ -636,7 +636,7 @@ def test_readiness_script_is_ready_only_when_patroni_confirms_the_labelled_role(
             self.end_headers()
 
     server = HTTPServer(("127.0.0.1", 0), Patroni)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()  # a quick shutdown()
     try:
         script = tmp_path / "readiness.sh"
         script.write_text(one(objs(), "ConfigMap", "nova-postgres-patroni")["data"]["readiness.sh"])

@@ -125,6 +125,7 @@ SPLIT_DIR = "tests/runtime/"
 FILE_SECONDS = {
     "tests/runtime/test_postgres_backup.py": 240, "tests/runtime/test_redis_faults.py": 155,
     "tests/runtime/test_redis_failover.py": 139, "tests/runtime/test_postgres_faults.py": 139,
+    "tests/runtime/test_postgres_zone_faults.py": 70,
     "tests/runtime/test_tls.py": 90, "tests/runtime/test_postgres_failover.py": 119,
     "tests/runtime/test_postgres_config_apply.py": 73, "tests/runtime/test_redis_backup.py": 63,
     "tests/runtime/test_metrics_exist.py": 57, "tests/runtime/test_pooler.py": 38,

@@ -30,6 +30,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -393,6 +394,40 @@ def context(objects: list[Any], timeout: float = 120, *, quick: bool = False) ->
         with contextlib.ExitStack() as cleanups:  # every one runs, even when one raises
             for cgroups in made:
                 cleanups.callback(cgroups.cleanup)
+
+
+# Patroni's timers scaled down for the tests (bench/faults_postgres.py keeps the production ones): still
+# loop_wait + 2 x retry_timeout <= ttl.
+TEST_TIMERS = ["patroni.ttl=10", "patroni.loopWait=2", "patroni.retryTimeout=4"]
+
+
+@contextlib.contextmanager
+def matrix_context(workdir: Path) -> Iterator[Context]:
+    """The fault tests' cluster: the production values (bench/faults_postgres.production_values, backups off)
+    with TEST_TIMERS and quick etcd outages. On exit, no partition rule and no pod cgroup may be left."""
+    sys.path.insert(0, str(h.ROOT / "bench"))
+    import faults_postgres
+
+    values = faults_postgres.production_values(workdir)
+    with context(h.render([values], TEST_TIMERS), quick=True) as made:
+        yield made
+    left = partition.leftover_rules()
+    assert left == [], f"partition rules left behind: {left}"
+    assert made.cgroups is not None and not (made.cgroups.root / made.cgroups.base).exists(), "pod cgroups left"
+
+
+def assert_goal(result: dict[str, Any], bound: float) -> None:
+    """The goal of every fault: enough writes to prove anything, no acknowledged write lost, never two nodes
+    accepting writes at once, writes acknowledged again within ``bound`` seconds."""
+    assert result["acked_writes"] > 50, f"too few writes to prove anything: {result}"
+    assert result["acked_lost"] == 0, f"acknowledged writes lost: {result}"
+    assert result["dual_write_window_s"] <= 0, f"two nodes accepted writes at once: {result}"
+    assert result["recovery_s"] < bound, f"writes were not acknowledged again within {bound} s: {result}"
+
+
+def leader_loss_bound(ctx: Context) -> float:
+    """The leader key expires after ttl; the next HA loop (loop_wait) promotes; plus routing and a loaded host."""
+    return ctx.ttl + 2 * ctx.loop_wait + 8
 
 
 class Run:

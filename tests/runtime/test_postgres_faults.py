@@ -12,9 +12,7 @@ acknowledged again within a bound derived from the timers.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -24,34 +22,13 @@ from tests.runtime import postgres_harness as h
 
 pytestmark = pytest.mark.runtime
 
-sys.path.insert(0, str(h.ROOT / "bench"))
-TIMERS = ["patroni.ttl=10", "patroni.loopWait=2", "patroni.retryTimeout=4"]
-
-
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]:
     require_binaries(*h.BINARIES, "iptables")
     if reason := partition.unavailable(cgroups=True):
         pytest.skip(reason)
-    import faults_postgres
-
-    values = faults_postgres.production_values(tmp_path_factory.mktemp("values"))
-    with pg_faults.context(h.render([values], TIMERS), quick=True) as context:
+    with pg_faults.matrix_context(tmp_path_factory.mktemp("values")) as context:
         yield context
-    assert partition.leftover_rules() == []
-    assert context.cgroups is not None and not (context.cgroups.root / context.cgroups.base).exists()
-
-
-def _goal(result: dict[str, Any], bound: float) -> None:
-    assert result["acked_writes"] > 50, f"too few writes to prove anything: {result}"
-    assert result["acked_lost"] == 0, f"acknowledged writes lost: {result}"
-    assert result["dual_write_window_s"] <= 0, f"two nodes accepted writes at once: {result}"
-    assert result["recovery_s"] < bound, f"writes were not acknowledged again within {bound} s: {result}"
-
-
-def _leader_loss_bound(ctx: pg_faults.Context) -> float:
-    # The leader key expires after ttl; the next HA loop (loop_wait) promotes; plus routing and a loaded host.
-    return ctx.ttl + 2 * ctx.loop_wait + 8
 
 
 def test_production_values_are_synchronous_with_failsafe(ctx: pg_faults.Context) -> None:
@@ -83,14 +60,14 @@ def test_partition_rules_are_removed_even_when_the_body_fails(ctx: pg_faults.Con
 
 def test_leader_pod_killed(ctx: pg_faults.Context) -> None:
     result = pg_faults.leader_pod_killed(ctx, 1)
-    _goal(result, _leader_loss_bound(ctx))
+    pg_faults.assert_goal(result, pg_faults.leader_loss_bound(ctx))
     assert result["promoted_was_sync"], result
     assert result["old_leader_writable_seen"] is False, result
 
 
 def test_patroni_alone_killed(ctx: pg_faults.Context) -> None:
     result = pg_faults.patroni_killed(ctx, 1)
-    _goal(result, _leader_loss_bound(ctx))
+    pg_faults.assert_goal(result, pg_faults.leader_loss_bound(ctx))
     # The orphaned postmaster ran on as a primary, reachable, yet no COMMIT on it returned after the promotion.
     assert result["orphan_postmaster_running"] and result["orphan_in_recovery"] is False, result
     assert result["promoted_was_sync"], result
@@ -98,7 +75,7 @@ def test_patroni_alone_killed(ctx: pg_faults.Context) -> None:
 
 def test_leader_partitioned_from_etcd_and_replicas(ctx: pg_faults.Context) -> None:
     result = pg_faults.leader_partitioned(ctx, 1)
-    _goal(result, _leader_loss_bound(ctx))
+    pg_faults.assert_goal(result, pg_faults.leader_loss_bound(ctx))
     assert result["rules_left"] == 0
     # It demoted itself: failsafe needs every member's REST answer, and the replicas are cut off.
     assert "demoting self" in result["old_leader_log"], result
@@ -106,13 +83,13 @@ def test_leader_partitioned_from_etcd_and_replicas(ctx: pg_faults.Context) -> No
 
 def test_one_etcd_member_lost(ctx: pg_faults.Context) -> None:
     result = pg_faults.etcd_member_lost(ctx, 1)
-    _goal(result, ctx.retry_timeout + ctx.loop_wait)
+    pg_faults.assert_goal(result, ctx.retry_timeout + ctx.loop_wait)
     assert result["leader_kept"], result
 
 
 def test_etcd_quorum_lost_writes_go_on_with_failsafe(ctx: pg_faults.Context) -> None:
     result = pg_faults.etcd_quorum_lost(ctx, 1)
-    _goal(result, ctx.retry_timeout + ctx.loop_wait)
+    pg_faults.assert_goal(result, ctx.retry_timeout + ctx.loop_wait)
     assert result["leader_still_primary"] and result["max_primaries_seen"] == 1, result
     assert "continue to run as a leader because failsafe mode" in result["leader_log"], result
     assert result["writes_during_outage"] > 50, result
@@ -121,13 +98,13 @@ def test_etcd_quorum_lost_writes_go_on_with_failsafe(ctx: pg_faults.Context) -> 
 def test_synchronous_standby_killed_under_load(ctx: pg_faults.Context) -> None:
     result = pg_faults.sync_standby_killed(ctx, 1)
     # COMMITs wait until the leader's next HA loop names the other replica synchronous.
-    _goal(result, 2 * ctx.loop_wait + ctx.retry_timeout)
+    pg_faults.assert_goal(result, 2 * ctx.loop_wait + ctx.retry_timeout)
     assert result["leader_kept"] and result["new_sync"] != result["killed"], result
 
 
 def test_replica_lagging_past_maximum_lag_is_not_promoted(ctx: pg_faults.Context) -> None:
     result = pg_faults.lagging_replica(ctx, 1)
-    _goal(result, _leader_loss_bound(ctx))
+    pg_faults.assert_goal(result, pg_faults.leader_loss_bound(ctx))
     assert result["lag_bytes_before_kill"] > ctx.settings["maximum_lag_on_failover"], result
     assert result["lagging_promoted"] is False and result["promoted"] != result["lagging"], result
 

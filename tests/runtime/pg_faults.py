@@ -11,8 +11,10 @@ Each fault runs the same measurement around a cluster that :func:`postgres_harne
   ``client_timeout`` seconds by shutting its socket down (never by a cancel request: cancelling a COMMIT that
   waits for the synchronous standby makes PostgreSQL return it as committed, with only a warning).
 - the harness's :class:`postgres_harness.RoutingSampler`: both Services' endpoints every 100 ms (labels and the
-  rendered readiness probe); a violation is -primary holding two pods or one whose role (held over the sample)
-  is not primary, or -replicas holding the primary.
+  Ready condition of :class:`postgres_harness.Kubelet`: the rendered readiness probe once per periodSeconds); a
+  violation is -primary holding two pods or one whose role (held over the sample) is not primary, or -replicas
+  holding the primary. Not counted: a primary that is demoting, still in -primary until its next probe fails
+  (the documented window, at most periodSeconds + timeoutSeconds; ``endpoint_demoting_samples``).
 - :func:`summarize`: ``recovery_s`` (the longest stretch without an acknowledged service write from the fault
   on), ``acked_lost`` (acknowledged ids missing on the final leader, service and direct writes together),
   ``dual_write_window_s`` (the longest overlap of two nodes' [first, last] acknowledged write during the run).
@@ -231,6 +233,8 @@ def summarize(cluster: h.Cluster, load: Load, sampler: h.RoutingSampler, fault_a
         "endpoint_violations": len(violations := sampler.violations()),
         "endpoint_samples": len(sampler.samples),
         "endpoint_violation_examples": violations[:3],
+        "endpoint_demoting_samples": len(sampler.excused()),
+        "readiness_probes": cluster.kubelet.probes,
         "acked_writes": len(acked),
         "acked_by_node": {names.get(n, n): {"writes": c, "first_s": round(f - fault_at, 2),
                                             "last_s": round(last - fault_at, 2)}

@@ -98,6 +98,40 @@ def _abort(conn: Any) -> None:
         sock.close()
 
 
+class Deadline:
+    """A client's statement timeout: one watchdog thread per client that aborts (:func:`_abort`) the connection
+    of a statement still running ``timeout`` seconds after :meth:`arm` (checked every 50 ms). A
+    ``threading.Timer`` per statement did the same with a new thread for every INSERT, hundreds a second."""
+
+    def __init__(self, timeout: float, stop: threading.Event) -> None:
+        self.timeout = timeout
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._due = 0.0
+        self.fired = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def arm(self, conn: Any) -> None:
+        with self._lock:
+            self._conn, self._due = conn, time.monotonic() + self.timeout
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._conn = None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                late = self._conn if self._conn is not None and time.monotonic() >= self._due else None
+                if late is not None:
+                    self._conn = None
+                    self.fired += 1
+            if late is not None:
+                _abort(late)
+
+
 class Load:
     """The service client and the per-pod direct clients (see the module docstring)."""
 
@@ -133,6 +167,7 @@ class Load:
 
         conn = None
         sql = f"INSERT INTO {self.table} (id, via, node) VALUES (%s, %s, host(inet_server_addr())) RETURNING node"
+        deadline = Deadline(self.client_timeout, self._stop)
         while not self._stop.is_set():
             if conn is None:
                 try:
@@ -142,8 +177,7 @@ class Load:
                     self._stop.wait(0.1)
                     continue
             ident = self._next()
-            timer = threading.Timer(self.client_timeout, _abort, (conn,))
-            timer.start()
+            deadline.arm(conn)
             try:
                 row = conn.execute(sql, (ident, via)).fetchone()
             except Exception as exc:  # noqa: BLE001 - every failure is "not acknowledged"
@@ -155,7 +189,7 @@ class Load:
                 self._stop.wait(max(pause, 0.05))
                 continue
             finally:
-                timer.cancel()
+                deadline.disarm()
             at = time.monotonic()
             with self._lock:
                 self.acks.append(Ack(ident, str(row[0]) if row else "?", at, via))

@@ -454,6 +454,20 @@ def matrix_context(workdir: Path) -> Iterator[Context]:
     assert made.cgroups is not None and not (made.cgroups.root / made.cgroups.base).exists(), "pod cgroups left"
 
 
+def matrix_fixture(tmp_path_factory: Any) -> Iterator[Context]:
+    """The body of the fault test files' module fixture (each file keeps its own, so that its tests share one
+    cluster on one worker): skips without the daemons or cgroup v2 partitions, else :func:`matrix_context`."""
+    import pytest
+
+    from tests.conftest import require_binaries
+
+    require_binaries(*h.BINARIES, "iptables")
+    if reason := partition.unavailable(cgroups=True):
+        pytest.skip(reason)
+    with matrix_context(tmp_path_factory.mktemp("values")) as made:
+        yield made
+
+
 def assert_goal(result: dict[str, Any], bound: float) -> None:
     """The goal of every fault: enough writes to prove anything, no acknowledged write lost, never two nodes
     accepting writes at once, writes acknowledged again within ``bound`` seconds."""

@@ -16,19 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_binaries
 from tests.runtime import partition, pg_faults
-from tests.runtime import postgres_harness as h
 
 pytestmark = pytest.mark.runtime
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]:
-    require_binaries(*h.BINARIES, "iptables")
-    if reason := partition.unavailable(cgroups=True):
-        pytest.skip(reason)
-    with pg_faults.matrix_context(tmp_path_factory.mktemp("values")) as context:
-        yield context
+    yield from pg_faults.matrix_fixture(tmp_path_factory)
 
 
 def test_production_values_are_synchronous_with_failsafe(ctx: pg_faults.Context) -> None:

@@ -17,20 +17,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require_binaries
-from tests.runtime import partition, pg_faults
-from tests.runtime import postgres_harness as h
+from tests.runtime import pg_faults
 
 pytestmark = pytest.mark.runtime
 
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg_faults.Context]:
-    require_binaries(*h.BINARIES, "iptables")
-    if reason := partition.unavailable(cgroups=True):
-        pytest.skip(reason)
-    with pg_faults.matrix_context(tmp_path_factory.mktemp("values")) as context:
-        yield context
+    yield from pg_faults.matrix_fixture(tmp_path_factory)
 
 
 def test_zone_lost_promotes_the_synchronous_standby_and_the_old_leader_rejoins(ctx: pg_faults.Context) -> None:

@@ -398,8 +398,8 @@ class Kubelet:
             return bool(pod["ready"]) if self._pods.get(i) is pod else False
 
     def lag(self) -> float:
-        """How long the Ready condition can keep a result that no longer holds: a probe period, plus the probe's
-        timeoutSeconds when the answer that flips it is slow."""
+        """How long the Ready condition can keep a result that no longer holds: failureThreshold probe periods,
+        plus the probe's timeoutSeconds when the answer that flips it is slow."""
         probe = self.cluster.pg_container()["readinessProbe"]
         period, _, need_fail = self._timing()
         return period * need_fail + float(probe.get("timeoutSeconds", 1))
@@ -728,7 +728,8 @@ class Cluster:
         for i in range(len(self.pg_pods)):
             labels = self.pod_labels(i)
             matching[i] = [s for s, sel in selectors.items() if all(labels.get(k) == v for k, v in sel.items())]
-        ready = _parallel({i: (lambda i=i: self.kubelet.ready(i)) for i, m in matching.items() if m})
+        # Every pod, matched or not: kubelet probes on its own period, whatever the labels say.
+        ready = _parallel({i: (lambda i=i: self.kubelet.ready(i)) for i in matching})
         for i in sorted(ready):
             if ready[i]:
                 for s in matching[i]:
@@ -1055,8 +1056,9 @@ class RoutingSampler:
             counted = []
             for i in s.primary:
                 since = s.t - last_primary.get(i, float("-inf"))
-                if s.held(i) not in PATRONI_PRIMARY_ROLES and since <= grace:
-                    excused.append(f"t={s.t:.1f} {names[i]} in -primary as {s.held(i)}, primary {since:.1f} s ago")
+                role = s.held(i)
+                if role is not None and role not in PATRONI_PRIMARY_ROLES and since <= grace:
+                    excused.append(f"t={s.t:.1f} {names[i]} in -primary as {role}, primary {since:.1f} s ago")
                 else:
                     counted.append(i)
             if len(counted) > 1:

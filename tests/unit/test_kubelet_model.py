@@ -1,10 +1,12 @@
 """The runtime harness's model of kubelet readiness (tests/runtime/postgres_harness.py Kubelet), which decides the
 PostgreSQL Services' endpoints in the failover and fault tests: the probe once per periodSeconds, the
-thresholds, a stopped or new container not Ready."""
+thresholds, a stopped or new container not Ready; and how RoutingSampler judges what it saw through it (the
+demoting-primary window excused, nothing else)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -91,3 +93,21 @@ def test_a_stopped_container_is_not_ready_at_once_and_a_new_one_starts_not_ready
     assert kubelet.ready(0) is False and cluster.asked == 2
     cluster.procs["postgres-0"] = Proc(Popen(200))  # restarted: a new container, probed at once, not yet Ready
     assert kubelet.ready(0) is False and cluster.asked == 3
+
+
+def test_a_demoting_primary_is_excused_in_primary_only_for_the_probe_lag() -> None:
+    cluster = SimpleNamespace(pg_pods=[Pod("postgres-0"), Pod("postgres-1")],
+                              kubelet=SimpleNamespace(lag=lambda: 5.0))
+    sampler = h.RoutingSampler(cluster)  # type: ignore[arg-type]
+    sample = h.RoutingSample
+    sampler.samples = [
+        sample(0.0, [0], [1], ["primary", "replica"], ["primary", "replica"]),
+        sample(4.0, [0], [1], ["replica", "replica"], ["replica", "replica"]),  # demoted, still routed: the window
+        sample(5.5, [0], [], ["replica", "replica"], ["replica", "replica"]),  # past it: wrong
+        sample(6.0, [0, 1], [], [None, "primary"], [None, "primary"]),  # two endpoints, one role unknown: wrong
+        sample(7.0, [1], [1], ["replica", "primary"], ["replica", "primary"]),  # the primary in -replicas: wrong
+    ]
+    assert sampler.excused() == ["t=4.0 postgres-0 in -primary as replica, primary 4.0 s ago"]
+    assert sampler.violations() == ["t=5.5 -primary routes to postgres-0, a replica",
+                                    "t=6.0 -primary has 2 endpoints ['postgres-0', 'postgres-1']",
+                                    "t=7.0 -replicas routes to postgres-1, the primary"]

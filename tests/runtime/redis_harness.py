@@ -170,6 +170,7 @@ class RedisHarness:
         self.pod_gids: dict[int, int] = {}
         self.block = block or netutil.claim_block()
         self.procs: dict[str, Process] = {}
+        self._polling: dict[tuple[str, int, float], redis.Redis] = {}
         self.secrets = {name: dict(data) for name, data in (secrets or {}).items()}
         self.workdir = Path(tempfile.mkdtemp(prefix="nova-redis-", dir=workdir))
         self._own_workdir = workdir is None
@@ -487,6 +488,10 @@ class RedisHarness:
 
     def close(self) -> None:
         """Kill every process group, remove the temp dir (kept under a given ``workdir``), release the block."""
+        for client in self._polling.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        self._polling.clear()
         try:
             for key in list(self.procs):
                 self.kill(key)
@@ -545,15 +550,32 @@ class RedisHarness:
     def index_of(self, host: str) -> int:
         return self.addresses.index(host)
 
-    def role(self, i: int) -> dict[str, Any]:
-        return self.client(i).info("replication")
+    def _ask(self, kind: str, i: int, call: Callable[[redis.Redis], Any], timeout: float = 1.0) -> Any:
+        """``call`` on a kept client of node ``i`` (kind "redis" or "sentinel"): the waits poll these reads ten times
+        a second, and a new client per read was a new connection, AUTH (and TLS handshake) each time. A
+        connection error (the node restarted since) is answered by a fresh client, so a read fails only as a
+        read on a new client would; a timeout is not retried."""
+        make = (lambda: self.client(i, timeout)) if kind == "redis" else (lambda: self.sentinel_client(i, timeout))
+        key = (kind, i, timeout)
+        client = self._polling.get(key)
+        if client is not None:
+            try:
+                return call(client)
+            except redis.ConnectionError:
+                pass  # not closed here: another thread may be reading through it; dropped below
+        self._polling[key] = client = make()
+        return call(client)
+
+    def role(self, i: int, timeout: float = 1.0) -> dict[str, Any]:
+        return self._ask("redis", i, lambda c: c.info("replication"), timeout)
 
     def sentinel_views(self) -> list[str | None]:
         """The master address each Sentinel names (None when it does not answer)."""
         views: list[str | None] = []
         for i in range(len(self.addresses)):
             try:
-                addr = self.sentinel_client(i).execute_command("SENTINEL", "get-master-addr-by-name", self.master_set)
+                addr = self._ask("sentinel", i, lambda c: c.execute_command("SENTINEL", "get-master-addr-by-name",
+                                                                           self.master_set))
                 views.append(addr[0] if addr else None)
             except (redis.RedisError, OSError):
                 views.append(None)
@@ -577,7 +599,8 @@ class RedisHarness:
                   or info.get("master_link_status") != "up" or int(info.get("master_sync_in_progress", 1)) != 0):
                 return None
         for i in range(n):
-            m = dict(zip(*[iter(self.sentinel_client(i).execute_command("SENTINEL", "master", self.master_set))] * 2))
+            m = dict(zip(*[iter(self._ask("sentinel", i, lambda c: c.execute_command("SENTINEL", "master",
+                                                                                   self.master_set)))] * 2))
             if int(m["num-slaves"]) != n - 1 or int(m["num-other-sentinels"]) != n - 1:
                 return None
         return master
@@ -919,7 +942,7 @@ class EndpointSampler(threading.Thread):
                 roles: dict[int, str | None] = {}
                 for i in up:
                     try:
-                        roles[i] = str(self.harness.client(i, timeout=0.2).info("replication").get("role"))
+                        roles[i] = str(self.harness.role(i, timeout=0.2).get("role"))
                     except (redis.RedisError, OSError):
                         roles[i] = None
                 self.samples.append(EndpointSample(t, up, roles))

@@ -796,6 +796,7 @@ class Cluster:
                     os.killpg(proc.popen.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.popen.wait(timeout=10)
+        _kill_sessions({proc.popen.pid for proc in self.procs.values()})
 
     def __enter__(self) -> Self:
         """Start the fake API (once: :func:`started` returns a cluster already entered)."""
@@ -936,6 +937,28 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _session_members(sids: set[int]) -> list[int]:
+    """Running (not zombie) processes of these sessions: each daemon leads one (start_new_session)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) in sids and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _kill_sessions(sids: set[int], timeout: float = 10) -> None:
+    """SIGKILL whatever still runs in the daemons' sessions (a helper in a process group of its own escapes the
+    group kill) and wait until it is gone: a SIGKILLed process can take a while to exit on a loaded host."""
+    deadline = time.monotonic() + timeout
+    while (left := _session_members(sids)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 def started(make: Callable[[], Cluster], start: Callable[[Cluster], Any], attempts: int = 3) -> Cluster:

@@ -893,6 +893,7 @@ class NodeProbe(threading.Thread):
         super().__init__(daemon=True)
         self.harness, self.prefix, self.interval = harness, prefix, interval
         self.accepts: dict[int, list[float]] = {i: [] for i in range(len(harness.addresses))}
+        self.sent: dict[int, list[float]] = {i: [] for i in range(len(harness.addresses))}  # of each accepted write
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -902,8 +903,10 @@ class NodeProbe(threading.Thread):
             n += 1
             for i, c in clients.items():
                 try:
+                    sent = time.monotonic()
                     if c.set(f"{self.prefix}:probe:{i}:{n}", "1") is True:
                         self.accepts[i].append(time.monotonic())
+                        self.sent[i].append(sent)
                 except (redis.RedisError, OSError):
                     c.connection_pool.disconnect()
             time.sleep(self.interval)
@@ -1075,8 +1078,12 @@ class FaultRecorder:
                                       if t >= t_fault - 1][:80],
                 self.harness.logs(25)])) from None
 
-    def result(self, t_fault: float, old_master: int, final_master: int) -> dict[str, Any]:
-        """The per-run result: recovery_s, acked_lost, dual_write_window_s, endpoint_violations, and extras."""
+    def result(self, t_fault: float, old_master: int, final_master: int, fault_done: float | None = None
+               ) -> dict[str, Any]:
+        """The per-run result: recovery_s, acked_lost, dual_write_window_s, endpoint_violations, and extras.
+        ``old_master_accepted_after_fault_s``: when the old master accepted the last write *sent* after
+        ``fault_done`` (the moment the fault had taken effect, e.g. the kill reaped; default ``t_fault``), in seconds
+        after ``t_fault``; 0 when none. A write already on its way when the fault struck does not count."""
         writes = list(self.writer.writes)
         acked = [w for w in writes if w.acked]
         # The outage: the longest gap between acknowledged writes that ends after the fault.
@@ -1095,7 +1102,10 @@ class FaultRecorder:
         for w in writes:
             if w.accepted and w.node is not None:
                 accepts[w.node].append(w.t)
-        old_accepts = [t for t in accepts[old_master] if t > t_fault]
+        since = t_fault if fault_done is None else fault_done
+        old_accepts = [t for t, sent in zip(self.probe.accepts[old_master], self.probe.sent[old_master], strict=True)
+                       if sent > since]
+        old_accepts += [w.t for w in writes if w.accepted and w.node == old_master and w.sent > since]
         samples = list(self.sampler.samples)
         two = [s for s in samples if len(s.up) > 1]
         sample_times = [x.t for x in samples]
@@ -1173,11 +1183,12 @@ def fault_master_kill(h: RedisHarness, label: str) -> dict[str, Any]:
     with FaultRecorder(h, label) as rec:
         t0 = time.monotonic()
         h.kill_pod(old)
+        killed = time.monotonic()  # both processes reaped: nothing sent from here on can reach them
         rec.wait_recovered(t0)
         h.start_pod(old)
         final = _settle(h)
         time.sleep(0.3)
-    return rec.result(t0, old, final)
+    return rec.result(t0, old, final, fault_done=killed)
 
 
 def fault_master_freeze(h: RedisHarness, label: str) -> dict[str, Any]:

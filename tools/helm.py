@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import marshal
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -291,7 +293,23 @@ def render_text(
     ``cache`` (or the ``NOVA_RENDER_CACHE`` environment variable) names a directory of renders addressed by
     content (:func:`_render_key`): an identical render is read back instead of run again. Only for callers
     whose result must not depend on a render's random values (generated passwords differ between two real
-    renders): the test suite's cached ``render`` and the doc-test's repeated ``python -m tools.lint`` runs."""
+    renders): the test suite's cached ``render`` and the doc-test's repeated ``python -m tools.lint`` runs.
+    The directory must be the caller's own (see :func:`_private_store`)."""
+    return _render_entry(chart, values, set_values, helm=helm, build_dependencies=build_dependencies, cache=cache,
+                         **kwargs)[0]
+
+
+def _render_entry(
+    chart: Path | str,
+    values: Sequence[Path | str],
+    set_values: Sequence[str],
+    *,
+    helm: str | None,
+    build_dependencies: bool,
+    cache: Path | str | None,
+    **kwargs: Any,
+) -> tuple[str, Path | None]:
+    """(the render's text, its cache entry or None when no cache is on): :func:`render_text`'s work."""
     chart = Path(chart)
     if not (chart / "Chart.yaml").is_file():
         raise HelmError(f"{chart}: not a chart (no Chart.yaml)")
@@ -304,17 +322,21 @@ def render_text(
     args = template_args(chart, values, set_values, **kwargs)
     store = Path(cache) if cache else (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else None)
     if store is None:
-        return run(args, helm=helm, context=context)
+        return run(args, helm=helm, context=context), None
     key = _render_key(chart, values, args, helm or find_helm())
     hit = store / f"{key}.yaml"
     if hit.is_file():
-        return hit.read_text()
+        return hit.read_text(), hit
     text = run(args, helm=helm, context=context)
+    _write_entry(store, hit, text.encode())
+    return text, hit
+
+
+def _write_entry(store: Path, entry: Path, data: bytes) -> None:
     store.mkdir(parents=True, exist_ok=True)
-    partial = store / f".{key}.{os.getpid()}.tmp"
-    partial.write_text(text)
-    os.replace(partial, hit)  # atomic: a concurrent reader sees the whole render or none
-    return text
+    partial = store / f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    partial.write_bytes(data)
+    os.replace(partial, entry)  # atomic: a concurrent reader sees the whole entry or none
 
 
 CACHE_ENV = "NOVA_RENDER_CACHE"
@@ -383,9 +405,49 @@ def render(
     **kwargs: Any,
 ) -> list[KubeObject]:
     """Render a chart with helm and return its objects (see :func:`render_text` for arguments); objects
-    without a namespace land in the render namespace (``effective_namespace``)."""
-    text = render_text(chart, values, set_values, **kwargs)
-    return parse_manifests(text, f"helm template {chart}", kwargs.get("namespace", "default"))
+    without a namespace land in the render namespace (``effective_namespace``).
+
+    With a cache on, the parsed objects are kept next to the render's text (:func:`_read_objects`): parsing a
+    production render of the umbrella takes about 30 ms, reading it back about 2 ms."""
+    namespace = kwargs.get("namespace", "default")
+    options = {"helm": None, "build_dependencies": True, "cache": None, **kwargs}
+    text, entry = _render_entry(chart, values, set_values, **options)
+    parsed = entry.with_suffix(".objects") if entry is not None and _private(entry.parent) else None
+    objects = _read_objects(parsed, namespace) if parsed is not None else None
+    if objects is None:
+        objects = parse_manifests(text, f"helm template {chart}", namespace)
+        if parsed is not None:
+            _write_objects(parsed, objects)
+    return objects
+
+
+# The parsed objects of a cached render are stored with marshal: about 15x faster to read back than the YAML,
+# and it keeps exactly the types a render parses to (str, int, float, bool, None, dict and list, int keys
+# too). A render whose objects hold anything else (a YAML timestamp is a datetime) is simply parsed each time.
+# marshal is not meant for data someone else could have written, so the objects are only read from and written
+# to a directory that is the caller's own and that nobody else can write to (the suite's is made by mkdtemp).
+def _private(store: Path) -> bool:
+    try:
+        st = os.stat(store)
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _read_objects(entry: Path, namespace: str) -> list[KubeObject] | None:
+    try:
+        rows = marshal.loads(entry.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return [KubeObject(obj, source, line, namespace) for obj, source, line in rows]
+
+
+def _write_objects(entry: Path, objects: list[KubeObject]) -> None:
+    try:
+        data = marshal.dumps([(o.obj, o.source, o.line) for o in objects])
+    except ValueError:  # a type marshal does not hold
+        return
+    _write_entry(entry.parent, entry, data)
 
 
 def is_library(chart: Path | str) -> bool:

@@ -398,6 +398,64 @@ def test_the_render_cache_is_addressed_by_content_not_path_and_sees_a_changed_su
     assert sum(a[0] == "template" for a in calls) == 3
 
 
+def _parse_counter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    real_parse = helm.manifest.parse
+
+    def counting_parse(text: str, *args: object) -> list[KubeObject]:
+        parsed.append(text)
+        return real_parse(text, *args)  # type: ignore[arg-type]
+    monkeypatch.setattr(helm.manifest, "parse", counting_parse)
+    return parsed
+
+
+def test_a_cached_render_keeps_its_parsed_objects_and_reads_them_back_equal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = _chart(tmp_path)
+    store = tmp_path / "cache"
+    reference = helm.render(chart, namespace="apps")
+    parsed = _parse_counter(monkeypatch)
+    first = helm.render(chart, namespace="apps", cache=store)
+    again = helm.render(chart, namespace="apps", cache=store)
+    assert len(parsed) == 1, "the second render of the same content was parsed again"
+    assert again == first == reference
+    assert [(o.ref, o.source, o.line, o.effective_namespace) for o in again] == \
+        [(o.ref, o.source, o.line, o.effective_namespace) for o in first]
+    assert again[0] is not first[0], "each caller gets its own objects"
+    assert sorted(p.suffix for p in store.iterdir()) == [".objects", ".yaml"]
+    other = helm.render(chart, namespace="other", cache=store)  # another namespace is another render
+    assert {o.effective_namespace for o in other} == {"other"} and len(parsed) == 2
+
+
+def test_parsed_objects_are_not_kept_where_others_can_write_or_when_unreadable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """marshal data is only trusted from the caller's own directory; a bad or truncated entry is parsed
+    again; a render with a YAML timestamp (a datetime, which marshal does not hold) is parsed each time."""
+    chart = _chart(tmp_path)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    parsed = _parse_counter(monkeypatch)
+    expected = helm.render(chart, cache=shared)
+    assert helm.render(chart, cache=shared) == expected and len(parsed) == 2
+    assert [p.suffix for p in shared.iterdir()] == [".yaml"]
+    own = tmp_path / "own"
+    helm.render(chart, cache=own)
+    (entry,) = own.glob("*.objects")
+    entry.write_bytes(entry.read_bytes()[:20])
+    assert helm.render(chart, cache=own) == expected
+    entry.write_bytes(b"not marshal data")
+    assert helm.render(chart, cache=own) == expected
+    stamped = _chart(tmp_path, "stamped", template="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n"
+                                                  "  annotations:\n    at: 2026-12-01\n")
+    before = len(parsed)
+    for _ in range(2):
+        (obj,) = helm.render(stamped, cache=own)
+        assert str(obj.annotations["at"]) == "2026-12-01"
+    assert len(parsed) == before + 2
+    assert len(list(own.glob("*.yaml"))) == 2 and len(list(own.glob("*.objects"))) == 1
+
+
 def test_a_failed_render_is_not_cached(tmp_path: Path) -> None:
     chart = _chart(tmp_path, template="{{ fail \"nope\" }}\n")
     store = tmp_path / "cache"

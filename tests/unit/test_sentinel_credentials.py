@@ -12,6 +12,7 @@ that the sentinel container's own client env authenticates (redis-cli exits 0 on
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import shutil
 import socket
@@ -47,8 +48,29 @@ IDS = [f"{c.name}:{'+'.join(Path(v).name for v in vs) or 'defaults'}{':' + ','.j
        for c, vs, s in CASES]
 
 
+NAMESPACE = "nova-services"
+
+
+@functools.cache
+def _release(chart: Path, values: tuple[str, ...], sets: tuple[str, ...]) -> tuple[list[KubeObject], str]:
+    """One ``helm install --dry-run=client`` per case: its hooks and manifest (the objects ``helm template``
+    renders, hooks included) and its NOTES, from the same render, so both sides of a check see one set of
+    generated values."""
+    helm.dependency_build(chart, helm=helm_path(4))
+    args = ["install", "nova", str(chart), "--dry-run=client", "--namespace", NAMESPACE]
+    for v in values:
+        args += ["-f", v]
+    for s in sets:
+        args += ["--set", s]
+    out = helm.run(args, helm=helm_path(4))
+    parts = re.match(r"(?s).*?^HOOKS:\n(.*?)^MANIFEST:\n(.*?)^NOTES:\n(.*)", out, re.MULTILINE)
+    assert parts, f"unexpected helm install --dry-run output:\n{out[:2000]}"
+    hooks, manifest, notes = parts.groups()
+    return helm.parse_manifests(f"{hooks}\n---\n{manifest}", f"helm install {chart}", NAMESPACE), notes
+
+
 def _objects(chart: Path, values: list[Any], sets: tuple[str, ...]) -> list[KubeObject]:
-    return render(chart, values, list(sets), namespace="nova")
+    return _release(chart, tuple(map(str, values)), tuple(sets))[0]
 
 
 def _redis_sts(objs: list[KubeObject]) -> KubeObject | None:
@@ -299,13 +321,7 @@ def test_haproxy_checks_sentinel_with_the_sentinel_password(tmp_path: Path, secr
 # ------------------------------------------------------------------------------------ NOTES and docs
 
 def _notes(chart: Path, values: list[Any], sets: tuple[str, ...]) -> str:
-    helm.dependency_build(chart, helm=helm_path(4))
-    args = ["install", "nova", str(chart), "--dry-run=client", "--namespace", "nova-services"]
-    for v in values:
-        args += ["-f", str(v)]
-    for s in sets:
-        args += ["--set", s]
-    return helm.run(args, helm=helm_path(4)).split("NOTES:", 1)[1]
+    return _release(chart, tuple(map(str, values)), tuple(sets))[1]
 
 
 def _sentinel_lines(text: str, port: int) -> list[str]:
@@ -352,7 +368,7 @@ def test_docs_run_sentinel_commands_in_the_sentinel_container_and_redis_commands
 @pytest.mark.parametrize(("values", "sets"), [(v, s) for c, v, s in UMBRELLA], ids=IDS[:len(UMBRELLA)])
 def test_tools_cluster_asks_sentinel_with_the_sentinel_password(values: list[Any], sets: tuple[str, ...]) -> None:
     objs = _objects(NOVA, values, sets)
-    inv = inventory.build(objs, "nova", "nova")
+    inv = inventory.build(objs, "nova", NAMESPACE)
     port = _sentinel_port(objs)
     if port is None:
         assert inv.sentinel_password() is None

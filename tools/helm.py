@@ -294,7 +294,7 @@ def render_text(
     content (:func:`_render_key`): an identical render is read back instead of run again. Only for callers
     whose result must not depend on a render's random values (generated passwords differ between two real
     renders): the test suite's cached ``render`` and the doc-test's repeated ``python -m tools.lint`` runs.
-    The directory must be the caller's own (see :func:`_private_store`)."""
+    The directory must be the caller's own (see :func:`_private`)."""
     return _render_entry(chart, values, set_values, helm=helm, build_dependencies=build_dependencies, cache=cache,
                          **kwargs)[0]
 
@@ -436,10 +436,9 @@ def _private(store: Path) -> bool:
 
 def _read_objects(entry: Path, namespace: str) -> list[KubeObject] | None:
     try:
-        rows = marshal.loads(entry.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        return [KubeObject(obj, source, line, namespace) for obj, source, line in marshal.loads(entry.read_bytes())]
+    except (OSError, EOFError, ValueError, TypeError, AttributeError):  # gone, truncated, or not our entry
         return None
-    return [KubeObject(obj, source, line, namespace) for obj, source, line in rows]
 
 
 def _write_objects(entry: Path, objects: list[KubeObject]) -> None:

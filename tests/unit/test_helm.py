@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import shutil
@@ -444,8 +445,9 @@ def test_parsed_objects_are_not_kept_where_others_can_write_or_when_unreadable(
     (entry,) = own.glob("*.objects")
     entry.write_bytes(entry.read_bytes()[:20])
     assert helm.render(chart, cache=own) == expected
-    entry.write_bytes(b"not marshal data")
-    assert helm.render(chart, cache=own) == expected
+    for foreign in (b"not marshal data", marshal.dumps(7), marshal.dumps([("a", "b", "c")])):
+        entry.write_bytes(foreign)
+        assert helm.render(chart, cache=own) == expected
     stamped = _chart(tmp_path, "stamped", template="apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n"
                                                   "  annotations:\n    at: 2026-12-01\n")
     before = len(parsed)

@@ -8,6 +8,13 @@ CORES := $(shell nproc 2>/dev/null || echo 2)
 WORKERS ?= $(shell expr 4 \* $(CORES))
 UNIT_WORKERS ?= $(CORES)
 XDIST = --dist loadfile --no-loadscope-reorder
+# Python may keep bytecode here (in the __pycache__ directories .gitignore and each chart's .helmignore leave out),
+# whatever the environment says: the suite starts hundreds of Python processes on the same modules, and each
+# xdist worker imports every test module through pytest's assertion rewriting (2,700 asserts), which pytest only
+# caches as bytecode. Measured on 2 cores, with PYTHONDONTWRITEBYTECODE=1 set by the machine, as the time 8 workers
+# take to start and collect before the first test runs (`pytest -n 8 -k <nothing>`): 14 s and 27 CPU s without
+# bytecode, 6-7 s and 11 CPU s with it (2 workers: 3.2 s -> 1.5 s).
+export PYTHONDONTWRITEBYTECODE :=
 .DEFAULT_GOAL := help
 
 .PHONY: help setup lint test test-unit test-runtime test-cluster schema schema-check ct-lint package up deploy status logs cleanup down bench clean
@@ -21,10 +28,12 @@ setup: ## Create .venv, install Python deps, helm 4 + helm 3 (sha256-checked) an
 lint: setup ## The main job: render every chart and values profile with helm and check it
 	$(PY) -m tools.lint
 
+# While the three checks run on one core, one `pytest --collect-only` on the other writes that bytecode, so
+# that on a fresh clone the workers do not each rewrite and compile every test module again.
 test: setup ## Every test (unit, lint fixtures, schema, runtime daemons; cluster tests skip without a cluster)
-	$(PY) -m ruff check tools tests bench
-	$(PY) -m tools.schema --check
-	$(PY) -m tools.lint.docs --check
+	@$(PY) -m pytest -q --collect-only -p no:xdist >/dev/null 2>&1 & warm=$$!; \
+	$(PY) -m ruff check tools tests bench && $(PY) -m tools.schema --check && $(PY) -m tools.lint.docs --check; \
+	rc=$$?; wait $$warm; exit $$rc
 	$(PY) -m pytest -q -n $(WORKERS) $(XDIST)
 
 test-unit: setup ## Only the fast tests (no daemons)

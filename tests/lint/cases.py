@@ -49,6 +49,7 @@ from typing import Any
 
 import yaml
 
+from tools import manifest
 from tools.lint.config import parse_config
 from tools.lint.engine import lint
 from tools.lint.finding import Finding
@@ -190,7 +191,7 @@ def apply_step(docs: list[dict[str, Any]], step: Mapping[str, Any], default_obje
 
 @cache
 def baseline_docs() -> tuple[dict[str, Any], ...]:
-    return tuple(d for d in yaml.load_all(BASELINE.read_text(), Loader=yaml.CSafeLoader) if d)
+    return tuple(d for d in yaml.safe_load_all(BASELINE.read_text()) if d)
 
 
 def case_docs(case: Case) -> list[dict[str, Any]]:
@@ -253,7 +254,7 @@ def _expected(raw: Any, rule: str, where: str) -> tuple[Expected, ...]:
 
 
 def load_rule_cases(path: Path) -> list[Case]:
-    data = yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}  # libyaml: every worker loads them all
+    data = manifest.load(path.read_text()) or {}  # libyaml, as yaml.safe_load reads it: every worker loads all
     rule = path.stem
     if data.get("rule") != rule:
         raise CaseError(f"{path}: first key must be 'rule: {rule}' (the file name)")

@@ -4,7 +4,9 @@ Each fault runs the same measurement around a cluster that :func:`postgres_harne
 
 - :class:`Load`: one *service client* writes one autocommit INSERT at a time through the -primary Service's
   ClusterIP (:meth:`Cluster.primary_service_ip`, each new connection routed to the pod the Service selects
-  then), reconnecting after any error, as an application does; and one *direct client per pod* writes to that
+  then), reconnecting after any error, as an application does: flat out (a commit always in flight at the
+  fault) until writes are back (:meth:`Run.resumed`), then one every ``Load.SETTLED_PAUSE`` seconds while the
+  rest of the run (rejoins, health) is watched; and one *direct client per pod* writes to that
   pod's own address every 50 ms, as a client that still reaches a partitioned or orphaned primary would. Every
   INSERT returns ``host(inet_server_addr())``, so each acknowledged (committed) write is recorded with the node
   that committed it and the time its COMMIT returned. A client gives up on a statement after
@@ -135,10 +137,15 @@ class Deadline:
 class Load:
     """The service client and the per-pod direct clients (see the module docstring)."""
 
+    # The service client's pause between writes once the fault is over: a later outage is still seen to 10 ms,
+    # at about a quarter of the commits (and of their CPU in the client, the primary and the standbys).
+    SETTLED_PAUSE = 0.01
+
     def __init__(self, cluster: h.Cluster, table: str, client_timeout: float = 3.0) -> None:
         self.cluster = cluster
         self.table = table
         self.client_timeout = client_timeout
+        self.service_pause = 0.0
         self.acks: list[Ack] = []
         self.errors: dict[str, int] = {}
         self._ids = itertools.count(1)
@@ -148,7 +155,7 @@ class Load:
         self.service_dsn = cluster.superuser_dsn(service.ip)
         execute(self.service_dsn, f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, node text, "
                                   "via text, at timestamptz DEFAULT clock_timestamp())")
-        self.threads = [threading.Thread(target=self._client, args=("service", self.service_dsn, 0.0), daemon=True)]
+        self.threads = [threading.Thread(target=self._client, args=("service", self.service_dsn, None), daemon=True)]
         for pod in cluster.pg_pods:
             self.threads.append(threading.Thread(
                 target=self._client, args=(pod.ip, cluster.superuser_dsn(pod.ip), 0.05), daemon=True))
@@ -162,13 +169,19 @@ class Load:
         with self._lock:
             self.errors[key] = self.errors.get(key, 0) + 1
 
-    def _client(self, via: str, dsn: str, pause: float) -> None:
+    def settle(self) -> None:
+        """The fault is over: the service client writes every SETTLED_PAUSE seconds from now on."""
+        self.service_pause = self.SETTLED_PAUSE
+
+    def _client(self, via: str, dsn: str, fixed_pause: float | None) -> None:
+        """Write until stopped; ``fixed_pause`` between writes, or (None) the service client's current pace."""
         import psycopg
 
         conn = None
         sql = f"INSERT INTO {self.table} (id, via, node) VALUES (%s, %s, host(inet_server_addr())) RETURNING node"
         deadline = Deadline(self.client_timeout, self._stop)
         while not self._stop.is_set():
+            pause = self.service_pause if fixed_pause is None else fixed_pause
             if conn is None:
                 try:
                     conn = psycopg.connect(dsn, autocommit=True)
@@ -512,8 +525,11 @@ class Run:
         return self.fault_at
 
     def resumed(self, n: int = 20, timeout: float = 90) -> bool:
-        """Wait until ``n`` service writes were acknowledged after now."""
-        return self.load.wait_acks(n, since=time.monotonic(), timeout=timeout)
+        """Wait until ``n`` service writes were acknowledged after now; then the service client settles to its
+        slower pace (:meth:`Load.settle`)."""
+        back = self.load.wait_acks(n, since=time.monotonic(), timeout=timeout)
+        self.load.settle()
+        return back
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         end = time.monotonic()

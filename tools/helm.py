@@ -294,7 +294,8 @@ def render_text(
     content (:func:`_render_key`): an identical render is read back instead of run again. Only for callers
     whose result must not depend on a render's random values (generated passwords differ between two real
     renders): the test suite's cached ``render`` and the doc-test's repeated ``python -m tools.lint`` runs.
-    The directory must be the caller's own (see :func:`_private`)."""
+    :func:`render` also keeps the parsed objects there, only in a directory that is the caller's own
+    (:func:`_private`)."""
     return _render_entry(chart, values, set_values, helm=helm, build_dependencies=build_dependencies, cache=cache,
                          **kwargs)[0]
 
@@ -328,13 +329,13 @@ def _render_entry(
     if hit.is_file():
         return hit.read_text(), hit
     text = run(args, helm=helm, context=context)
-    _write_entry(store, hit, text.encode())
+    _write_entry(hit, text.encode())
     return text, hit
 
 
-def _write_entry(store: Path, entry: Path, data: bytes) -> None:
-    store.mkdir(parents=True, exist_ok=True)
-    partial = store / f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+def _write_entry(entry: Path, data: bytes) -> None:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    partial = entry.parent / f".{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     partial.write_bytes(data)
     os.replace(partial, entry)  # atomic: a concurrent reader sees the whole entry or none
 
@@ -446,7 +447,7 @@ def _write_objects(entry: Path, objects: list[KubeObject]) -> None:
         data = marshal.dumps([(o.obj, o.source, o.line) for o in objects])
     except ValueError:  # a type marshal does not hold
         return
-    _write_entry(entry.parent, entry, data)
+    _write_entry(entry, data)
 
 
 def is_library(chart: Path | str) -> bool:

@@ -1,5 +1,6 @@
-"""The fault matrix's client statement timeout (tests/runtime/pg_faults.py Deadline): a statement still running
-after the timeout has its socket shut down, one that finished in time is left alone."""
+"""The fault matrix's clients (tests/runtime/pg_faults.py): the statement timeout (Deadline), where a statement
+still running after the timeout has its socket shut down and one that finished in time is left alone; and the
+service client's pace (Load.settle), flat out until writes are back after the fault, then SETTLED_PAUSE."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 import time
 from types import SimpleNamespace
 from typing import Self
+
+import pytest
 
 from tests.runtime import pg_faults
 
@@ -75,7 +78,8 @@ class _RecordingStop(threading.Event):
         return super().wait(timeout)
 
 
-def test_the_service_client_writes_flat_out_until_settled_then_at_its_settled_pace(monkeypatch) -> None:
+def test_the_service_client_writes_flat_out_until_settled_then_at_its_settled_pace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Flat out while a fault is on (no pause between writes: a commit is always in flight when it strikes),
     one write per SETTLED_PAUSE once Run.resumed settles it; a direct client keeps its fixed pause throughout."""
     client, server = socket.socketpair()

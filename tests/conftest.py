@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 
-from tools import helm
+from tools import helm, kube_versions
 from tools.manifest import KubeObject
 
 ROOT = helm.REPO_ROOT
 CHARTS = ROOT / "charts"
 VALUES = ROOT / "values"
+# The Kubernetes version a test render is for unless it names one (see render).
+DEFAULT_KUBE_VERSION = kube_versions.full(kube_versions.supported()[-1])
 
 
 @functools.cache
@@ -78,9 +80,14 @@ def render(
 ) -> list[KubeObject]:
     """Render through real helm, cached per argument set in this process and by content across the run's
     workers (renders with random values look alike here: a test of fresh randomness calls tools.helm itself);
-    returns objects with their template."""
+    returns objects with their template.
+
+    Without ``kube_version``, for the newest supported version (DEFAULT_KUBE_VERSION). That is what helm 4
+    renders for by default, so the objects are the same; naming it makes the render the one ``tools.lint``
+    and test_nova_render.py make of the same inputs (one cache entry, one helm run), and helm 3 (whose own
+    default is older) renders for the same version as helm 4."""
     return list(_render_cached(major, str(chart), tuple(map(str, values)), tuple(set_values), namespace,
-                               kube_version, tuple(api_versions)))
+                               kube_version or DEFAULT_KUBE_VERSION, tuple(api_versions)))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -13,6 +13,8 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import marshal
@@ -21,7 +23,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,9 +330,27 @@ def _render_entry(
     hit = store / f"{key}.yaml"
     if hit.is_file():
         return hit.read_text(), hit
-    text = run(args, helm=helm, context=context)
-    _write_entry(hit, text.encode())
+    with _single_flight(store, key):
+        if hit.is_file():  # rendered by whoever held the key before us
+            return hit.read_text(), hit
+        text = run(args, helm=helm, context=context)
+        _write_entry(hit, text.encode())
     return text, hit
+
+
+@contextlib.contextmanager
+def _single_flight(store: Path, key: str) -> Iterator[None]:
+    """Hold the key's lock while it renders: a process or thread asking for the same render meanwhile waits,
+    then reads the entry instead of running helm too (test workers that start alike often ask for the same
+    renders at the same moment). A flock, so it is released when its holder exits, however it ends; a failed
+    render writes no entry and the next holder runs helm itself. The small lock files stay in the store."""
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / f".{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _write_entry(entry: Path, data: bytes) -> None:

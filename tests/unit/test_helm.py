@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import marshal
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -423,7 +425,7 @@ def test_a_cached_render_keeps_its_parsed_objects_and_reads_them_back_equal(
     assert [(o.ref, o.source, o.line, o.effective_namespace) for o in again] == \
         [(o.ref, o.source, o.line, o.effective_namespace) for o in first]
     assert again[0] is not first[0], "each caller gets its own objects"
-    assert sorted(p.suffix for p in store.iterdir()) == [".objects", ".yaml"]
+    assert sorted(p.suffix for p in _entries(store)) == [".objects", ".yaml"]
     other = helm.render(chart, namespace="other", cache=store)  # another namespace is another render
     assert {o.effective_namespace for o in other} == {"other"} and len(parsed) == 2
 
@@ -439,7 +441,7 @@ def test_parsed_objects_are_not_kept_where_others_can_write_or_when_unreadable(
     parsed = _parse_counter(monkeypatch)
     expected = helm.render(chart, cache=shared)
     assert helm.render(chart, cache=shared) == expected and len(parsed) == 2
-    assert [p.suffix for p in shared.iterdir()] == [".yaml"]
+    assert [p.suffix for p in _entries(shared)] == [".yaml"]
     own = tmp_path / "own"
     helm.render(chart, cache=own)
     (entry,) = own.glob("*.objects")
@@ -464,7 +466,57 @@ def test_a_failed_render_is_not_cached(tmp_path: Path) -> None:
     for _ in range(2):
         with pytest.raises(helm.HelmError, match="nope"):
             helm.render_text(chart, cache=store)
-    assert not store.exists() or not list(store.iterdir())
+    assert not store.exists() or not _entries(store)
+
+
+def _entries(store: Path) -> list[Path]:
+    """A render store's entries, without the lock files of :func:`helm._single_flight`."""
+    return [p for p in store.iterdir() if p.suffix != ".lock"]
+
+
+def _slow_counting_run(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """helm.run, counted, each call held 0.3 s so that concurrent callers overlap."""
+    calls: list[list[str]] = []
+    real_run = helm.run
+
+    def slow_run(args: list[str], **kwargs: object) -> str:
+        calls.append(list(args))
+        time.sleep(0.3)
+        return real_run(args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(helm, "run", slow_run)
+    return calls
+
+
+def test_callers_asking_for_the_same_render_at_once_run_helm_once(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Single flight: while one caller renders, the others wait for its entry instead of running helm too."""
+    chart = _chart(tmp_path)
+    store = tmp_path / "cache"
+    calls = _slow_counting_run(monkeypatch)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(lambda _: helm.render_text(chart, cache=store), range(4)))
+    assert len({*texts}) == 1 and "nova-cm" in texts[0]
+    assert sum(a[0] == "template" for a in calls) == 1, calls
+    # another render (other values) is not held up by this key, and runs once too
+    assert "replicas: \"5\"" in helm.render_text(chart, set_values=["replicas=5"], cache=store)
+    assert sum(a[0] == "template" for a in calls) == 2
+
+
+def test_a_render_that_fails_while_others_wait_is_run_again_by_the_next_caller(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed render writes no entry: each waiting caller runs helm itself and gets helm's error."""
+    chart = _chart(tmp_path, template="{{ fail \"nope\" }}\n")
+    store = tmp_path / "cache"
+    calls = _slow_counting_run(monkeypatch)
+
+    def attempt(_: int) -> str:
+        with pytest.raises(helm.HelmError, match="nope"):
+            helm.render_text(chart, cache=store)
+        return "refused"
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(attempt, range(3))) == ["refused"] * 3
+    assert sum(a[0] == "template" for a in calls) == 3
+    assert not _entries(store)
 
 
 def test_a_settled_chart_tree_is_hashed_once_and_any_change_is_still_seen(tmp_path: Path,

@@ -9,14 +9,19 @@ SECRET_NAME = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[-_]?key|p
 # Names that talk about a secret without holding one.
 NOT_SECRET_NAME = re.compile(r"(?i)(_file|_path|_dir|_name|_ref|_key_id|_user(name)?|_len(gth)?|_ttl|_expir\w*|"
                              r"_enabled|_header|_secret_name|_max_age|_encryption|_policy|_method|_type|_min|_max)$")
-VALUE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:(?![$%{<*])[^/\s@$]+@")),
+# (what, pattern, substrings of which a match holds at least one). The substrings are checked first: a plain
+# `in` costs little, while each pattern search walks the whole value, and a rendered ConfigMap can hold large
+# config files and dashboards.
+VALUE_PATTERNS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), ("PRIVATE KEY-----",)),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), ("eyJ",)),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"), ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    ("a password in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:(?![$%{<*])[^/\s@$]+@"), ("://",)),
 ]
+# Every CONFIG_LINE key holds one of these, in any case (a cheap test before the multi-line search).
+CONFIG_LINE_WORDS = ("pass", "secret", "token", "masterauth")
 CONFIG_LINE = re.compile(
     r"(?im)^[ \t]*(?:export[ \t]+|sentinel[ \t]+)?([\w.-]*(?:pass(?:word|wd)?|secret|token|requirepass|masterauth|auth-pass)[\w.-]*)"
     r"(?:[ \t]+[\w.-]+)?[ \t]*(?:[:=]|[ \t])[ \t]*(\S.*?)[ \t]*$"
@@ -36,8 +41,8 @@ def is_placeholder(value: str) -> bool:
 
 def secret_in_value(value: str) -> str | None:
     """Why ``value`` looks like it holds a secret, or None."""
-    for what, pattern in VALUE_PATTERNS:
-        if pattern.search(value):
+    for what, pattern, needs in VALUE_PATTERNS:
+        if any(n in value for n in needs) and pattern.search(value):
             return f"contains {what}"
     return None
 
@@ -58,6 +63,9 @@ def secret_in_file(text: str) -> str | None:
     found = secret_in_value(text)
     if found:
         return found
+    folded = text.casefold()  # as the pattern's IGNORECASE folds ("ſ" is an "s" to it)
+    if not any(word in folded for word in CONFIG_LINE_WORDS):
+        return None
     for match in CONFIG_LINE.finditer(text):
         key, value = match.group(1), match.group(2)
         if value.startswith("#") or NOT_SECRET_NAME.search(key) or is_placeholder(value) \

@@ -13,6 +13,7 @@ import collections
 import functools
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,36 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and RENDER_CACHE_ENV not in os.environ:
         os.environ[RENDER_CACHE_ENV] = tempfile.mkdtemp(prefix="nova-render-cache-")
         config._nova_render_cache = os.environ[RENDER_CACHE_ENV]  # type: ignore[attr-defined]
+
+
+    if not hasattr(config, "workerinput"):
+        config._nova_sources_before = _files_not_in_git()  # type: ignore[attr-defined]
+
+
+# What helm reads and the suite shares renders of: a test must not leave files there (a bytecode cache written
+# next to a chart's script made the tree differ from a fresh clone's, so their renders no longer shared entries).
+SOURCES = ("charts", "values")
+
+
+def _files_not_in_git() -> set[str] | None:
+    """The untracked and ignored files under SOURCES, or None outside a git checkout."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        return None
+    proc = subprocess.run(["git", "ls-files", "--others", "-z", "--", *SOURCES], cwd=ROOT, capture_output=True,
+                          check=False)
+    return set(proc.stdout.decode().split("\0")) - {""} if proc.returncode == 0 else None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when its tests left new files in the chart or values sources, naming them."""
+    before = getattr(session.config, "_nova_sources_before", None)
+    after = _files_not_in_git() if before is not None else None
+    left = sorted(after - before) if after is not None and before is not None else []
+    if left:
+        session.config.get_terminal_writer().line(
+            f"\nthe tests left files in {' or '.join(s + '/' for s in SOURCES)}, where no test may write (use tmp_path): "
+            f"{', '.join(left[:10])}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -133,10 +132,13 @@ def test_disabled_config_apply_renders_no_job_and_no_rest_rule() -> None:
     assert all("config-apply" not in json.dumps(r) for r in policy["spec"]["ingress"])
 
 
-# -- the script's difference (pure functions, loaded from the chart file the Job runs) -------------------------
+# -- the script's difference (pure functions, loaded from the ConfigMap the Job runs it from) --------------------
 @pytest.fixture(scope="module")
-def script() -> ModuleType:
-    path = Path(CHART / "files" / "config_apply.py")
+def script(default: list[KubeObject], tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The rendered config_apply.py, imported from a temp file: what the Job runs, and no bytecode cache is
+    written into the chart (a __pycache__ there would make the chart tree differ from a fresh clone's)."""
+    path = tmp_path_factory.mktemp("config-apply") / "config_apply.py"
+    path.write_text(one(default, "ConfigMap", "-config-apply")["data"]["config_apply.py"])
     spec = importlib.util.spec_from_file_location("config_apply", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -39,10 +39,11 @@ def is_placeholder(value: str) -> bool:
     return bool(_PLACEHOLDER.match(value.strip().strip("'\"").strip()))
 
 
-def secret_in_value(value: str) -> str | None:
-    """Why ``value`` looks like it holds a secret, or None."""
+def secret_in_value(value: str, *, prefilter: bool = True) -> str | None:
+    """Why ``value`` looks like it holds a secret, or None. ``prefilter=False`` runs every pattern without its
+    substring test first (the same answer, slower: tests/lint/test_secret_patterns.py compares the two)."""
     for what, pattern, needs in VALUE_PATTERNS:
-        if any(n in value for n in needs) and pattern.search(value):
+        if (not prefilter or any(n in value for n in needs)) and pattern.search(value):
             return f"contains {what}"
     return None
 
@@ -58,13 +59,14 @@ def secret_for_name(name: str, value: str) -> str | None:
     return None
 
 
-def secret_in_file(text: str) -> str | None:
-    """Why the content of a config file looks like it holds a literal secret, or None."""
-    found = secret_in_value(text)
+def secret_in_file(text: str, *, prefilter: bool = True) -> str | None:
+    """Why the content of a config file looks like it holds a literal secret, or None (``prefilter`` as for
+    :func:`secret_in_value`)."""
+    found = secret_in_value(text, prefilter=prefilter)
     if found:
         return found
-    folded = text.casefold()  # as the pattern's IGNORECASE folds ("ſ" is an "s" to it)
-    if not any(word in folded for word in CONFIG_LINE_WORDS):
+    # casefold, as the pattern's IGNORECASE folds ("ſ" is an "s" to it)
+    if prefilter and not any(word in text.casefold() for word in CONFIG_LINE_WORDS):
         return None
     for match in CONFIG_LINE.finditer(text):
         key, value = match.group(1), match.group(2)

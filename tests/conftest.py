@@ -49,9 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and RENDER_CACHE_ENV not in os.environ:
         os.environ[RENDER_CACHE_ENV] = tempfile.mkdtemp(prefix="nova-render-cache-")
         config._nova_render_cache = os.environ[RENDER_CACHE_ENV]  # type: ignore[attr-defined]
-
-
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput"):  # what pytest_sessionfinish compares with
         config._nova_sources_before = _files_not_in_git()  # type: ignore[attr-defined]
 
 

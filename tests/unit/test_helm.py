@@ -312,12 +312,13 @@ def test_a_changed_subchart_renders_current_even_after_helm_dependency_build(tmp
     assert "nova-redis" in linked and packaged == linked, "helm writes packages next to the links"
     assert "Chart.lock" not in _git_status(repo), "Chart.lock stays as committed"
     marker.write_text(MARKER.format(name="marker-live"))
-    # Without .helmignore's charts/*.tgz helm picks the link or the package at random (about 1 run in 6).
-    for _ in range(6):
-        proc = _sh(HEADLINE_TEMPLATE, repo, bin_dir)
-        assert proc.returncode == 0, proc.stderr
-        names = {o.name for o in helm.parse_manifests(proc.stdout)}
-        assert "marker-live" in names and "marker-packaged" not in names
+    # Without .helmignore's charts/*.tgz helm picks the link or the package at random (about 1 run in 6), so a
+    # render alone would see that line lost in only some runs; the checks that always see it are the
+    # .helmignore test above and the package test below (both copies land in the package).
+    proc = _sh(HEADLINE_TEMPLATE, repo, bin_dir)
+    assert proc.returncode == 0, proc.stderr
+    names = {o.name for o in helm.parse_manifests(proc.stdout)}
+    assert "marker-live" in names and "marker-packaged" not in names
     assert "marker-live" in _names(helm.render(repo / "charts/nova", [repo / "values/local.yaml"],
                                                helm=helm.find_helm(major)))
 

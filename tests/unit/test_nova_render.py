@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,51 @@ def test_helm_3_and_helm_4_render_the_same_objects(profile: Path) -> None:
     assert sorted(four) == sorted(three)
     for ref in four:
         assert four[ref] == three[ref], f"{ref} differs between helm 4 and helm 3"
+
+
+# The line of nova.services (charts/nova/templates/_services.tpl) that reads the merge kept for the render.
+MERGE_KEPT = '{{- $merged := get .ctx "nova.services.merged" -}}'
+
+
+@pytest.mark.helm3
+def test_every_template_of_a_chart_sees_what_an_earlier_one_set_on_the_root_context(
+        helm_major: int, tmp_path: Path) -> None:
+    """What nova.services relies on to merge once per render: Helm hands all templates of one chart the same
+    root context, so a value set on it by one template is there for the others."""
+    chart = tmp_path / "shared"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: shared\nversion: 0.1.0\n")
+    (chart / "templates" / "_first.tpl").write_text(
+        '{{- define "first" -}}{{- if not (hasKey . "first") }}{{ $_ := set . "first" .Template.Name }}{{ end -}}'
+        '{{- get . "first" -}}{{- end -}}\n')
+    for name in ("a", "b", "c"):
+        (chart / "templates" / f"{name}.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+            'data:\n  first: {{ include "first" $ | quote }}\n')
+    firsts = {o.name: o.obj["data"]["first"] for o in render(chart, major=helm_major)}
+    assert sorted(firsts) == ["a", "b", "c"]
+    assert len(set(firsts.values())) == 1, firsts
+    assert firsts["a"].startswith("shared/templates/"), firsts
+
+
+@pytest.mark.parametrize("profile", [charts.profile_values("production")[0], CHART / "ci/render/extras-values.yaml"],
+                         ids=["production", "extras"])
+def test_the_service_merge_kept_for_the_render_gives_what_a_merge_per_template_gives(
+        profile: Path, tmp_path: Path) -> None:
+    """nova.services keeps its merge on the root context and every template shares it: a template that set
+    into a service's settings would change what later templates render. A copy of the charts that merges
+    anew on every call must render the same objects."""
+    shutil.copytree(CHARTS, tmp_path / "charts", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    helpers = tmp_path / "charts/nova/templates/_services.tpl"
+    text = helpers.read_text(encoding="utf-8")
+    assert text.count(MERGE_KEPT) == 1, f"{helpers.name} no longer has the line this test replaces"
+    helpers.write_text(text.replace(MERGE_KEPT, "{{- $merged := dict -}}"), encoding="utf-8")
+    values = charts.profile_values(profile)
+    kept = keyed(render(CHART, values))
+    fresh = keyed(render(tmp_path / "charts/nova", values))
+    assert sorted(kept) == sorted(fresh)
+    for ref in kept:
+        assert kept[ref][1] == fresh[ref][1], f"{ref} differs when every template merges the services itself"
 
 
 def test_normalisation_still_sees_a_real_difference() -> None:

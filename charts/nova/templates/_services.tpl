@@ -29,11 +29,20 @@ Usage: {{- include "nova.service.merge" (dict "ctx" $ "name" "user-service" "int
 {{- end -}}
 
 {{/* Fill .into with the merged settings of every service, enabled or not (range it and skip .enabled false).
+The merge runs once per render: the first call keeps its result on the chart's root context, which Helm 3 and 4
+hand to every template of this chart (tests/unit/test_nova_services.py checks both), and later calls copy it
+from there. The settings of a service are shared by every template: read them, never set into them.
 Usage: {{- $services := dict }}{{ include "nova.services" (dict "ctx" $ "into" $services) }} */}}
 {{- define "nova.services" -}}
+{{- $merged := get .ctx "nova.services.merged" -}}
+{{- if not $merged -}}
+{{- $merged = dict -}}
 {{- range $name, $_ := .ctx.Values.services.microservices -}}
-{{- include "nova.service.merge" (dict "ctx" $.ctx "name" $name "into" $.into) -}}
+{{- include "nova.service.merge" (dict "ctx" $.ctx "name" $name "into" $merged) -}}
 {{- end -}}
+{{- $_ := set .ctx "nova.services.merged" $merged -}}
+{{- end -}}
+{{- range $name, $cfg := $merged }}{{ $_ := set $.into $name $cfg }}{{ end -}}
 {{- end -}}
 
 {{/* Names of the enabled services, sorted, as a YAML list (no merge: for an "any service at all?" test). Usage: {{- range include "nova.service.names" $ | fromYamlArray }} */}}

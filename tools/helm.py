@@ -208,15 +208,22 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
     fresh clone renders with no step) needs nothing: helm reads the live sources. A packaged copy of it next
     to the link that .helmignore does not hide is refused, as helm would pick either one at random. Other
     file:// dependencies get ``helm dependency build`` when they changed since the last build."""
-    chart = Path(chart).resolve()
-    stat_digest, settled = _tree_stat(chart)
+    _dependency_build(Path(chart).resolve(), helm)
+
+
+def _dependency_build(chart: Path, helm: str | None) -> tuple[str, bool] | None:
+    """:func:`dependency_build` of a resolved chart path; returns the chart's :func:`_tree_stat` when it left
+    the tree as it found it (so a render need not walk the tree again), None after a ``helm dependency
+    build``."""
+    tree = _tree_stat(chart)
+    stat_digest, settled = tree
     if (str(chart), stat_digest) in _dependencies_checked:
-        return
+        return tree
     deps = local_dependencies(chart)
     if not deps:
-        return
+        return tree
     for dep in deps:
-        dependency_build(dep.source, helm=helm)
+        _dependency_build(dep.source.resolve(), helm)
     lock = chart / "Chart.lock"
     stale = stale_lock_entries(chart)
     if stale:
@@ -236,14 +243,15 @@ def dependency_build(chart: Path | str, *, helm: str | None = None) -> None:
     if not packaged:
         if settled:  # everything it depends on is in the tree (linked): the same tree passes the same checks
             _dependencies_checked.add((str(chart), stat_digest))
-        return
+        return tree
     built = list((chart / "charts").glob("*.tgz")) if (chart / "charts").is_dir() else []
     if built and lock.exists() and len(built) >= len(packaged):
         oldest_build = min(p.stat().st_mtime for p in built)
         newest_src = max([_newest_mtime(d.source) for d in packaged] + [(chart / "Chart.yaml").stat().st_mtime])
         if oldest_build >= newest_src:
-            return
+            return tree
     run(["dependency", "build", str(chart), "--skip-refresh"], helm=helm, context=f"chart {chart}")
+    return None
 
 
 def parse_manifests(text: str, name: str = "helm template output", namespace: str = "default") -> list[KubeObject]:
@@ -320,13 +328,12 @@ def _render_entry(
         if not Path(v).is_file():
             raise HelmError(f"values file {v} does not exist")
     context = f"chart {chart}" + (f", values {', '.join(map(str, values))}" if values else "")
-    if build_dependencies:
-        dependency_build(chart, helm=helm)
+    tree = _dependency_build(chart.resolve(), helm) if build_dependencies else None
     args = template_args(chart, values, set_values, **kwargs)
     store = Path(cache) if cache else (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else None)
     if store is None:
         return run(args, helm=helm, context=context), None
-    key = _render_key(chart, values, args, helm or find_helm())
+    key = _render_key(chart, values, args, helm or find_helm(), tree)
     hit = store / f"{key}.yaml"
     if hit.is_file():
         return hit.read_text(), hit
@@ -386,8 +393,10 @@ def _tree_stat(chart: Path) -> tuple[str, bool]:
     return digest.hexdigest(), newest < time.time_ns() - SETTLE_S * 1e9
 
 
-def _tree_digest(chart: Path) -> str:
-    stat_digest, settled = _tree_stat(chart)
+def _tree_digest(chart: Path, tree: tuple[str, bool] | None = None) -> str:
+    """The content digest of a chart tree; ``tree`` is its :func:`_tree_stat` when the caller has just taken it
+    (of the same path, ``chart.resolve()`` for :func:`_render_key`)."""
+    stat_digest, settled = tree or _tree_stat(chart)
     key = (str(chart), stat_digest)
     if settled and key in _tree_digests:
         return _tree_digests[key]
@@ -403,14 +412,16 @@ def _tree_digest(chart: Path) -> str:
     return digest.hexdigest()
 
 
-def _render_key(chart: Path, values: Sequence[Path | str], args: Sequence[str], binary: str) -> str:
+def _render_key(chart: Path, values: Sequence[Path | str], args: Sequence[str], binary: str,
+                tree: tuple[str, bool] | None = None) -> str:
     """A content address for one ``helm template``: the bytes of every file helm reads (the chart tree with
     its linked subcharts, each values file), the other arguments, and the helm binary (path, size, mtime).
-    Paths are left out, so the same chart in another clone hits the same entry."""
+    Paths are left out, so the same chart in another clone hits the same entry. ``tree``: the
+    :func:`_tree_stat` of ``chart.resolve()`` that :func:`_dependency_build` just took, if it changed nothing."""
     digest = hashlib.sha256()
     stat = os.stat(binary)
     digest.update(f"{os.path.realpath(binary)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    digest.update(_tree_digest(chart).encode())
+    digest.update(_tree_digest(chart.resolve(), tree).encode())
     replaced = {str(chart): "<chart>"}
     for i, v in enumerate(values):
         digest.update(hashlib.sha256(Path(v).read_bytes()).digest())

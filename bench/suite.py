@@ -5,8 +5,10 @@
 Runs each target as a user would (from the repository root, `make` with its `setup` step) and reports,
 per target, the median wall time over --runs, and for every run its wall and CPU time (make and all it
 ran: pytest, its workers, helm, the daemons), exit code and pytest's result counts (passed, failed,
-skipped ...) from its summary line; the machine's load average before each target says how much else ran. Goals: `make test-unit` under 60 s, `make test`
-under 150 s. A failing run is reported, not hidden: `ok` is false and the exit code is 1. The last
+skipped ...) from its summary line; the machine's load average before each target says how much else ran, and
+``reference_cpu_s`` how fast it runs at that moment: the CPU seconds of 10 renders of charts/nova-redis, taken just
+before each run (the same tree has taken 25% longer on this kind of machine at one hour than at another, and this
+says which runs to compare). Goals: `make test-unit` under 60 s, `make test` under 150 s. A failing run is reported, not hidden: `ok` is false and the exit code is 1. The last
 printed line is one JSON object.
 """
 
@@ -48,6 +50,30 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+REFERENCE_RENDERS = 10
+
+
+def reference_cpu() -> float | None:
+    """CPU seconds of REFERENCE_RENDERS ``helm template`` runs of charts/nova-redis (no render cache): a yardstick
+    of the machine's speed right now. None before `make setup` has installed helm and the Python dependencies
+    (the first target does that)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tools import helm
+    except ImportError:
+        return None
+    try:
+        binary = helm.find_helm()
+    except helm.HelmError:
+        return None
+    args = ["template", "nova", str(ROOT / "charts" / "nova-redis")]
+    helm.run(args, helm=binary, context="the reference render")  # warm-up (page cache), not counted
+    cpu = _children_cpu()
+    for _ in range(REFERENCE_RENDERS):
+        helm.run(args, helm=binary, context="the reference render")
+    return _children_cpu() - cpu
+
+
 def time_target(target: str) -> tuple[float, float, int, dict[str, int]]:
     """(wall seconds, CPU seconds of make and everything it ran, exit code, pytest counts) of one
     `make <target>`; its output goes to stderr."""
@@ -75,14 +101,19 @@ def main() -> int:
     for key in [args.only] if args.only else list(TARGETS):
         target, goal = TARGETS[key]
         load = round(os.getloadavg()[0], 2)
-        runs = [time_target(target) for _ in range(args.runs)]
+        references: list[float | None] = []
+        runs = []
+        for _ in range(args.runs):
+            ref = reference_cpu()
+            references.append(None if ref is None else round(ref, 2))
+            runs.append(time_target(target))
         seconds = [round(s, 1) for s, _, _, _ in runs]
         codes = [c for _, _, c, _ in runs]
         median = statistics.median(seconds)
         result[key] = {"target": f"make {target}", "median_s": round(median, 1), "runs_s": seconds,
                        "cpu_s": [round(c, 1) for _, c, _, _ in runs], "exit_codes": codes,
                        "pytest": [counts for _, _, _, counts in runs], "goal_s": goal, "goal_met": median < goal,
-                       "load_before": load}
+                       "load_before": load, "reference_cpu_s": references}
         ok = ok and all(c == 0 for c in codes)
         print(f"make {target}: median {median:.1f} s over {args.runs} run(s) (goal < {goal:.0f} s), exit {codes}",
               flush=True)

@@ -449,7 +449,8 @@ def context(objects: list[Any], timeout: float = 120, *, quick: bool = False) ->
 
 # Patroni's timers scaled down for the tests (bench/faults_postgres.py keeps the production ones): still
 # loop_wait + 2 x retry_timeout <= ttl.
-TEST_TIMERS = ["patroni.ttl=10", "patroni.loopWait=2", "patroni.retryTimeout=4"]
+TEST_TIMER_VALUES = {"ttl": 10, "loopWait": 2, "retryTimeout": 4}  # the chart's patroni.* keys
+TEST_TIMERS = [f"patroni.{key}={value}" for key, value in TEST_TIMER_VALUES.items()]
 
 
 @contextlib.contextmanager

@@ -10,6 +10,11 @@ Real daemons from the rendered chart: SeaweedFS (TLS S3 on loopback), etcd, Patr
    then the source stops;
 4. fresh clusters bootstrapped from the repository by values alone: latest (equal to the source), T (exactly
    the commits up to T), and a T before the first backup (refused).
+
+Every cluster runs Patroni's timers scaled down as the fault matrix does (pg_faults.TEST_TIMER_VALUES: ttl 10,
+loop_wait 2, retry_timeout 4): what is tested here is pgBackRest's part, and the failover of the killed-primary
+test and each cluster's start wait on those timers; failover timing itself is tested with the chart's timers in
+test_postgres_failover.py and with the production ones in bench/failover_postgres.py.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import yaml
 
 from tests.conftest import require_binaries
 from tests.runtime import backup_harness as bh
-from tests.runtime import netutil
+from tests.runtime import netutil, pg_faults
 from tests.runtime import postgres_harness as ph
 from tests.runtime.s3_server import S3Server
 from tools.manifest import KubeObject
@@ -46,6 +51,7 @@ def _values(s3: S3Server, **extra: Any) -> dict[str, Any]:
         "image": {"repository": "percona/percona-distribution-postgresql", "tag": "15.19"},
         "postgresql": {"binDir": "/usr/lib/postgresql/15/bin"},
         "backup": {"enabled": True, "repository": bh.repository_values(s3), "archiveTimeout": "10s"},
+        "patroni": dict(pg_faults.TEST_TIMER_VALUES),
     }
     for key, value in extra.items():
         values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
@@ -286,7 +292,8 @@ def test_pvc_repository_backs_up_and_restores_into_a_fresh_cluster() -> None:
         base: dict[str, Any] = {"replicas": 2,
                                 "image": {"repository": "percona/percona-distribution-postgresql", "tag": "15.19"},
                                 "postgresql": {"binDir": "/usr/lib/postgresql/15/bin"},
-                                "backup": {"enabled": True, "repository": {"type": "pvc"}}}
+                                "backup": {"enabled": True, "repository": {"type": "pvc"}},
+                                "patroni": dict(pg_faults.TEST_TIMER_VALUES)}
         objects = _render(tmp, "pvc", base)
         assert [o.name for o in objects if o.kind == "PersistentVolumeClaim"] == ["nova-postgres-backup-repo"]
         with bh.backup_cluster(objects, {}, claims=claims) as cluster:

@@ -30,7 +30,7 @@ Usage: {{- include "nova.service.merge" (dict "ctx" $ "name" "user-service" "int
 
 {{/* Fill .into with the merged settings of every service, enabled or not (range it and skip .enabled false).
 The merge runs once per render: the first call keeps its result on the chart's root context, which Helm 3 and 4
-hand to every template of this chart (tests/unit/test_nova_services.py checks both), and later calls copy it
+hand to every template of this chart (tests/unit/test_nova_render.py checks both), and later calls copy it
 from there. The settings of a service are shared by every template: read them, never set into them.
 Usage: {{- $services := dict }}{{ include "nova.services" (dict "ctx" $ "into" $services) }} */}}
 {{- define "nova.services" -}}

@@ -7,9 +7,9 @@ per target, the median wall time over --runs, and for every run its wall and CPU
 ran: pytest, its workers, helm, the daemons), exit code and pytest's result counts (passed, failed,
 skipped ...) from its summary line; the machine's load average before each target says how much else ran, and
 ``reference_cpu_s`` how fast it runs at that moment: the CPU seconds of 10 renders of charts/nova-redis, taken just
-before each run (the same tree has taken 25% longer on this kind of machine at one hour than at another, and this
-says which runs to compare). Goals: `make test-unit` under 60 s, `make test` under 150 s. A failing run is reported, not hidden: `ok` is false and the exit code is 1. The last
-printed line is one JSON object.
+before each run (the same tree has taken 20-40% longer on this kind of machine at one hour than at another, and
+this says which runs to compare). Goals: `make test-unit` under 60 s, `make test` under 150 s. A failing run is
+reported, not hidden: `ok` is false and the exit code is 1. The last printed line is one JSON object.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def reference_cpu() -> float | None:
     """CPU seconds of REFERENCE_RENDERS ``helm template`` runs of charts/nova-redis (no render cache): a yardstick
     of the machine's speed right now. None before `make setup` has installed helm and the Python dependencies
     (the first target does that)."""
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     try:
         from tools import helm
     except ImportError:

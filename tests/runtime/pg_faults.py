@@ -596,6 +596,12 @@ def patroni_killed(ctx: Context, run: int) -> dict[str, Any]:
     return r.result
 
 
+# What a leader's HA loop logs when it cannot reach etcd (patroni/ha.py _handle_dcs_error, Patroni 3.0.2): it demotes
+# itself (async, or from the main thread when the executor is busy) or, with failsafe_mode and every member
+# answering, runs on as the leader.
+LEADER_DCS_VERDICTS = ("demoting self", "demoted self", "continue to run as a leader")
+
+
 def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
     """Cut the leader off from every etcd member and both replicas (both directions, by cgroup) while the
     clients (service ClusterIP, direct clients) still reach it; heal after a new leader is routed."""
@@ -626,9 +632,15 @@ def leader_partitioned(ctx: Context, run: int) -> dict[str, Any]:
             # The old leader must have stopped being a primary on its own (it cannot renew its key).
             c.wait("the partitioned leader to demote", lambda: (promoted_elsewhere(), bool(demoted))[1], 30)
             r.extras["old_leader_demoted_s"] = round(demoted[0] - r.fault_at, 2)
+            # /primary answers 503 once the leader's own lease lapses, which can come before its HA loop has
+            # finished the failsafe POSTs to the replicas (2 s timeout each, patroni/ha.py call_failsafe_member)
+            # and logged its decision. Keep the partition until that line is written.
+            c.wait("the partitioned leader to log its decision",
+                   lambda: any(m in log_since(c, old, offset) for m in LEADER_DCS_VERDICTS), 30, 0.2)
+            r.extras["old_leader_decision_logged_s"] = round(time.monotonic() - r.fault_at, 2)
         r.extras["rules_left"] = len(partition.leftover_rules(tag=tag))
         log = log_since(c, old, offset)
-        r.extras["old_leader_log"] = [m for m in ("demoting self", "failsafe", "DCS is not accessible")
+        r.extras["old_leader_log"] = [m for m in LEADER_DCS_VERDICTS + ("failsafe", "DCS is not accessible")
                                       if m in log]
         c.wait("the old leader to rejoin as a replica", lambda: c.rest(old, "/replica") == 200, 90)
         r.extras["promoted"] = c.pg_pods[new].name

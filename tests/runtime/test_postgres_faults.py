@@ -72,7 +72,8 @@ def test_leader_partitioned_from_etcd_and_replicas(ctx: pg_faults.Context) -> No
     pg_faults.assert_goal(result, pg_faults.leader_loss_bound(ctx))
     assert result["rules_left"] == 0
     # It demoted itself: failsafe needs every member's REST answer, and the replicas are cut off.
-    assert "demoting self" in result["old_leader_log"], result
+    assert {"demoting self", "demoted self"} & set(result["old_leader_log"]), result
+    assert "continue to run as a leader" not in result["old_leader_log"], result
 
 
 def test_one_etcd_member_lost(ctx: pg_faults.Context) -> None:

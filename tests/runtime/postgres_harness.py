@@ -1176,16 +1176,27 @@ def query(dsn: str, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...
         return conn.execute(sql, args).fetchall()
 
 
+# The acknowledged COMMITs a failover test needs before the kill to prove anything (the tests assert more than 50).
+MIN_ACKED_BEFORE_KILL = 51
+
+
 def kill_leader_under_writes(cluster: Cluster, table: str = "acked_writes", warmup: float = 2.0,
                              timeout: float = 60) -> FailoverResult:
-    """Write through the -primary Service, SIGKILL the leader's processes, wait until another node is the
-    leader and the -primary Service selects exactly it; then read back every acknowledged id."""
+    """Write through the -primary Service for ``warmup`` seconds and at least MIN_ACKED_BEFORE_KILL COMMITs,
+    SIGKILL the leader's processes, wait until another node is the leader and the -primary Service selects
+    exactly it; then read back every acknowledged id."""
     old = cluster.leader()
     if old is None or cluster.endpoints("-primary") != [old]:
         raise RuntimeError(f"no single routed leader before the kill (leader {old}, "
                            f"primary endpoints {cluster.endpoints('-primary')})")
     writer = Writer(cluster.superuser_dsn(cluster.service_host("-primary")), table).start()
     time.sleep(warmup)
+    # One synchronous COMMIT at a time: on a loaded machine 2 s can hold fewer than the count the tests need.
+    cluster.wait(f"{MIN_ACKED_BEFORE_KILL} acknowledged writes before the kill",
+                 lambda: len(writer.acked) >= MIN_ACKED_BEFORE_KILL or writer.error, 60, 0.05)
+    if writer.error:
+        writer.stop()
+        raise RuntimeError(f"the writer failed before the kill: {writer.error}")
     killed_at = time.monotonic()
     cluster.kill_node(old)
     writer.stop()
@@ -1207,7 +1218,6 @@ def wait_rejoined(cluster: Cluster, node: int, timeout: float = 90) -> dict[str,
     log_path = cluster.tmp / f"{cluster.pg_pods[node].name}.log"
     log_offset = log_path.stat().st_size if log_path.exists() else 0
     cluster.start_patroni(node)
-    leader = cluster.leader()
     observed = {"writable_seen": False, "primary_status_seen": False, "polls": 0}
     dsn = cluster.superuser_dsn(cluster.pg_pods[node].ip)
 
@@ -1218,7 +1228,11 @@ def wait_rejoined(cluster: Cluster, node: int, timeout: float = 90) -> dict[str,
         with contextlib.suppress(Exception):
             if query(dsn, "SELECT pg_is_in_recovery()")[0][0] is False:
                 observed["writable_seen"] = True
-        if cluster.rest(node, "/replica") != 200 or leader is None:
+        if cluster.rest(node, "/replica") != 200:
+            return False
+        # Asked on every poll: one pass right after the restart can time out on a busy machine.
+        leader = cluster.leader()
+        if leader is None:
             return False
         rows = query(cluster.superuser_dsn(cluster.pg_pods[leader].ip),
                      "SELECT state FROM pg_stat_replication WHERE application_name = %s",

@@ -1207,19 +1207,26 @@ def fault_master_freeze(h: RedisHarness, label: str) -> dict[str, Any]:
     return rec.result(t0, old, final)
 
 
-def fault_master_partition(h: RedisHarness, label: str, hold_after_failover: float | None = None) -> dict[str, Any]:
+def fault_master_partition(h: RedisHarness, label: str, hold_after_failover: float | None = None,
+                           recover_within: float = 30.0) -> dict[str, Any]:
     """The master pod (its redis and Sentinel address) cut off from both other pods, in both directions, while
     clients and HAProxy still reach every node; healed ``hold_after_failover`` seconds (default down-after) after
-    the majority's Sentinels named a new master. Needs a harness started with ``pod_sources=True``."""
+    the majority's Sentinels named a new master, and not before writes went through -master again (at most
+    ``recover_within`` seconds after the naming). Needs a harness started with ``pod_sources=True``."""
     if not h.pod_gids:
         raise HarnessError("the partition fault needs RedisHarness(pod_sources=True) (root)")
     old = _settle(h)
     others = [i for i in range(len(h.addresses)) if i != old]
+    hold = h.down_after_ms / 1000 if hold_after_failover is None else hold_after_failover
     with FaultRecorder(h, label) as rec:
         t0 = time.monotonic()
         with partition.partition(drop=[(h.addresses[old], h.addresses[i]) for i in others], both_directions=True):
             wait_until(lambda: _new_master_named(h, old, others), 60, "the majority's Sentinels to name a new master")
-            time.sleep(h.down_after_ms / 1000 if hold_after_failover is None else hold_after_failover)
+            named = time.monotonic()
+            # HAProxy switches through two chained checks after the naming (rise 2 each); on a loaded machine that
+            # can take longer than the hold, so the partition lasts until it has, or recover_within runs out.
+            rec.wait_recovered(named, timeout=max(0.0, named + recover_within - time.monotonic()))
+            time.sleep(max(0.0, named + hold - time.monotonic()))
         t_heal = time.monotonic()
         rec.wait_recovered(t0)
         final = _settle(h)

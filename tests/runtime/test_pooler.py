@@ -187,6 +187,8 @@ def test_clients_through_the_pooler_keep_committing_across_a_patroni_failover(
     writer = PooledWriter(dsn)
     writer.start()
     time.sleep(2)
+    # At least ten COMMITs through the pooler before the kill; the first login and a loaded machine can take 2 s.
+    cluster.wait("ten commits through the pooler", lambda: len(writer.acked) > 10, 30, 0.05)
     before = len(writer.acked)
     old = cluster.leader()
     assert old is not None and before > 10

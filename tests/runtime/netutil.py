@@ -164,6 +164,10 @@ def _owner(inode: int) -> tuple[int, str] | None:
     return None
 
 
+# How much of the holder's command line an error message shows.
+OWNER_CMD_CHARS = 120
+
+
 def holder(address: str, port: int) -> str:
     """Who holds ``address:port`` now, for an error message: ``held by pid 4242 (redis-server ...) on *:6379``."""
     found = blocking(address, port)
@@ -172,7 +176,7 @@ def holder(address: str, port: int) -> str:
     entry = found[0]
     where = "*" if entry.address in WILDCARDS else entry.address
     owner = _owner(entry.inode)
-    who = f"pid {owner[0]} ({owner[1][:120]})" if owner else "a process this user cannot see"
+    who = f"pid {owner[0]} ({owner[1][:OWNER_CMD_CHARS]})" if owner else "a process this user cannot see"
     return f"held by {who} listening on {where}:{entry.port}"
 
 

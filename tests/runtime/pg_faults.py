@@ -42,9 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
-
-from tests.runtime import partition
+from tests.runtime import parsed_yaml, partition
 from tests.runtime import postgres_harness as h
 
 PRIMARY_ROLES = ("master", "primary")
@@ -296,7 +294,7 @@ def summarize(cluster: h.Cluster, load: Load, sampler: h.RoutingSampler, fault_a
 # ----------------------------------------------------------------------------------------------------------
 def dcs(cluster: h.Cluster) -> dict[str, Any]:
     """The rendered bootstrap.dcs settings (ttl, loop_wait, retry_timeout, failsafe_mode, ...)."""
-    return dict(yaml.safe_load(cluster.chart.configmap("-patroni")["patroni.yml"])["bootstrap"]["dcs"])
+    return dict(parsed_yaml(cluster.chart.configmap("-patroni")["patroni.yml"])["bootstrap"]["dcs"])
 
 
 def cluster_members(cluster: h.Cluster, via: int) -> list[dict[str, Any]]:
@@ -368,7 +366,7 @@ def walreceiver_pid(cluster: h.Cluster, i: int) -> int | None:
 
 
 def rest_auth(cluster: h.Cluster) -> str:
-    cfg = yaml.safe_load((cluster.config_dir(0) / "patroni.yml").read_text())
+    cfg = parsed_yaml((cluster.config_dir(0) / "patroni.yml").read_text())
     user = cfg["restapi"]["authentication"]["username"]
     return h.base64.b64encode(f"{user}:{cluster.secrets_flat()['rest-password']}".encode()).decode()
 

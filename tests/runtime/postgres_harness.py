@@ -49,7 +49,7 @@ from typing import Any, Self
 import yaml
 
 from tests.fakekube import FakeKubeAPI
-from tests.runtime import netutil
+from tests.runtime import netutil, parsed_yaml
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -78,7 +78,7 @@ def missing_binaries() -> list[str]:
 def port_values(prefix: str = "") -> list[str]:
     """--set values moving the chart's ports that a wildcard listener on this host holds (usually none).
     ``prefix``: the subchart's alias + "." (``postgres.`` in the umbrella)."""
-    defaults: Any = yaml.safe_load((CHART / "values.yaml").read_text())
+    defaults: Any = parsed_yaml((CHART / "values.yaml").read_text())
     moved = []
     for key in PORT_KEYS:
         default = defaults
@@ -459,7 +459,7 @@ class Cluster:
 
     def _cluster_domain(self) -> str:
         """The cluster DNS domain the render used, read from the etcd member addresses in patroni.yml."""
-        hosts = yaml.safe_load(self.chart.configmap("-patroni")["patroni.yml"])["etcd3"]["hosts"]
+        hosts = parsed_yaml(self.chart.configmap("-patroni")["patroni.yml"])["etcd3"]["hosts"]
         first = str(hosts).split(",")[0].rsplit(":", 1)[0]
         return first.split(".svc.", 1)[1] if ".svc." in first else "cluster.local"
 
@@ -607,7 +607,7 @@ class Cluster:
 
     @property
     def synchronous_mode(self) -> bool:
-        cfg = yaml.safe_load(self.chart.configmap("-patroni")["patroni.yml"])
+        cfg = parsed_yaml(self.chart.configmap("-patroni")["patroni.yml"])
         return bool(cfg["bootstrap"]["dcs"].get("synchronous_mode")) and len(self.pg_pods) > 1
 
     def rest(self, i: int, path: str) -> int:
@@ -750,7 +750,7 @@ class Cluster:
         return None
 
     def data_dir(self, i: int) -> Path:
-        cfg = yaml.safe_load((self.config_dir(i) / "patroni.yml").read_text())
+        cfg = parsed_yaml((self.config_dir(i) / "patroni.yml").read_text())
         return Path(cfg["postgresql"]["data_dir"])
 
     def config_dir(self, i: int) -> Path:
@@ -828,7 +828,7 @@ class Cluster:
 
     # -- SQL ---------------------------------------------------------------------------------------------
     def superuser_dsn(self, host: str, dbname: str = "postgres") -> str:
-        cfg = yaml.safe_load((self.config_dir(0) / "patroni.yml").read_text())
+        cfg = parsed_yaml((self.config_dir(0) / "patroni.yml").read_text())
         user = cfg["postgresql"]["authentication"]["superuser"]["username"]
         return (f"host={host} port={self.port('postgresql')} dbname={dbname} user={user} "
                 f"password={self.secrets_flat()['superuser-password']} connect_timeout=3")

@@ -45,7 +45,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.runtime import netutil, partition
+from tests.runtime import netutil, parsed_yaml, partition
 from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
@@ -64,7 +64,7 @@ class HarnessError(RuntimeError):
 
 
 def _chart_default(key: str) -> Any:
-    value: Any = yaml.safe_load((CHART / "values.yaml").read_text())
+    value: Any = parsed_yaml((CHART / "values.yaml").read_text())
     for part in key.split("."):
         value = value[part]
     return value

@@ -7,6 +7,9 @@ A run claims an *address block*: a random ``127.A.B.0/24`` (A in 1..254: 127.0.x
   never pick the same block; the kernel drops the lock when the process dies, so no stale claims), and
 - nothing on the host listens on any address of the block (the kernel's sock_diag, else ``/proc/net/tcp``).
 
+A claim first takes this process's daemon slot (slots.py: a cap, for the whole host, on the processes of all runs
+that run daemons at once), waiting while the host has none free; the block's release gives it back.
+
 The daemons keep the ports the chart renders (6379, 5432, ...) on the block's addresses. Only a port that a
 wildcard listener holds (``0.0.0.0:6379`` or ``[::]:6379`` blocks that port on every address, e.g. a Redis in
 docker) is moved to a free one, by the harness's ``--set`` (see :func:`port_for`).
@@ -31,6 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeVar
+
+from tests.runtime import slots
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "nova-loopback"
 WILDCARDS = frozenset({"0.0.0.0", "::"})
@@ -190,6 +195,7 @@ class AddressBlock:
     prefix: str  # "127.A.B"
     lock_path: Path
     lock_fd: int | None
+    slot: bool = False  # holds a use of this process's daemon slot (slots.py) until release
 
     def host(self, n: int) -> str:
         if not 1 <= n <= 254:
@@ -200,12 +206,14 @@ class AddressBlock:
         return address.startswith(self.prefix + ".")
 
     def release(self) -> None:
-        if self.lock_fd is None:
-            return
-        with contextlib.suppress(OSError):
-            self.lock_path.unlink()  # while still locked: see _lock for why the next claimer re-checks
-        os.close(self.lock_fd)
-        self.lock_fd = None
+        if self.lock_fd is not None:
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()  # while still locked: see _lock for why the next claimer re-checks
+            os.close(self.lock_fd)
+            self.lock_fd = None
+        if self.slot:
+            self.slot = False
+            slots.SLOTS.release()
 
     def __enter__(self) -> Self:
         return self
@@ -235,7 +243,19 @@ def _lock(path: Path) -> int | None:
 
 
 def claim_block(rng: random.Random | None = None, attempts: int = 200) -> AddressBlock:
-    """A random free 127.A.B.0/24 block, locked for this process."""
+    """A random free 127.A.B.0/24 block, locked for this process, which holds a daemon slot (slots.py, waited
+    for when every slot of the host is held) until the block is released."""
+    slots.SLOTS.acquire()
+    try:
+        block = _claim_block(rng, attempts)
+    except BaseException:
+        slots.SLOTS.release()
+        raise
+    block.slot = True
+    return block
+
+
+def _claim_block(rng: random.Random | None, attempts: int) -> AddressBlock:
     rng = rng or random.Random()
     if not LOCK_DIR.is_dir():
         LOCK_DIR.mkdir(parents=True, exist_ok=True)

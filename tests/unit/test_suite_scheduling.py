@@ -3,9 +3,19 @@ along the module-scoped fixtures their tests share, as pytest itself resolves th
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.conftest import FILE_SECONDS, ROOT, SPLIT_DIR, file_groups, work_unit
+from tests.conftest import (
+    FILE_SECONDS,
+    ROOT,
+    SPLIT_DIR,
+    UNIT_TEST_NICENESS,
+    file_groups,
+    pytest_runtest_setup,
+    work_unit,
+)
 
 RUNTIME_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / SPLIT_DIR).glob("test_*.py"))
 
@@ -69,3 +79,32 @@ def test_the_split_sees_a_shared_cluster_and_a_test_on_its_own() -> None:
 def test_every_timed_file_exists() -> None:
     missing = sorted(f for f in FILE_SECONDS if not (ROOT / f).is_file())
     assert not missing, f"tests/conftest.py FILE_SECONDS names files that are gone: {missing}"
+
+
+class _Item:
+    """What pytest_runtest_setup reads of a test item: its markers."""
+
+    def __init__(self, *markers: str) -> None:
+        self.markers = markers
+
+    def get_closest_marker(self, name: str) -> object | None:
+        return name if name in self.markers else None
+
+
+def test_a_runtime_test_runs_at_nice_0_and_any_other_at_the_unit_niceness() -> None:
+    """Root's workers run this (not runtime) test at UNIT_TEST_NICENESS; the hook moves a worker to 0 before a
+    runtime test's fixtures start daemons and back before the next other test. Other users' workers keep theirs."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        pytest_runtest_setup(_Item("runtime"))  # type: ignore[arg-type]
+        at_runtime = os.getpriority(os.PRIO_PROCESS, 0)
+        pytest_runtest_setup(_Item())  # type: ignore[arg-type]
+        at_unit = os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        if os.geteuid() == 0:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
+    if os.geteuid() == 0:
+        assert before == UNIT_TEST_NICENESS, "this test did not start at the unit niceness"
+        assert (at_runtime, at_unit) == (0, UNIT_TEST_NICENESS)
+    else:
+        assert at_runtime == at_unit == before

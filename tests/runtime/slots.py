@@ -20,7 +20,8 @@ anything; the block's release gives it back.
 - The kernel drops the lock when the process dies: no stale slots. The descriptor is not inherited (Python opens
   files close-on-exec), so a daemon that outlives its test does not keep a slot.
 - A waiter tries every slot twice a second. After ``NOVA_TEST_DAEMON_SLOT_WAIT`` seconds (default 1,800) it
-  fails with one line naming each holder (pid and command line, which each holder writes into its slot file).
+  fails with one line naming each holder (pid, directory and test, which each holder writes into its slot
+  file).
 """
 
 from __future__ import annotations
@@ -68,7 +69,14 @@ def _cmdline(pid: int) -> str:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "?"
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:HOLDER_CHARS]
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def holder_line() -> str:
+    """What a holder writes into its slot: its pid, directory and test (pytest's PYTEST_CURRENT_TEST), else its
+    command line (an xdist worker's says nothing: ``python -c import sys;exec(...)``)."""
+    doing = os.environ.get("PYTEST_CURRENT_TEST") or _cmdline(os.getpid())
+    return f"pid {os.getpid()} in {os.getcwd()}: {doing[:HOLDER_CHARS]}"
 
 
 class DaemonSlots:
@@ -95,7 +103,7 @@ class DaemonSlots:
             os.close(fd)
             return None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} ({_cmdline(os.getpid())})\n".encode(), 0)
+        os.pwrite(fd, f"{holder_line()}\n".encode(), 0)
         return fd
 
     def holders(self) -> list[str]:

@@ -48,7 +48,9 @@ def test_a_process_reuses_its_slot_and_gives_it_back_with_its_last_use(tmp_path:
     s.acquire()
     first = s.held
     s.acquire()
-    assert s.held == first and s.holders() == [f"pid {os.getpid()} ({slots._cmdline(os.getpid())})"]
+    assert s.held == first and s.holders() == [slots.holder_line()]
+    assert f"pid {os.getpid()} in {os.getcwd()}: " in slots.holder_line()
+    assert "test_a_process_reuses_its_slot" in slots.holder_line()  # the test it runs for
     s.release()
     assert s.held == first, "released with a use left"
     s.release()

@@ -23,7 +23,6 @@ The harnesses detect a daemon that exits because its bind failed (:func:`bind_fa
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import random
 import socket
@@ -225,11 +224,8 @@ class AddressBlock:
 def _lock(path: Path) -> int | None:
     """An exclusive flock on ``path`` (created), or None when another run holds it. A holder unlinks the file
     before it lets go, so after locking, the path must still name the file that was locked."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = slots.try_flock(path)
+    if fd is None:
         return None
     try:
         same = os.stat(path).st_ino == os.fstat(fd).st_ino

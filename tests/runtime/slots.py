@@ -64,6 +64,18 @@ def capacity() -> int:
     return int(_env_number(CAPACITY_ENV, SLOTS_PER_CORE * (os.cpu_count() or 1), int))
 
 
+def try_flock(path: Path, mode: int = 0o644) -> int | None:
+    """A descriptor of ``path`` (created with ``mode``) holding an exclusive flock, or None when another process
+    holds one (the descriptor is closed again)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -96,11 +108,8 @@ class DaemonSlots:
         return self._path
 
     def _try(self, path: Path) -> int | None:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = try_flock(path, 0o666)
+        if fd is None:
             return None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{holder_line()}\n".encode(), 0)

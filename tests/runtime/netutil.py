@@ -253,10 +253,7 @@ def claim_block(rng: random.Random | None = None, attempts: int = 200) -> Addres
 
 def _claim_block(rng: random.Random | None, attempts: int) -> AddressBlock:
     rng = rng or random.Random()
-    if not LOCK_DIR.is_dir():
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            LOCK_DIR.chmod(0o1777)  # shared by every user's runs, like /tmp
+    slots.shared_dir(LOCK_DIR)
     for _ in range(attempts):
         prefix = f"127.{rng.randint(1, 254)}.{rng.randint(0, 255)}"
         path = LOCK_DIR / f"{prefix}.lock"

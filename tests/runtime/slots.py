@@ -76,6 +76,16 @@ def try_flock(path: Path, mode: int = 0o644) -> int | None:
     return fd
 
 
+def shared_dir(path: Path) -> None:
+    """Make ``path`` if it is missing, writable by every user's runs, like /tmp (mode 1777)."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.chmod(0o1777)
+        except OSError:
+            pass
+
+
 def _cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -111,6 +121,10 @@ class DaemonSlots:
         fd = try_flock(path, 0o666)
         if fd is None:
             return None
+        try:  # the file stays for the next holder, who may be another user: not the creator's umask
+            os.fchmod(fd, 0o666)
+        except OSError:
+            pass
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{holder_line()}\n".encode(), 0)
         return fd
@@ -142,12 +156,7 @@ class DaemonSlots:
                 return
             size = self.size or capacity()
             wait = timeout if timeout is not None else _env_number(WAIT_ENV, DEFAULT_WAIT_S)
-            if not self.directory.is_dir():
-                self.directory.mkdir(parents=True, exist_ok=True)
-                try:
-                    self.directory.chmod(0o1777)  # shared by every user's runs, like /tmp
-                except OSError:
-                    pass
+            shared_dir(self.directory)
             deadline = time.monotonic() + wait
             order = list(range(size))
             while True:

@@ -47,6 +47,7 @@ def test_a_process_reuses_its_slot_and_gives_it_back_with_its_last_use(tmp_path:
     s = slots.DaemonSlots(tmp_path, 2)
     s.acquire()
     first = s.held
+    assert first is not None
     s.acquire()
     assert s.held == first and s.holders() == [slots.holder_line()]
     assert f"pid {os.getpid()} in {os.getcwd()}: " in slots.holder_line()
@@ -55,6 +56,8 @@ def test_a_process_reuses_its_slot_and_gives_it_back_with_its_last_use(tmp_path:
     assert s.held == first, "released with a use left"
     s.release()
     assert s.held is None and s.holders() == []
+    # The file stays for the next holder, who may be another user's run, whatever this process's umask.
+    assert first.stat().st_mode & 0o777 == 0o666
     s.release()  # one release too many changes nothing
     assert s.held is None
 

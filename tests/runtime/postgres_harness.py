@@ -640,8 +640,23 @@ class Cluster:
                 failure = self.bind_failure()
                 if failure:
                     raise failure
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.tmp}")
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}; logs in {self.tmp}\n"
+                                   + self.log_tails())
             time.sleep(interval)
+
+    def log_tails(self, lines: int = 15) -> str:
+        """The last ``lines`` lines of each process's log, with whether it still runs: a timeout's message carries
+        them, because the logs' directory is removed when the cluster stops (unless NOVA_KEEP_TMP=1)."""
+        out = []
+        for name, proc in sorted(self.procs.items()):
+            code = proc.popen.poll()
+            try:
+                tail = proc.log.read_text(errors="replace").splitlines()[-lines:]
+            except OSError as exc:
+                tail = [f"(unreadable: {exc})"]
+            state = "running" if code is None else f"exited {code}"
+            out.append(f"--- {name} ({state}), {proc.log.name}, last {len(tail)} lines:\n" + "\n".join(tail))
+        return "\n".join(out) if out else "(no process started)"
 
     def wait_healthy(self, timeout: float = 90) -> int:
         """Wait for one leader and every other node a streaming replica."""

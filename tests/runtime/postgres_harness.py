@@ -49,7 +49,7 @@ from typing import Any, Self
 import yaml
 
 from tests.fakekube import FakeKubeAPI
-from tests.runtime import netutil, parsed_yaml
+from tests.runtime import log_block, netutil, parsed_yaml
 from tools import helm
 from tools.manifest import KubeObject
 
@@ -650,12 +650,7 @@ class Cluster:
         out = []
         for name, proc in sorted(self.procs.items()):
             code = proc.popen.poll()
-            try:
-                tail = proc.log.read_text(errors="replace").splitlines()[-lines:]
-            except OSError as exc:
-                tail = [f"(unreadable: {exc})"]
-            state = "running" if code is None else f"exited {code}"
-            out.append(f"--- {name} ({state}), {proc.log.name}, last {len(tail)} lines:\n" + "\n".join(tail))
+            out.append(log_block(name, "running" if code is None else f"exited {code}", proc.log, lines))
         return "\n".join(out) if out else "(no process started)"
 
     def wait_healthy(self, timeout: float = 90) -> int:

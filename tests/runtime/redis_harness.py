@@ -45,7 +45,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.runtime import netutil, parsed_yaml, partition
+from tests.runtime import log_block, netutil, parsed_yaml, partition
 from tools import charts as chart_files
 from tools import helm
 from tools.manifest import KubeObject
@@ -511,11 +511,8 @@ class RedisHarness:
         self.close()
 
     def logs(self, tail: int = 15) -> str:
-        out = []
-        for proc in self.procs.values():
-            lines = proc.log.read_text(errors="replace").splitlines()[-tail:] if proc.log.exists() else []
-            out.append(f"--- {proc.name} (pid {proc.pid}, {'running' if proc.alive() else 'exited'})\n" + "\n".join(lines))
-        return "\n".join(out)
+        return "\n".join(log_block(proc.name, f"pid {proc.pid}, {'running' if proc.alive() else 'exited'}", proc.log, tail)
+                         for proc in self.procs.values())
 
     # ---- clients --------------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""A PostgreSQL harness timeout says what the processes logged: the logs' directory is gone once the cluster stops,
-so a CI failure must carry the evidence in its message (postgres_harness.Cluster.wait and log_tails)."""
+"""A harness failure says what the processes logged: the logs' directory is gone once the cluster stops, so a CI
+failure must carry the evidence in its message (tests.runtime.log_block, used by postgres_harness.Cluster.wait and
+log_tails and by redis_harness.RedisHarness.logs)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.runtime.postgres_harness import Cluster, Proc
+from tests.runtime.redis_harness import RedisHarness
 
 
 def _proc(tmp_path: Path, name: str, lines: list[str], *, exit_code: int | None) -> Proc:
@@ -72,3 +74,15 @@ def test_a_log_that_cannot_be_read_is_named_not_raised(tmp_path: Path) -> None:
     finally:
         _stop(fake)
     assert "nova-postgres-0 (running), nova-postgres-0.log, last 1 lines:\n(unreadable:" in text
+
+
+def test_the_redis_harness_names_each_process_with_its_pid_state_and_last_lines(tmp_path: Path) -> None:
+    log = tmp_path / "redis-0.log"
+    log.write_text("".join(f"r{i}\n" for i in range(20)))
+    procs = {"redis-0": SimpleNamespace(name="redis-0", pid=41, alive=lambda: False, log=log),
+             "sentinel-0": SimpleNamespace(name="sentinel-0", pid=42, alive=lambda: True, log=tmp_path / "none.log")}
+    text = RedisHarness.logs(SimpleNamespace(procs=procs), 5)  # type: ignore[arg-type]
+    redis_part, sentinel_part = text.split("--- ")[1:]
+    assert redis_part.splitlines() == ["redis-0 (pid 41, exited), redis-0.log, last 5 lines:",
+                                       "r15", "r16", "r17", "r18", "r19"]
+    assert sentinel_part.startswith("sentinel-0 (pid 42, running), none.log, last 1 lines:\n(unreadable:")
